@@ -1,0 +1,24 @@
+"""The ``aiw3`` command line: one Typer app, one module per command group.
+
+Each group module exposes ``app: typer.Typer`` (or a ``register(app)`` function for single
+commands) and is wired in below. Commands build their resources from one ``Settings`` object.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from aiw3.cli import db
+
+app = typer.Typer(
+    name="aiw3",
+    help="AIW3 Equity NFT service: minting engine, chain listener, reconciler and partner API.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold key material
+)
+app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
