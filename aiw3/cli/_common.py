@@ -1,0 +1,32 @@
+"""What every command shares: the settings, logging set-up and one way to fail."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from aiw3.errors import AIW3Error
+from aiw3.logging import configure_logging
+from aiw3.settings import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, *, code: str = "error", exit_code: int = 1) -> NoReturn:
+    """Print one clear line (``error[code]: message``) and exit."""
+    err_console.print(f"[bold red]error[/bold red]{escape(f'[{code}]')}: {escape(message)}", highlight=False)
+    raise typer.Exit(exit_code)
+
+
+def settings_or_exit() -> Settings:
+    """Load settings and configure logging, or stop with the line that names the variable."""
+    try:
+        settings = load_settings()
+    except AIW3Error as exc:
+        fail(exc.message, code=exc.code, exit_code=2)
+    configure_logging(settings.log_level, settings.log_format)
+    return settings

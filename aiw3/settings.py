@@ -1,0 +1,158 @@
+"""One typed settings object, read from ``AIW3_*`` environment variables and an optional ``.env``.
+
+Build it once at start-up with :func:`load_settings` and pass it down; nothing reads the
+environment anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from aiw3.errors import ConfigError
+
+_ENV_PREFIX = "AIW3_"
+
+
+class AssetStandard(StrEnum):
+    TOKEN2022 = "token2022"
+    METAPLEX = "metaplex"
+
+
+class Pinning(StrEnum):
+    LOCAL = "local"
+    PINATA = "pinata"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"  # console on a terminal, JSON lines otherwise
+    JSON = "json"
+    CONSOLE = "console"
+
+
+_DB_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg", "mysql+asyncmy")
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(f"scheme must be one of {', '.join(schemes)}, got {parts.scheme!r}")
+    if parts.scheme in ("http", "https", "ws", "wss", "redis", "rediss") and not parts.hostname:
+        raise ValueError("the URL has no host")
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Defaults run the whole thing locally."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=_ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./aiw3.db"
+    database_echo: bool = False
+    rpc_url: str = "http://127.0.0.1:8899"
+    # Extra RPC endpoints tried in order when the primary fails (comma separated).
+    rpc_fallback_urls: Annotated[list[str], NoDecode, Field(default_factory=list)]
+    ws_url: str = "ws://127.0.0.1:8900"
+    redis_url: str | None = None
+    system_keypair: SecretStr | None = None  # a path to a Solana CLI keypair file, or the JSON
+    asset_standard: AssetStandard = AssetStandard.TOKEN2022
+    pinning: Pinning = Pinning.LOCAL
+    pinata_jwt: SecretStr | None = None
+    jwt_secret: SecretStr = SecretStr("dev-only-change-me")
+    # Creator addresses accepted as authentic besides the system wallet (key rotation).
+    creator_addresses: Annotated[list[str], NoDecode, Field(default_factory=list)]
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.AUTO
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return _check_url(value, _DB_SCHEMES)
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _rpc_url(cls, value: str) -> str:
+        return _check_url(value, ("http", "https"))
+
+    @field_validator("rpc_fallback_urls", "creator_addresses", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("rpc_fallback_urls")
+    @classmethod
+    def _fallbacks(cls, value: list[str]) -> list[str]:
+        return [_check_url(url, ("http", "https")) for url in value]
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        return _check_url(value, ("ws", "wss"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        return _check_url(value, ("redis", "rediss", "unix"))
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("system_keypair")
+    @classmethod
+    def _keypair_source(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value().strip()
+        if not raw:
+            return None
+        # Inline JSON or base58 key material is checked where it is parsed (chain.keys);
+        # anything else is a path, and an unreadable path must stop start-up here.
+        looks_inline = raw.startswith("[") or (len(raw) >= 64 and "/" not in raw)
+        if not looks_inline and not os.access(Path(raw).expanduser(), os.R_OK):
+            raise ValueError("keypair file does not exist or is not readable")
+        return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, or raise :class:`ConfigError` with one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    except SettingsError as exc:
+        # Raised while reading a source (e.g. an unreadable .env); the text names the field.
+        raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        variable = _ENV_PREFIX + field.upper()
+        # Never echo the rejected input: it may be a secret (keypair JSON, JWT).
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{variable}: {message}")
+    return ConfigError(
+        "invalid configuration: " + "; ".join(problems),
+        details={"variables": [p.split(":", 1)[0] for p in problems]},
+    )

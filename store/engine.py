@@ -1,0 +1,85 @@
+"""Async engine and session factories for SQLite, PostgreSQL and MySQL/MariaDB.
+
+One engine per process, built from the database URL in the settings, opened in the caller's
+``lifespan`` and disposed there. Each dialect gets the options that make it behave like the
+others: foreign keys and WAL on SQLite, READ COMMITTED and utf8mb4 on MySQL.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from aiw3.metrics import Metrics
+
+_OPERATIONS = ("select", "insert", "update", "delete")
+
+
+def create_engine(
+    url: str | URL, *, echo: bool = False, metrics: Metrics | None = None
+) -> AsyncEngine:
+    """Build the async engine for ``url`` with the per-dialect settings the service relies on."""
+    parsed = make_url(url)
+    options: dict[str, Any] = {"echo": echo}
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        # One file, many tasks: wait for the writer instead of failing with "database is locked".
+        options["connect_args"] = {"timeout": 30}
+    elif backend == "postgresql":
+        options.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
+    elif backend == "mysql":
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        # REPEATABLE READ (MySQL's default) makes SKIP LOCKED work-queues see stale snapshots.
+        options.update(pool_pre_ping=True, pool_recycle=1800, isolation_level="READ COMMITTED")
+    engine = create_async_engine(parsed, **options)
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    if metrics is not None:
+        _observe_queries(engine, metrics)
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit (no lazy reload on an async session)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _observe_queries(engine: AsyncEngine, metrics: Metrics) -> None:
+    histogram = metrics.database_query_duration
+
+    def before(
+        conn: Any, _cursor: Any, _stmt: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        context._aiw3_started = time.perf_counter()
+
+    def after(
+        conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        started = getattr(context, "_aiw3_started", None)
+        if started is None:
+            return
+        verb = statement.lstrip().split(None, 1)[0].lower() if statement.strip() else "other"
+        histogram.labels(verb if verb in _OPERATIONS else "other").observe(
+            time.perf_counter() - started
+        )
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    event.listen(engine.sync_engine, "after_cursor_execute", after)

@@ -1,0 +1,360 @@
+"""Every table of the service, business records and read model, as SQLAlchemy 2 models.
+
+Enumerations are strings guarded by CHECK constraints (portable, readable in SQL). Constraint
+names follow one convention so migrations are the same on every database.
+
+Invariants held by the schema itself:
+- one ``mint_operations`` row per idempotency key, and per mint address;
+- a mint address appears at most once in ``user_nfts`` and ``assets``;
+- at most one live (unlocked or active) tier NFT per user, and at most one in flight (pending):
+  the generated columns ``live_tier_user_id`` / ``pending_tier_user_id`` hold the user id only in
+  that state, NULL otherwise, and carry a unique index (NULLs never collide).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from store.types import BigId, JSONText, Money, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+}
+
+ADDRESS = 44  # base58 of 32 bytes is at most 44 characters
+SIGNATURE = 88  # base58 of 64 bytes is at most 88 characters
+
+NFT_STATUSES = ("pending", "unlocked", "active", "burned", "failed")
+NFT_KINDS = ("tier", "competition")
+BADGE_STATUSES = ("owned", "activated", "consumed")
+MINT_KINDS = ("claim", "upgrade", "airdrop")
+MINT_STATES = ("created", "signed", "sent", "confirmed", "finalized", "failed")
+UPGRADE_STATUSES = ("pending", "submitted", "confirmed", "failed", "expired")
+ASSET_STANDARDS = ("token2022", "metaplex")
+ASSET_EVENT_KINDS = ("mint", "transfer", "burn", "close", "activate")
+RUN_STATUSES = ("running", "succeeded", "failed")
+
+
+def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class _Timestamps:
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+
+
+# --- business records -------------------------------------------------------------------------
+
+
+class NftTier(Base):
+    """The level table of the business rules: configuration, one row per tier."""
+
+    __tablename__ = "nft_tiers"
+    __table_args__ = (
+        _one_of("kind", NFT_KINDS, "kind"),
+        CheckConstraint("fee_reduction_pct >= 0 AND fee_reduction_pct <= 100", name="fee"),
+    )
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    min_volume_usd: Mapped[Decimal | None] = mapped_column(Money())
+    badges_required: Mapped[int] = mapped_column(Integer, default=0)
+    fee_reduction_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    ai_agent_uses_per_week: Mapped[int | None] = mapped_column(Integer)
+
+
+class User(_Timestamps, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    wallet_address: Mapped[str] = mapped_column(String(ADDRESS), unique=True)
+
+
+class Trade(Base):
+    __tablename__ = "trades"
+    __table_args__ = (CheckConstraint("total_usd_price >= 0", name="non_negative"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    total_usd_price: Mapped[Decimal] = mapped_column(Money())
+    traded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class Badge(_Timestamps, Base):
+    __tablename__ = "badges"
+    __table_args__ = (
+        _one_of("status", BADGE_STATUSES, "status"),
+        UniqueConstraint("user_id", "badge_type"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    badge_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="owned")
+    activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    consumed_by_upgrade_id: Mapped[int | None] = mapped_column(
+        ForeignKey("nft_upgrade_requests.id")
+    )
+
+
+class MintOperation(_Timestamps, Base):
+    """The intent (outbox) of one mint: written before anything is sent to the chain."""
+
+    __tablename__ = "mint_operations"
+    __table_args__ = (
+        _one_of("kind", MINT_KINDS, "kind"),
+        _one_of("state", MINT_STATES, "state"),
+        _one_of("asset_standard", ASSET_STANDARDS, "standard"),
+        Index(None, "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    level: Mapped[int] = mapped_column(ForeignKey("nft_tiers.level"))
+    owner_address: Mapped[str] = mapped_column(String(ADDRESS))
+    # Fixed before the first send: a second create at this address fails on chain.
+    mint_address: Mapped[str] = mapped_column(String(ADDRESS), unique=True)
+    asset_standard: Mapped[str] = mapped_column(String(16))
+    metadata_uri: Mapped[str | None] = mapped_column(String(512))
+    signed_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    signature: Mapped[str | None] = mapped_column(String(SIGNATURE), unique=True)
+    blockhash: Mapped[str | None] = mapped_column(String(ADDRESS))
+    last_valid_block_height: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), default="created")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    confirmed_slot: Mapped[int | None] = mapped_column(BigInteger)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class UserNft(_Timestamps, Base):
+    __tablename__ = "user_nfts"
+    __table_args__ = (
+        _one_of("status", NFT_STATUSES, "status"),
+        _one_of("kind", NFT_KINDS, "kind"),
+        UniqueConstraint("live_tier_user_id"),
+        UniqueConstraint("pending_tier_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    level: Mapped[int] = mapped_column(ForeignKey("nft_tiers.level"))
+    kind: Mapped[str] = mapped_column(String(16), default="tier")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    mint_address: Mapped[str] = mapped_column(String(ADDRESS), unique=True)
+    mint_operation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mint_operations.id"), unique=True
+    )
+    metadata_uri: Mapped[str | None] = mapped_column(String(512))
+    unlocked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    burned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    live_tier_user_id: Mapped[int | None] = mapped_column(
+        BigInteger,
+        Computed(
+            "CASE WHEN kind = 'tier' AND status IN ('unlocked', 'active') THEN user_id END",
+            persisted=True,
+        ),
+    )
+    pending_tier_user_id: Mapped[int | None] = mapped_column(
+        BigInteger,
+        Computed("CASE WHEN kind = 'tier' AND status = 'pending' THEN user_id END", persisted=True),
+    )
+
+
+class UserNftQualification(Base):
+    """The latest qualification check of a user for a level, with the numbers it used."""
+
+    __tablename__ = "user_nft_qualifications"
+    __table_args__ = (UniqueConstraint("user_id", "level"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    level: Mapped[int] = mapped_column(ForeignKey("nft_tiers.level"))
+    qualified: Mapped[bool] = mapped_column(Boolean)
+    volume_usd: Mapped[Decimal] = mapped_column(Money())
+    badges_count: Mapped[int] = mapped_column(Integer)
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class NftUpgradeRequest(_Timestamps, Base):
+    __tablename__ = "nft_upgrade_requests"
+    __table_args__ = (_one_of("status", UPGRADE_STATUSES, "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    from_user_nft_id: Mapped[int] = mapped_column(ForeignKey("user_nfts.id"))
+    to_level: Mapped[int] = mapped_column(ForeignKey("nft_tiers.level"))
+    mint_operation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mint_operations.id"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventOutbox(Base):
+    """Events written in the same transaction as the change they announce; a relay publishes."""
+
+    __tablename__ = "event_outbox"
+    __table_args__ = (Index(None, "published_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    payload: Mapped[Any] = mapped_column(JSONText())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- read model --------------------------------------------------------------------------------
+
+
+class Asset(Base):
+    """One row per NFT mint, as the chain says; each source keeps the slot it was read at."""
+
+    __tablename__ = "assets"
+    __table_args__ = (
+        _one_of("standard", ASSET_STANDARDS, "standard"),
+        Index(None, "owner", "burnt"),
+        Index(None, "collection"),
+    )
+
+    mint: Mapped[str] = mapped_column(String(ADDRESS), primary_key=True)
+    standard: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str | None] = mapped_column(String(ADDRESS))
+    token_account: Mapped[str | None] = mapped_column(String(ADDRESS))
+    level: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(200))
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    uri: Mapped[str | None] = mapped_column(String(512))
+    update_authority: Mapped[str | None] = mapped_column(String(ADDRESS))
+    creators: Mapped[Any] = mapped_column(JSONText(), default=list)
+    collection: Mapped[str | None] = mapped_column(String(ADDRESS))
+    supply: Mapped[int] = mapped_column(BigInteger, default=0)
+    burnt: Mapped[bool] = mapped_column(Boolean, default=False)
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    delegate: Mapped[str | None] = mapped_column(String(ADDRESS))
+    activated: Mapped[bool] = mapped_column(Boolean, default=False)
+    mint_slot: Mapped[int | None] = mapped_column(BigInteger)
+    metadata_slot: Mapped[int | None] = mapped_column(BigInteger)
+    token_slot: Mapped[int | None] = mapped_column(BigInteger)
+    last_slot: Mapped[int] = mapped_column(BigInteger, default=0)
+    finalized: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+
+
+class AssetEvent(Base):
+    __tablename__ = "asset_events"
+    __table_args__ = (
+        _one_of("kind", ASSET_EVENT_KINDS, "kind"),
+        # Re-reading a transaction (duplicate notification, backfill overlap) adds nothing.
+        UniqueConstraint("signature", "instruction_index", "mint", "kind"),
+        Index(None, "mint", "slot"),
+        Index(None, "slot"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    mint: Mapped[str] = mapped_column(String(ADDRESS))
+    kind: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(SIGNATURE))
+    instruction_index: Mapped[int] = mapped_column(Integer, default=0)
+    slot: Mapped[int] = mapped_column(BigInteger)
+    block_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    from_owner: Mapped[str | None] = mapped_column(String(ADDRESS))
+    to_owner: Mapped[str | None] = mapped_column(String(ADDRESS))
+    finalized: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class IndexerCursor(Base):
+    """Where a stream stopped; written in the same transaction as the rows it covers."""
+
+    __tablename__ = "indexer_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str | None] = mapped_column(String(SIGNATURE))
+    finalized_slot: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+
+
+class ReorgJournal(Base):
+    """Before-images of read-model rows changed at a not-yet-final slot, to undo a fork."""
+
+    __tablename__ = "reorg_journal"
+    __table_args__ = (Index(None, "slot", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger)
+    table_name: Mapped[str] = mapped_column(String(64))
+    row_key: Mapped[str] = mapped_column(String(128))
+    before: Mapped[Any] = mapped_column(JSONText(), nullable=True)  # NULL: no row before
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class ReconcileRun(Base):
+    __tablename__ = "reconcile_runs"
+    __table_args__ = (_one_of("status", RUN_STATUSES, "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    chain_slot: Mapped[int | None] = mapped_column(BigInteger)
+    findings_count: Mapped[int] = mapped_column(Integer, default=0)
+    repaired_count: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[Any] = mapped_column(JSONText(), default=dict)
+
+
+class DriftFinding(Base):
+    __tablename__ = "drift_findings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reconcile_runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(String(SIGNATURE))
+    details: Mapped[Any] = mapped_column(JSONText(), default=dict)
+    repaired: Mapped[bool] = mapped_column(Boolean, default=False)
+    repair_action: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+metadata = Base.metadata

@@ -1,0 +1,93 @@
+"""Column types that behave the same on SQLite, PostgreSQL and MySQL/MariaDB.
+
+- :class:`UTCDateTime`: aware UTC datetimes in, aware UTC datetimes out (MySQL and SQLite keep
+  no zone, so we store naive UTC and attach the zone on the way out).
+- :class:`Money`: exact decimals. PostgreSQL and MySQL have DECIMAL; SQLite has none and would
+  round through float, so there the value is stored as an integer count of 10^-8 units, which
+  keeps ``SUM`` exact too.
+- :class:`JSONText`: JSON kept as text, so every database reflects the same column type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Numeric, Text
+from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+MONEY_SCALE = 8
+_MONEY_UNIT = Decimal(10) ** MONEY_SCALE
+
+# Autoincrementing 64-bit keys; SQLite only autoincrements an ``INTEGER PRIMARY KEY``.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(dt.UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Money(TypeDecorator[Decimal]):
+    impl = Numeric(38, MONEY_SCALE)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(38, MONEY_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | int | str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        amount = Decimal(value)
+        if not amount.is_finite():
+            raise ValueError("money must be a finite number")
+        if amount != amount.quantize(Decimal(1) / _MONEY_UNIT):
+            raise ValueError(f"money has more than {MONEY_SCALE} decimal places")
+        if dialect.name == "sqlite":
+            return int(amount * _MONEY_UNIT)
+        return amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)) / _MONEY_UNIT
+        return Decimal(value)
+
+
+class JSONText(TypeDecorator[Any]):
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
