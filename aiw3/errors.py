@@ -8,7 +8,7 @@
     ├── ConflictError              the request clashes with existing state (HTTP 409)
     ├── ChainError                 anything that went wrong talking to Solana
     │   ├── RetryableChainError    transport error, timeout, 429, node behind: try again
-    │   └── DefinitiveChainError   the chain said no (preflight failure, bad signature): do not retry
+    │   └── DefinitiveChainError   the chain said no (preflight failure, bad signature): no retry
     ├── CodecError                 bytes that do not decode as the layout says
     └── StoreError                 the database refused (constraint, lost connection)
 
