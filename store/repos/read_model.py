@@ -1,0 +1,90 @@
+"""The read model: assets, their history, cursors and the reorg journal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.dialect import insert_ignore, upsert
+from store.tables import Asset, AssetEvent, IndexerCursor, ReorgJournal
+
+
+async def get_asset(session: AsyncSession, mint: str) -> Asset | None:
+    return await session.get(Asset, mint)
+
+
+async def assets_by_owner(
+    session: AsyncSession, owner: str, *, include_burnt: bool = False, limit: int = 1000
+) -> list[Asset]:
+    stmt = select(Asset).where(Asset.owner == owner).order_by(Asset.mint).limit(limit)
+    if not include_burnt:
+        stmt = stmt.where(Asset.burnt.is_(False))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def add_events(session: AsyncSession, events: Sequence[dict[str, Any]]) -> int:
+    """Append history rows; a row already there (same signature/instruction/mint/kind) is kept."""
+    return await insert_ignore(session, AssetEvent.__table__, events)  # type: ignore[arg-type]
+
+
+async def history(session: AsyncSession, mint: str, limit: int = 100) -> list[AssetEvent]:
+    return list(
+        (
+            await session.execute(
+                select(AssetEvent)
+                .where(AssetEvent.mint == mint)
+                .order_by(AssetEvent.slot, AssetEvent.instruction_index, AssetEvent.id)
+                .limit(limit)
+            )
+        ).scalars()
+    )
+
+
+async def get_cursor(session: AsyncSession, name: str) -> IndexerCursor | None:
+    return await session.get(IndexerCursor, name)
+
+
+async def set_cursor(
+    session: AsyncSession,
+    name: str,
+    slot: int,
+    signature: str | None,
+    finalized_slot: int | None = None,
+) -> None:
+    """Move a cursor; call it in the transaction that wrote the rows the cursor covers."""
+    row: dict[str, Any] = {"name": name, "slot": slot, "signature": signature}
+    if finalized_slot is not None:
+        row["finalized_slot"] = finalized_slot
+    else:
+        current = await get_cursor(session, name)
+        row["finalized_slot"] = current.finalized_slot if current is not None else 0
+    await upsert(session, IndexerCursor.__table__, row, key=("name",))  # type: ignore[arg-type]
+
+
+async def journal(
+    session: AsyncSession, slot: int, table_name: str, row_key: str, before: Any
+) -> None:
+    """Remember a row's before-image for a change made at a not-yet-final slot."""
+    session.add(ReorgJournal(slot=slot, table_name=table_name, row_key=row_key, before=before))
+
+
+async def journal_since(session: AsyncSession, slot: int) -> list[ReorgJournal]:
+    """Journal entries at or after ``slot``, newest first: the order to undo them in."""
+    return list(
+        (
+            await session.execute(
+                select(ReorgJournal)
+                .where(ReorgJournal.slot >= slot)
+                .order_by(ReorgJournal.slot.desc(), ReorgJournal.id.desc())
+            )
+        ).scalars()
+    )
+
+
+async def prune_journal(session: AsyncSession, finalized_slot: int) -> int:
+    """Forget before-images of slots that are final: they can no longer be rolled back."""
+    result = await session.execute(delete(ReorgJournal).where(ReorgJournal.slot <= finalized_slot))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

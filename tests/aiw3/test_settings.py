@@ -1,0 +1,83 @@
+"""Settings: defaults from ARCHITECTURE.md, and one clear line naming a wrong variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aiw3.cli import app
+from aiw3.errors import ConfigError
+from aiw3.settings import AssetStandard, Pinning, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("AIW3_") and not key.startswith("AIW3_TEST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no stray .env from the checkout
+
+
+def test_defaults_run_everything_locally() -> None:
+    settings = load_settings()
+    assert settings.database_url == "sqlite+aiosqlite:///./aiw3.db"
+    assert settings.rpc_url == "http://127.0.0.1:8899"
+    assert settings.ws_url == "ws://127.0.0.1:8900"
+    assert settings.redis_url is None
+    assert settings.asset_standard is AssetStandard.TOKEN2022
+    assert settings.pinning is Pinning.LOCAL
+
+
+def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("AIW3_ASSET_STANDARD=metaplex\nAIW3_REDIS_URL=redis://h:1/0\n")
+    monkeypatch.setenv("AIW3_RPC_FALLBACK_URLS", "http://a:1, https://b:2")
+    settings = load_settings()
+    assert settings.asset_standard is AssetStandard.METAPLEX
+    assert settings.redis_url == "redis://h:1/0"
+    assert settings.rpc_fallback_urls == ["http://a:1", "https://b:2"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("AIW3_DATABASE_URL", "mongodb://x/y", "scheme must be one of"),
+        ("AIW3_RPC_URL", "127.0.0.1:8899", "scheme must be one of"),
+        ("AIW3_WS_URL", "http://127.0.0.1:8900", "scheme must be one of"),
+        ("AIW3_ASSET_STANDARD", "erc721", "'token2022' or 'metaplex'"),
+        ("AIW3_PINNING", "s3", "'local' or 'pinata'"),
+        ("AIW3_SYSTEM_KEYPAIR", "/nonexistent/id.json", "not readable"),
+        ("AIW3_API_PORT", "99999", "less than or equal"),
+        ("AIW3_LOG_LEVEL", "LOUD", "DEBUG, INFO"),
+    ],
+)
+def test_wrong_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = caught.value.message
+    assert "\n" not in message
+    assert message.startswith(f"invalid configuration: {variable}: ")
+    assert fragment in message
+    assert caught.value.details["variables"] == [variable]
+
+
+def test_rejected_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIW3_DATABASE_URL", "oracle://user:hunter2secret@db/x")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "hunter2secret" not in str(caught.value)
+
+
+def test_cli_stops_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIW3_ASSET_STANDARD", "erc721")
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith("error[config_error]: invalid configuration: AIW3_ASSET_STANDARD")

@@ -1,0 +1,282 @@
+"""Repository functions and schema invariants, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from store.engine import session_factory
+from store.repos import mint_operations, nfts, outbox, read_model, tiers, users
+from store.tables import Asset, MintOperation, Trade, UserNft
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+def _new_op(key: str, mint: str, user_id: int | None = None) -> mint_operations.NewMintOperation:
+    return mint_operations.NewMintOperation(
+        idempotency_key=key,
+        kind="claim",
+        level=1,
+        owner_address="Owner1111111111111111111111111111111111111",
+        mint_address=mint,
+        asset_standard="token2022",
+        user_id=user_id,
+    )
+
+
+async def test_tiers_are_seeded_as_configuration(session: AsyncSession) -> None:
+    ladder = await tiers.list_tiers(session, kind="tier")
+    assert [t.level for t in ladder] == [1, 2, 3, 4, 5]
+    assert [t.badges_required for t in ladder] == [0, 2, 4, 6, 8]
+    assert ladder[0].min_volume_usd == Decimal("100000")
+    assert ladder[4].min_volume_usd == Decimal("50000000")
+    assert ladder[4].fee_reduction_pct == Decimal("55")
+    special = await tiers.list_tiers(session, kind="competition")
+    assert [(t.name, t.min_volume_usd) for t in special] == [("Trophy Breeder", None)]
+
+
+async def test_trading_volume_is_exact(session: AsyncSession) -> None:
+    user = await users.get_or_create_user(session, "Wallet1")
+    assert await users.trading_volume(session, user.id) == Decimal(0)
+    for amount in ("0.1", "0.2", "49999999.70000000", "0.00000001"):
+        await users.add_trade(session, user.id, Decimal(amount), NOW)
+    await session.commit()
+    assert await users.trading_volume(session, user.id) == Decimal("50000000.00000001")
+
+
+async def test_money_refuses_sub_unit_precision(session: AsyncSession) -> None:
+    user = await users.get_or_create_user(session, "Wallet2")
+    session.add(Trade(user_id=user.id, total_usd_price=Decimal("1.000000001")))
+    with pytest.raises(Exception, match="decimal places"):
+        await session.flush()
+
+
+async def test_timestamps_come_back_as_aware_utc(session: AsyncSession) -> None:
+    user = await users.get_or_create_user(session, "Wallet3")
+    local = NOW.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    trade = await users.add_trade(session, user.id, Decimal(1), local)
+    await session.commit()
+    session.expunge_all()
+    loaded = await session.get(Trade, trade.id)
+    assert loaded is not None
+    assert loaded.traded_at == NOW
+    assert loaded.traded_at.tzinfo is not None
+    assert loaded.traded_at.utcoffset() == dt.timedelta(0)
+
+
+async def test_get_or_create_user_races_to_one_row(engine: AsyncEngine) -> None:
+    factory = session_factory(engine)
+
+    async def create() -> int:
+        async with factory() as s:
+            user = await users.get_or_create_user(s, "RaceWallet")
+            await s.commit()
+            return user.id
+
+    ids = await asyncio.gather(*(create() for _ in range(4)), return_exceptions=True)
+    # SQLite may report "database is locked" for a loser; every winner agrees on the id.
+    assert len({i for i in ids if isinstance(i, int)}) == 1
+    async with factory() as s:
+        assert (await users.get_user_by_wallet(s, "RaceWallet")) is not None
+
+
+async def test_idempotency_key_gives_one_operation(engine: AsyncEngine) -> None:
+    factory = session_factory(engine)
+
+    async def claim(n: int) -> int:
+        async with factory() as s:
+            op, _ = await mint_operations.create_or_get(s, _new_op("claim:u1:l1", f"Mint{n}"))
+            await s.commit()
+            return op.id
+
+    results = await asyncio.gather(*(claim(n) for n in range(5)), return_exceptions=True)
+    ids = {r for r in results if isinstance(r, int)}
+    assert len(ids) == 1
+    async with factory() as s:
+        rows = (await s.execute(select(MintOperation))).scalars().all()
+        assert [r.idempotency_key for r in rows] == ["claim:u1:l1"]
+        again, created = await mint_operations.create_or_get(s, _new_op("claim:u1:l1", "Other"))
+        assert not created
+        assert again.id in ids
+        assert again.mint_address == rows[0].mint_address
+
+
+async def test_mint_address_is_unique_across_operations(session: AsyncSession) -> None:
+    await mint_operations.create_or_get(session, _new_op("k1", "SameMint"))
+    with pytest.raises(IntegrityError):
+        await mint_operations.create_or_get(session, _new_op("k2", "SameMint"))
+
+
+async def _user_nft(session: AsyncSession, user_id: int, mint: str, status: str, kind: str) -> None:
+    session.add(UserNft(user_id=user_id, level=1, mint_address=mint, status=status, kind=kind))
+    await session.flush()
+
+
+async def test_at_most_one_live_tier_nft_per_user(session: AsyncSession) -> None:
+    user = await users.get_or_create_user(session, "Holder")
+    other = await users.get_or_create_user(session, "Other")
+    await _user_nft(session, user.id, "M-burned", "burned", "tier")
+    await _user_nft(session, user.id, "M-live", "unlocked", "tier")
+    await _user_nft(session, user.id, "M-pending", "pending", "tier")  # an upgrade in flight
+    await _user_nft(session, user.id, "M-trophy", "active", "competition")
+    await _user_nft(session, other.id, "M-other", "active", "tier")
+    await session.commit()
+    live = await nfts.live_tier_nft(session, user.id)
+    assert live is not None
+    assert live.mint_address == "M-live"
+
+    for mint, status in (("M-second", "active"), ("M-second-pending", "pending")):
+        with pytest.raises(IntegrityError):
+            async with session.begin_nested():
+                await _user_nft(session, user.id, mint, status, "tier")
+
+    # Burning the old one frees the slot for the upgraded NFT, in one transaction.
+    live.status = "burned"
+    pending = await nfts.get_by_mint(session, "M-pending")
+    assert pending is not None
+    await session.flush()
+    pending.status = "unlocked"
+    await session.commit()
+    assert (await nfts.live_tier_nft(session, user.id)).mint_address == "M-pending"  # type: ignore[union-attr]
+
+
+async def test_status_values_are_checked(session: AsyncSession) -> None:
+    user = await users.get_or_create_user(session, "Checked")
+    with pytest.raises((IntegrityError, DBAPIError)):
+        await _user_nft(session, user.id, "M-bad", "minted-ish", "tier")
+
+
+async def test_claim_due_skips_rows_other_workers_hold(engine: AsyncEngine, backend: str) -> None:
+    factory = session_factory(engine)
+    async with factory() as s:
+        for n in range(4):
+            await mint_operations.create_or_get(s, _new_op(f"due{n}", f"DueMint{n}"))
+        later, _ = await mint_operations.create_or_get(s, _new_op("later", "LaterMint"))
+        later.next_attempt_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        await s.commit()
+    now = dt.datetime.now(dt.UTC)
+
+    async with factory() as first:
+        mine = await mint_operations.claim_due(first, ["created"], now, limit=2)
+        assert len(mine) == 2
+        if backend == "sqlite":
+            return  # one writer at a time: there is nothing to skip
+        async with factory() as second:
+            theirs = await mint_operations.claim_due(second, ["created"], now, limit=10)
+            assert {o.id for o in theirs}.isdisjoint({o.id for o in mine})
+            assert len(theirs) == 2  # the other two due rows; "later" is not due
+            await second.rollback()
+        await first.rollback()
+
+
+async def test_events_are_recorded_once(session: AsyncSession) -> None:
+    event = {
+        "mint": "MintE",
+        "kind": "transfer",
+        "signature": "Sig1",
+        "instruction_index": 2,
+        "slot": 10,
+        "from_owner": "A",
+        "to_owner": "B",
+        "finalized": False,
+        "created_at": NOW,
+    }
+    assert await read_model.add_events(session, [event]) == 1
+    assert await read_model.add_events(session, [event, {**event, "instruction_index": 3}]) == 1
+    await session.commit()
+    assert [e.instruction_index for e in await read_model.history(session, "MintE")] == [2, 3]
+
+
+async def test_cursor_moves_with_its_rows(engine: AsyncEngine) -> None:
+    factory = session_factory(engine)
+    async with factory() as s:
+        s.add(Asset(mint="MintC", standard="token2022", owner="O", last_slot=5))
+        await read_model.set_cursor(s, "live", 5, "SigA")
+        await s.rollback()  # a crash before commit loses both, never one of them
+        assert await read_model.get_cursor(s, "live") is None
+        assert await read_model.get_asset(s, "MintC") is None
+
+        s.add(Asset(mint="MintC", standard="token2022", owner="O", last_slot=5))
+        await read_model.set_cursor(s, "live", 5, "SigA", finalized_slot=3)
+        await s.commit()
+        await read_model.set_cursor(s, "live", 9, "SigB")
+        await s.commit()
+        s.expunge_all()
+        cursor = await read_model.get_cursor(s, "live")
+        assert cursor is not None
+        assert (cursor.slot, cursor.signature, cursor.finalized_slot) == (9, "SigB", 3)
+
+
+async def test_assets_by_owner_hides_burnt(session: AsyncSession) -> None:
+    session.add_all(
+        [
+            Asset(mint="M1", standard="token2022", owner="Alice", burnt=False, last_slot=1),
+            Asset(mint="M2", standard="token2022", owner="Alice", burnt=True, last_slot=2),
+            Asset(mint="M3", standard="metaplex", owner="Bob", burnt=False, last_slot=3),
+        ]
+    )
+    await session.commit()
+    assert [a.mint for a in await read_model.assets_by_owner(session, "Alice")] == ["M1"]
+    both = await read_model.assets_by_owner(session, "Alice", include_burnt=True)
+    assert [a.mint for a in both] == ["M1", "M2"]
+
+
+async def test_reorg_journal_undo_order_and_pruning(session: AsyncSession) -> None:
+    await read_model.journal(session, 10, "assets", "M1", None)
+    await read_model.journal(session, 11, "assets", "M1", {"owner": "A"})
+    await read_model.journal(session, 11, "assets", "M2", {"owner": "B"})
+    await session.commit()
+    undo = await read_model.journal_since(session, 11)
+    assert [(j.slot, j.row_key) for j in undo] == [(11, "M2"), (11, "M1")]
+    assert undo[1].before == {"owner": "A"}
+    assert await read_model.prune_journal(session, 10) == 1
+    await session.commit()
+    assert len(await read_model.journal_since(session, 0)) == 2
+
+
+async def test_qualification_keeps_latest_check(session: AsyncSession) -> None:
+    user = await users.get_or_create_user(session, "Qualifier")
+    for volume, ok in (("99999.99", False), ("100000", True)):
+        await nfts.record_qualification(
+            session,
+            user_id=user.id,
+            level=1,
+            qualified=ok,
+            volume_usd=Decimal(volume),
+            badges_count=0,
+            at=NOW,
+        )
+    await session.commit()
+    rows = (await session.execute(text("SELECT qualified FROM user_nft_qualifications"))).all()
+    assert [bool(r[0]) for r in rows] == [True]
+
+
+async def test_badges_are_consumed_all_or_nothing(session: AsyncSession) -> None:
+    user = await users.get_or_create_user(session, "Badger")
+    for kind in ("first-trade", "streak", "whale"):
+        await users.add_badge(session, user.id, kind)
+    assert await users.count_usable_badges(session, user.id) == 3
+    with pytest.raises(ValueError, match="3 usable badges, 4 needed"):
+        await users.consume_badges(session, user.id, 4, upgrade_id=0, at=NOW)
+    assert await users.count_usable_badges(session, user.id) == 3
+
+
+async def test_outbox_claims_and_publishes(engine: AsyncEngine, backend: str) -> None:
+    factory = session_factory(engine)
+    async with factory() as s:
+        for n in range(3):
+            await outbox.enqueue(s, "nft-events", "unlocked", {"n": n}, user_id=1)
+        await s.commit()
+    async with factory() as s:
+        batch = await outbox.claim_unpublished(s, limit=2)
+        assert [e.payload["n"] for e in batch] == [0, 1]
+        await outbox.mark_published(s, [e.id for e in batch], NOW)
+        await s.commit()
+        rest = await outbox.claim_unpublished(s)
+        assert [e.payload["n"] for e in rest] == [2]
