@@ -18,7 +18,9 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 def fail(message: str, *, code: str = "error", exit_code: int = 1) -> NoReturn:
     """Print one clear line (``error[code]: message``) and exit."""
-    err_console.print(f"[bold red]error[/bold red]{escape(f'[{code}]')}: {escape(message)}", highlight=False)
+    err_console.print(
+        f"[bold red]error[/bold red]{escape(f'[{code}]')}: {escape(message)}", highlight=False
+    )
     raise typer.Exit(exit_code)
 
 
