@@ -1,0 +1,128 @@
+"""Borsh primitives, ATA and Memo codecs."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from solders.pubkey import Pubkey
+from spl.memo.instructions import create_memo
+from spl.memo.models import MemoParams
+from spl.token.instructions import get_associated_token_address
+
+from aiw3.errors import CodecError
+from chain.codecs import ata, borsh, decode_instruction, memo
+from chain.programs import (
+    ASSOCIATED_TOKEN_PROGRAM,
+    MEMO_PROGRAM,
+    SYSTEM_PROGRAM,
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAM,
+)
+
+keys = st.binary(min_size=32, max_size=32).map(Pubkey.from_bytes)
+
+
+@given(st.text(), st.integers(0, 2**64 - 1), st.none() | st.integers(0, 255))
+def test_borsh_round_trip(text: str, number: int, opt: int | None) -> None:
+    raw = borsh.string(text) + borsh.u64(number) + borsh.option(opt, borsh.u8)
+    r = borsh.Reader(raw)
+    assert r.string() == text
+    assert r.u64() == number
+    assert r.option(r.u8) == opt
+    r.end()
+
+
+@given(st.binary(max_size=64))
+def test_reader_never_raises_anything_but_codec_error(raw: bytes) -> None:
+    r = borsh.Reader(raw)
+    try:
+        r.string()
+        r.option(r.pubkey)
+        r.vec(r.u64)
+        r.boolean()
+        r.coption_pubkey()
+    except CodecError:
+        pass
+
+
+def test_reader_errors_name_the_field() -> None:
+    r = borsh.Reader(b"\x05\x00\x00\x00ab", "thing")
+    with pytest.raises(CodecError, match="thing: name needs 5 bytes"):
+        r.string("name")
+    with pytest.raises(CodecError, match="not a bool"):
+        borsh.Reader(b"\x02").boolean()
+    with pytest.raises(CodecError, match="Option tag 7"):
+        borsh.Reader(b"\x07").option(borsh.Reader(b"").u8)
+    with pytest.raises(CodecError, match="not UTF-8"):
+        borsh.Reader(b"\x01\x00\x00\x00\xff").string()
+    with pytest.raises(CodecError, match="trailing"):
+        borsh.Reader(b"\x00").end()
+    # A huge vector length cannot make the reader loop or allocate.
+    with pytest.raises(CodecError):
+        borsh.Reader(b"\xff\xff\xff\xff").vec(borsh.Reader(b"").u8)
+
+
+@given(keys, keys)
+def test_ata_address_matches_solana_py(owner: Pubkey, mint: Pubkey) -> None:
+    assert ata.address(owner, mint) == get_associated_token_address(owner, mint)
+    assert ata.address(owner, mint, TOKEN_2022_PROGRAM) == get_associated_token_address(
+        owner, mint, TOKEN_2022_PROGRAM
+    )
+
+
+@given(keys, keys, keys, st.sampled_from([TOKEN_PROGRAM, TOKEN_2022_PROGRAM]), st.booleans())
+def test_ata_round_trip(
+    payer: Pubkey, owner: Pubkey, mint: Pubkey, program: Pubkey, idempotent: bool
+) -> None:
+    built = ata.create(payer, owner, mint, program, idempotent=idempotent)
+    assert built.program_id == ASSOCIATED_TOKEN_PROGRAM
+    assert bytes(built.data) == (b"\x01" if idempotent else b"\x00")
+    accounts = [m.pubkey for m in built.accounts]
+    assert accounts[4] == SYSTEM_PROGRAM
+    decoded = decode_instruction(built.program_id, accounts, built.data)
+    assert decoded == ata.CreateAssociatedTokenAccount(
+        payer, ata.address(owner, mint, program), owner, mint, program, idempotent
+    )
+
+
+def test_ata_legacy_empty_data_and_errors() -> None:
+    accounts = [Pubkey.new_unique() for _ in range(6)]
+    assert ata.decode(accounts, b"").idempotent is False
+    with pytest.raises(CodecError):
+        ata.decode(accounts, b"\x02")
+    with pytest.raises(CodecError):
+        ata.decode(accounts[:5], b"\x01")
+
+
+@given(st.text(max_size=100), st.lists(keys, max_size=3))
+def test_memo_round_trip_and_matches_solana_py(text: str, signers: list[Pubkey]) -> None:
+    built = memo.encode(memo.Memo(text, tuple(signers)))
+    assert decode_instruction(MEMO_PROGRAM, [m.pubkey for m in built.accounts], built.data) == (
+        memo.Memo(text, tuple(signers))
+    )
+    if len(signers) == 1:
+        theirs = create_memo(
+            MemoParams(program_id=MEMO_PROGRAM, signer=signers[0], message=text.encode())
+        )
+        # solana-py marks the signer writable, which the memo program does not need.
+        assert (theirs.program_id, theirs.data) == (built.program_id, built.data)
+        assert [(m.pubkey, m.is_signer) for m in theirs.accounts] == [
+            (m.pubkey, m.is_signer) for m in built.accounts
+        ]
+
+
+def test_memo_activation() -> None:
+    owner, mint = Pubkey.new_unique(), Pubkey.new_unique()
+    ix = memo.activation(owner, mint)
+    decoded = memo.decode([owner], ix.data)
+    assert decoded.text == f"aiw3:activate:{mint}"
+    assert memo.parse_activation(decoded) == mint
+    assert memo.parse_activation(memo.Memo("aiw3:activate:not-a-key", ())) is None
+    assert memo.parse_activation(memo.Memo("hello", ())) is None
+    with pytest.raises(CodecError):
+        memo.decode([], b"\xff\xfe")
+
+
+def test_unknown_program_is_none() -> None:
+    assert decode_instruction(Pubkey.new_unique(), [], b"\x01") is None
