@@ -1,0 +1,644 @@
+"""The RPC client against real HTTP servers on 127.0.0.1 that answer with Solana JSON-RPC
+shapes and misbehave on demand (HTTP 500/429/503, hang, dropped connection, error replies).
+
+Timeouts and backoff are shortened so the whole file runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction
+
+from aiw3.errors import DefinitiveChainError, RetryableChainError
+from chain.rpc import (
+    MAX_MULTIPLE_ACCOUNTS,
+    BreakerState,
+    PreflightFailure,
+    RpcClient,
+    RpcConfig,
+    RpcEndpoint,
+    RpcMetrics,
+    RpcNodeError,
+    RpcRateLimited,
+    RpcRejected,
+    RpcTimeout,
+    RpcTransportError,
+    RpcUnavailable,
+)
+
+SYSTEM = "11111111111111111111111111111111"
+
+FAST = RpcConfig(
+    request_timeout=0.5,
+    max_attempts=4,
+    backoff_base=0.01,
+    backoff_max=0.05,
+    max_retry_after=1.0,
+    breaker_failure_threshold=3,
+    breaker_reset_after=0.3,
+)
+
+
+@dataclass
+class Misbehave:
+    """What the node does with one request instead of answering normally."""
+
+    kind: str  # "http", "hang", "close", "rpc_error", "garbage"
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+
+
+class FakeNode:
+    """A minimal HTTP/1.1 JSON-RPC server (keep-alive, Content-Length bodies)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.params: list[Any] = []
+        self.received_at: list[float] = []
+        self.script: deque[Misbehave] = deque()  # one-shot behaviours, consumed in order
+        self.always: Misbehave | None = None  # applies when the script is empty
+        self.slot = 1_000
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}/?api-key=SECRET-KEY-123"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        await self._server.wait_closed()
+
+    def count(self, method: str) -> int:
+        return self.calls.count(method)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                length = 0
+                for line in head.decode("latin-1").split("\r\n")[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                body = json.loads(await reader.readexactly(length))
+                self.calls.append(body["method"])
+                self.params.append(body.get("params"))
+                self.received_at.append(time.monotonic())
+                behaviour = self.script.popleft() if self.script else self.always
+                if behaviour is None:
+                    self._send(writer, 200, self._reply(body["method"], body.get("params")))
+                elif behaviour.kind == "hang":
+                    await asyncio.sleep(3600)
+                elif behaviour.kind == "close":
+                    writer.close()
+                    return
+                elif behaviour.kind == "http":
+                    self._send(writer, behaviour.status, {"oops": True}, behaviour.headers)
+                elif behaviour.kind == "garbage":
+                    self._send_raw(writer, 200, b"<html>bad gateway</html>", {})
+                elif behaviour.kind == "rpc_error":
+                    self._send(writer, 200, {"jsonrpc": "2.0", "id": 0, "error": behaviour.error})
+                await writer.drain()
+        finally:
+            self._handlers.discard(task)
+            writer.close()
+
+    def _send(
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._send_raw(writer, status, json.dumps(payload).encode(), headers or {})
+
+    @staticmethod
+    def _send_raw(
+        writer: asyncio.StreamWriter, status: int, data: bytes, headers: dict[str, str]
+    ) -> None:
+        lines = [f"HTTP/1.1 {status} X", "Content-Type: application/json"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines.append(f"Content-Length: {len(data)}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
+
+    def _context(self, value: Any) -> dict[str, Any]:
+        return {"context": {"slot": self.slot, "apiVersion": "2.0.0"}, "value": value}
+
+    def _account(self, key: str) -> dict[str, Any] | None:
+        raw = bytes(Pubkey.from_string(key))
+        if raw[0] % 3 == 0:
+            return None  # some accounts do not exist
+        return {
+            "data": [base64.b64encode(raw).decode(), "base64"],
+            "executable": False,
+            "lamports": raw[1] + 1,
+            "owner": SYSTEM,
+            "rentEpoch": 2**64 - 1,
+            "space": 32,
+        }
+
+    def _reply(self, method: str, params: Any) -> dict[str, Any]:
+        result: Any
+        if method == "getSlot":
+            result = self.slot
+        elif method == "getBlockHeight":
+            result = self.slot - 10
+        elif method == "getHealth":
+            result = "ok"
+        elif method == "getLatestBlockhash":
+            result = self._context(
+                {"blockhash": str(Hash.new_unique()), "lastValidBlockHeight": self.slot + 140}
+            )
+        elif method == "getBalance":
+            result = self._context(42)
+        elif method == "getAccountInfo":
+            result = self._context(self._account(params[0]))
+        elif method == "getMultipleAccounts":
+            result = self._context([self._account(k) for k in params[0]])
+        elif method == "getMinimumBalanceForRentExemption":
+            result = (128 + params[0]) * 6960
+        elif method == "sendTransaction":
+            raw = base64.b64decode(params[0])
+            result = str(Transaction.from_bytes(raw).signatures[0])
+        elif method == "getSignatureStatuses":
+            result = self._context(
+                [
+                    {
+                        "slot": self.slot - 1,
+                        "confirmations": None,
+                        "err": None,
+                        "status": {"Ok": None},
+                        "confirmationStatus": "finalized",
+                    }
+                    for _ in params[0]
+                ]
+            )
+        else:
+            return {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "error": {"code": -32601, "message": "Method not found"},
+            }
+        return {"jsonrpc": "2.0", "id": 0, "result": result}
+
+
+@pytest.fixture
+async def nodes() -> AsyncIterator[list[FakeNode]]:
+    started = [FakeNode(), FakeNode()]
+    for node in started:
+        await node.start()
+    yield started
+    for node in started:
+        await node.stop()
+
+
+def _client(
+    nodes: list[FakeNode], registry: CollectorRegistry, config: RpcConfig = FAST
+) -> RpcClient:
+    endpoints = [
+        RpcEndpoint(url=node.url, name=name)
+        for node, name in zip(nodes, ("primary", "backup"), strict=False)
+    ]
+    return RpcClient(endpoints, metrics=registry, config=config)
+
+
+def _count(registry: CollectorRegistry, method: str, endpoint: str, status: str) -> float:
+    value = registry.get_sample_value(
+        "solana_rpc_duration_seconds_count",
+        {"method": method, "endpoint": endpoint, "status": status},
+    )
+    return value or 0.0
+
+
+def _signed_transfer() -> Transaction:
+    payer = Keypair()
+    ix = transfer(
+        TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Pubkey.new_unique(), lamports=1)
+    )
+    return Transaction([payer], Message([ix], payer.pubkey()), Hash.new_unique())
+
+
+PREFLIGHT_ERROR = {
+    "code": -32002,
+    "message": "Transaction simulation failed: Error processing Instruction 0: custom program "
+    "error: 0x1",
+    "data": {
+        "err": {"InstructionError": [0, {"Custom": 1}]},
+        "logs": ["Program 11111111111111111111111111111111 invoke [1]", "Transfer: insufficient"],
+        "accounts": None,
+        "unitsConsumed": 150,
+        "returnData": None,
+        "innerInstructions": None,
+    },
+}
+
+
+async def test_typed_methods_answer_and_are_measured(nodes: list[FakeNode]) -> None:
+    registry = CollectorRegistry()
+    async with _client(nodes, registry) as client:
+        assert await client.get_slot() == 1_000
+        assert await client.get_block_height() == 990
+        assert await client.get_health() is True
+        blockhash = await client.get_latest_blockhash()
+        assert blockhash.slot == 1_000
+        assert blockhash.value.last_valid_block_height == 1_140
+        balance = await client.get_balance(Pubkey.new_unique())
+        assert (balance.slot, balance.value) == (1_000, 42)
+        assert await client.get_minimum_balance_for_rent_exemption(0) == 890_880
+        tx = _signed_transfer()
+        assert await client.send_raw_transaction(bytes(tx)) == tx.signatures[0]
+    assert nodes[1].calls == []
+    assert _count(registry, "getSlot", "primary", "ok") == 1
+    assert _count(registry, "sendTransaction", "primary", "ok") == 1
+    # The default commitment is "confirmed", not solana-py's "finalized".
+    slot_params = nodes[0].params[nodes[0].calls.index("getSlot")]
+    assert slot_params[0]["commitment"] == "confirmed"
+
+
+async def test_multiple_accounts_are_chunked_and_kept_in_order(nodes: list[FakeNode]) -> None:
+    keys = [Pubkey.new_unique() for _ in range(250)]
+    keys += [Pubkey.from_bytes(bytes([3 * i]) + bytes(31)) for i in range(1, 6)]  # missing ones
+    async with _client(nodes, CollectorRegistry()) as client:
+        result = await client.get_multiple_accounts(keys)
+    sizes = [
+        len(p[0])
+        for m, p in zip(nodes[0].calls, nodes[0].params, strict=True)
+        if m == "getMultipleAccounts"
+    ]
+    assert sorted(sizes, reverse=True) == [100, 100, 55]
+    assert all(size <= MAX_MULTIPLE_ACCOUNTS for size in sizes)
+    assert result.slot == 1_000
+    assert len(result.value) == len(keys)
+    for key, account in zip(keys, result.value, strict=True):
+        if bytes(key)[0] % 3 == 0:
+            assert account is None
+        else:
+            assert account is not None
+            assert account.data == bytes(key)
+
+
+async def test_fails_over_to_the_backup_on_http_500(nodes: list[FakeNode]) -> None:
+    registry = CollectorRegistry()
+    nodes[0].always = Misbehave("http", status=500)
+    async with _client(nodes, registry) as client:
+        assert await client.get_slot() == 1_000
+    assert nodes[0].count("getSlot") == 1
+    assert nodes[1].count("getSlot") == 1
+    assert _count(registry, "getSlot", "primary", "error") == 1
+    assert _count(registry, "getSlot", "backup", "ok") == 1
+
+
+async def test_breaker_opens_then_traffic_returns_to_the_recovered_primary(
+    nodes: list[FakeNode],
+) -> None:
+    registry = CollectorRegistry()
+    primary, backup = nodes
+    primary.always = Misbehave("close")
+    async with _client(nodes, registry) as client:
+        for _ in range(FAST.breaker_failure_threshold):
+            assert await client.get_slot() == 1_000
+        assert client.breaker_states()["primary"] is BreakerState.OPEN
+        hits_while_open = primary.count("getSlot")
+        assert hits_while_open == FAST.breaker_failure_threshold
+        # While open, calls go straight to the backup without touching the primary.
+        for _ in range(3):
+            assert await client.get_slot() == 1_000
+        assert primary.count("getSlot") == hits_while_open
+        assert backup.count("getSlot") == FAST.breaker_failure_threshold + 3
+
+        primary.always = None  # the primary recovers
+        await asyncio.sleep(FAST.breaker_reset_after + 0.05)
+        assert client.breaker_states()["primary"] is BreakerState.HALF_OPEN
+        backup_before = backup.count("getSlot")
+        for _ in range(3):
+            assert await client.get_slot() == 1_000
+        assert primary.count("getSlot") == hits_while_open + 3
+        assert backup.count("getSlot") == backup_before
+        assert client.breaker_states()["primary"] is BreakerState.CLOSED
+
+
+async def test_a_failed_probe_reopens_the_breaker(nodes: list[FakeNode]) -> None:
+    primary = nodes[0]
+    primary.always = Misbehave("http", status=502)
+    async with _client(nodes, CollectorRegistry()) as client:
+        for _ in range(FAST.breaker_failure_threshold):
+            await client.get_slot()
+        await asyncio.sleep(FAST.breaker_reset_after + 0.05)
+        before = primary.count("getSlot")
+        await client.get_slot()  # the probe fails, the backup answers
+        assert primary.count("getSlot") == before + 1
+        assert client.breaker_states()["primary"] is BreakerState.OPEN
+        await client.get_slot()
+        assert primary.count("getSlot") == before + 1
+
+
+async def test_transport_errors_are_retried_with_backoff_on_one_endpoint(
+    nodes: list[FakeNode],
+) -> None:
+    node = nodes[0]
+    node.script.extend([Misbehave("close"), Misbehave("http", status=503), Misbehave("garbage")])
+    registry = CollectorRegistry()
+    async with _client([node], registry) as client:
+        assert await client.get_slot() == 1_000
+    assert node.count("getSlot") == 4
+    assert _count(registry, "getSlot", "primary", "error") == 2  # closed + garbage
+    assert _count(registry, "getSlot", "primary", "unavailable") == 1  # HTTP 503
+    assert _count(registry, "getSlot", "primary", "ok") == 1
+
+
+async def test_gives_up_after_max_attempts_with_a_retryable_error(nodes: list[FakeNode]) -> None:
+    node = nodes[0]
+    node.always = Misbehave("http", status=500)
+    config = RpcConfig(
+        request_timeout=0.5,
+        max_attempts=3,
+        backoff_base=0.01,
+        backoff_max=0.02,
+        breaker_failure_threshold=10,
+    )
+    async with _client([node], CollectorRegistry(), config) as client:
+        with pytest.raises(RpcTransportError) as info:
+            await client.get_slot()
+    assert node.count("getSlot") == 3
+    err = info.value
+    assert isinstance(err, RetryableChainError)
+    assert err.details["http_status"] == 500
+    assert err.endpoint == "primary"
+
+
+async def test_timeouts_are_typed_retryable_and_measured(nodes: list[FakeNode]) -> None:
+    node = nodes[0]
+    node.always = Misbehave("hang")
+    registry = CollectorRegistry()
+    config = RpcConfig(request_timeout=0.2, max_attempts=2, backoff_base=0.01, backoff_max=0.02)
+    async with _client([node], registry, config) as client:
+        with pytest.raises(RpcTimeout) as info:
+            await client.get_balance(Pubkey.new_unique())
+    assert isinstance(info.value, RetryableChainError)
+    assert node.count("getBalance") == 2
+    assert _count(registry, "getBalance", "primary", "timeout") == 2
+
+
+async def test_timeout_then_recovery_succeeds(nodes: list[FakeNode]) -> None:
+    node = nodes[0]
+    node.script.append(Misbehave("hang"))
+    config = RpcConfig(request_timeout=0.2, max_attempts=3, backoff_base=0.01, backoff_max=0.02)
+    async with _client([node], CollectorRegistry(), config) as client:
+        assert await client.get_slot() == 1_000
+    assert node.count("getSlot") == 2
+
+
+async def test_429_waits_for_retry_after(nodes: list[FakeNode]) -> None:
+    node = nodes[0]
+    node.script.append(Misbehave("http", status=429, headers={"Retry-After": "0.3"}))
+    registry = CollectorRegistry()
+    async with _client([node], registry) as client:
+        assert await client.get_slot() == 1_000
+    assert node.count("getSlot") == 2
+    # The second request was not sent before the server's Retry-After had passed.
+    assert node.received_at[1] - node.received_at[0] >= 0.3
+    assert _count(registry, "getSlot", "primary", "rate_limited") == 1
+
+
+async def test_429_fails_over_and_the_limited_endpoint_is_left_alone(
+    nodes: list[FakeNode],
+) -> None:
+    primary, backup = nodes
+    primary.script.append(Misbehave("http", status=429, headers={"Retry-After": "30"}))
+    async with _client(nodes, CollectorRegistry()) as client:
+        for _ in range(3):
+            assert await client.get_slot() == 1_000
+    assert primary.count("getSlot") == 1
+    assert backup.count("getSlot") == 3
+
+
+async def test_429_everywhere_for_long_raises_rate_limited(nodes: list[FakeNode]) -> None:
+    for node in nodes:
+        node.always = Misbehave("http", status=429, headers={"Retry-After": "60"})
+    async with _client(nodes, CollectorRegistry()) as client:
+        with pytest.raises(RpcRateLimited) as info:
+            await client.get_slot()
+    assert info.value.retry_after == 60
+    assert [n.count("getSlot") for n in nodes] == [1, 1]
+
+
+async def test_preflight_failure_is_definitive_and_not_retried(nodes: list[FakeNode]) -> None:
+    primary, backup = nodes
+    primary.always = Misbehave("rpc_error", error=PREFLIGHT_ERROR)
+    registry = CollectorRegistry()
+    async with _client(nodes, registry) as client:
+        with pytest.raises(PreflightFailure) as info:
+            await client.send_raw_transaction(bytes(_signed_transfer()))
+        # A refusal proves the endpoint is alive: its breaker stays closed.
+        assert client.breaker_states()["primary"] is BreakerState.CLOSED
+    err = info.value
+    assert isinstance(err, DefinitiveChainError)
+    assert err.rpc_code == -32002
+    assert err.code == "preflight_failed"
+    assert err.logs == PREFLIGHT_ERROR["data"]["logs"]  # type: ignore[index]
+    assert "Custom" in str(err.err)
+    assert err.simulation.units_consumed == 150
+    assert primary.count("sendTransaction") == 1
+    assert backup.count("sendTransaction") == 0
+    assert _count(registry, "sendTransaction", "primary", "rejected") == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "rpc_code"),
+    [
+        ({"code": -32602, "message": "Invalid params: bad"}, -32602),
+        ({"code": -32003, "message": "Transaction signature verification failure"}, -32003),
+        ({"code": -32015, "message": "Transaction version (0) is not supported"}, -32015),
+    ],
+)
+async def test_other_definitive_errors_carry_their_code(
+    nodes: list[FakeNode], error: dict[str, Any], rpc_code: int
+) -> None:
+    nodes[0].always = Misbehave("rpc_error", error=error)
+    async with _client(nodes, CollectorRegistry()) as client:
+        with pytest.raises(RpcRejected) as info:
+            await client.get_slot()
+    assert info.value.rpc_code == rpc_code
+    assert nodes[0].count("getSlot") == 1
+    assert nodes[1].count("getSlot") == 0
+
+
+@pytest.mark.parametrize("code", [-32002, -32005, -32016])
+async def test_error_reply_without_data_does_not_panic_the_caller(
+    nodes: list[FakeNode], code: int
+) -> None:
+    # solders raises PanicException (a BaseException) for these; the client turns it into a
+    # retryable error and fails over.
+    primary, backup = nodes
+    primary.always = Misbehave("rpc_error", error={"code": code, "message": "no data here"})
+    async with _client(nodes, CollectorRegistry()) as client:
+        assert await client.get_slot() == 1_000
+        backup.always = Misbehave("rpc_error", error={"code": code, "message": "no data here"})
+        with pytest.raises(RpcNodeError) as info:
+            await client.get_slot()
+    assert isinstance(info.value, RetryableChainError)
+    assert "without data" in str(info.value)
+
+
+async def test_node_unhealthy_and_unknown_codes_are_retryable(nodes: list[FakeNode]) -> None:
+    primary, backup = nodes
+    primary.script.extend(
+        [
+            Misbehave(
+                "rpc_error",
+                error={"code": -32005, "message": "Node is behind", "data": {"numSlotsBehind": 9}},
+            ),
+            Misbehave("rpc_error", error={"code": -32000, "message": "server busy"}),
+        ]
+    )
+    registry = CollectorRegistry()
+    async with _client(nodes, registry) as client:
+        assert await client.get_slot() == 1_000  # primary unhealthy -> backup
+        assert await client.get_slot() == 1_000  # primary busy -> backup
+    assert _count(registry, "getSlot", "primary", "unavailable") == 1
+    assert _count(registry, "getSlot", "primary", "error") == 1
+    assert backup.count("getSlot") == 2
+
+    backup.always = Misbehave("rpc_error", error={"code": -32000, "message": "server busy"})
+    primary.always = backup.always
+    async with _client(nodes, CollectorRegistry()) as client:
+        with pytest.raises(RpcNodeError) as info:
+            await client.get_slot()
+    assert info.value.rpc_code == -32000
+
+
+async def test_all_breakers_open_fails_fast_as_unavailable(nodes: list[FakeNode]) -> None:
+    for node in nodes:
+        node.always = Misbehave("http", status=500)
+    registry = CollectorRegistry()
+    config = RpcConfig(
+        request_timeout=0.5,
+        max_attempts=2,
+        backoff_base=0.01,
+        backoff_max=0.02,
+        breaker_failure_threshold=1,
+        breaker_reset_after=60,
+    )
+    async with _client(nodes, registry, config) as client:
+        with pytest.raises(RpcTransportError):
+            await client.get_slot()
+        calls = [n.count("getSlot") for n in nodes]
+        with pytest.raises(RpcUnavailable) as info:
+            await client.get_slot()
+        assert [n.count("getSlot") for n in nodes] == calls  # nobody was asked
+        assert set(client.breaker_states().values()) == {BreakerState.OPEN}
+    assert isinstance(info.value, RetryableChainError)
+    assert _count(registry, "getSlot", "none", "unavailable") == 1
+
+
+async def test_no_url_or_api_key_in_labels_errors_or_logs(
+    nodes: list[FakeNode],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for node in nodes:
+        node.always = Misbehave("http", status=500)
+    registry = CollectorRegistry()
+    config = RpcConfig(request_timeout=0.5, max_attempts=2, backoff_base=0.01, backoff_max=0.02)
+    with caplog.at_level(logging.DEBUG):
+        # Endpoints named by position, as built from AIW3_RPC_URL + fallbacks.
+        async with RpcClient([n.url for n in nodes], metrics=registry, config=config) as client:
+            with pytest.raises(RpcTransportError) as info:
+                await client.get_slot()
+    exposition = generate_latest(registry).decode()
+    captured = capsys.readouterr()
+    texts = [
+        exposition,
+        str(info.value),
+        repr(info.value),
+        json.dumps(info.value.to_dict()),
+        caplog.text,
+        captured.out,
+        captured.err,
+    ]
+    for text in texts:
+        assert "SECRET-KEY-123" not in text
+        for node in nodes:
+            assert node.url.split("?")[0] not in text
+    # Labels and errors do not even name the host.
+    for text in texts[:4]:
+        assert "127.0.0.1" not in text
+    assert "[rpc url hidden]" in caplog.text  # httpx2's request log line, with the URL removed
+    assert 'endpoint="0"' in exposition
+    assert 'endpoint="1"' in exposition
+
+
+async def test_metrics_go_to_the_given_registry_only(nodes: list[FakeNode]) -> None:
+    from prometheus_client import REGISTRY
+
+    mine = CollectorRegistry()
+    shared = RpcMetrics(mine)
+    # Two clients may share one registry through one RpcMetrics.
+    async with (
+        RpcClient([nodes[0].url], metrics=shared, config=FAST) as a,
+        RpcClient([nodes[1].url], metrics=shared, config=FAST) as b,
+    ):
+        await a.get_slot()
+        await b.get_slot()
+    assert _count(mine, "getSlot", "0", "ok") == 2
+    assert (
+        REGISTRY.get_sample_value(
+            "solana_rpc_duration_seconds_count",
+            {"method": "getSlot", "endpoint": "0", "status": "ok"},
+        )
+        is None
+    )
+
+
+async def test_signature_statuses_keep_order(nodes: list[FakeNode]) -> None:
+    sigs = [Signature.new_unique() for _ in range(300)]
+    async with _client(nodes, CollectorRegistry()) as client:
+        statuses = await client.get_signature_statuses(sigs)
+    assert len(statuses.value) == 300
+    assert nodes[0].count("getSignatureStatuses") == 2
+    assert all(s is not None and s.slot == 999 for s in statuses.value)
+
+
+def test_endpoint_names_are_checked_and_urls_hidden() -> None:
+    from aiw3.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        RpcEndpoint(url="http://h/?api-key=K", name="https://h/?api-key=K")
+    with pytest.raises(ConfigError) as info:
+        RpcEndpoint(url="ftp://h/?api-key=K", name="x")
+    assert "api-key" not in str(info.value)
+    assert "api-key" not in repr(RpcEndpoint(url="http://h/?api-key=K", name="x"))
