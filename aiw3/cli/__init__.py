@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from aiw3.cli import db, up
+from aiw3.cli import db, keys, up
 
 app = typer.Typer(
     name="aiw3",
@@ -17,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold key material
 )
 app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
 app.command(name="up")(up.up)
 
 
