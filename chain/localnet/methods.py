@@ -1,0 +1,596 @@
+"""The HTTP JSON-RPC methods, with a real node's parameters, defaults, limits and errors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+from solders.account import Account
+from solders.hash import Hash
+from solders.message import MessageV0
+from solders.pubkey import Pubkey
+
+from chain.localnet import params as params_mod
+from chain.localnet.encoding import b58decode, encode_account, ui_token_amount
+from chain.localnet.errors import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    MIN_CONTEXT_SLOT_NOT_REACHED,
+    UNSUPPORTED_TRANSACTION_VERSION,
+    RpcError,
+    invalid_params,
+)
+from chain.localnet.runtime import Block, Commitment, LocalChain, TxRecord, decode_transaction
+from chain.localnet.tokens import (
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAM,
+    TOKEN_PROGRAMS,
+    parse_mint,
+    parse_token_account,
+)
+from chain.localnet.txjson import status_json, transaction_json
+
+SOLANA_CORE_VERSION = "2.2.16"
+FEATURE_SET = 3294202862
+_MAX_SIGNATURE_STATUSES = 256
+_MAX_MULTIPLE_ACCOUNTS = 100
+_MAX_SIGNATURES_LIMIT = 1000
+_MAX_BASE58_TX = 1683
+_MAX_BASE64_TX = 1644
+_MAX_FILTERS = 4
+_MAX_MEMCMP_BYTES = 128
+_LARGEST_ACCOUNTS = 20
+
+Handler = Callable[[list[Any]], Any]
+
+
+class RpcMethods:
+    """Dispatches one JSON-RPC call to the chain. Stateless apart from the chain itself."""
+
+    def __init__(self, chain: LocalChain) -> None:
+        self.chain = chain
+        self._table: dict[str, Handler] = {
+            "getLatestBlockhash": self.get_latest_blockhash,
+            "isBlockhashValid": self.is_blockhash_valid,
+            "sendTransaction": self.send_transaction,
+            "simulateTransaction": self.simulate_transaction,
+            "getSignatureStatuses": self.get_signature_statuses,
+            "getTransaction": self.get_transaction,
+            "getSignaturesForAddress": self.get_signatures_for_address,
+            "getAccountInfo": self.get_account_info,
+            "getMultipleAccounts": self.get_multiple_accounts,
+            "getProgramAccounts": self.get_program_accounts,
+            "getTokenAccountsByOwner": self.get_token_accounts_by_owner,
+            "getTokenLargestAccounts": self.get_token_largest_accounts,
+            "getTokenAccountBalance": self.get_token_account_balance,
+            "getTokenSupply": self.get_token_supply,
+            "getSlot": self.get_slot,
+            "getBlockHeight": self.get_block_height,
+            "getBlock": self.get_block,
+            "getBlockTime": self.get_block_time,
+            "getEpochInfo": self.get_epoch_info,
+            "getBalance": self.get_balance,
+            "requestAirdrop": self.request_airdrop,
+            "getMinimumBalanceForRentExemption": self.get_minimum_balance,
+            "getHealth": lambda params: "ok",
+            "getVersion": lambda params: {
+                "solana-core": SOLANA_CORE_VERSION,
+                "feature-set": FEATURE_SET,
+            },
+            "getGenesisHash": lambda params: str(self.chain.block_by_slot(0).blockhash),  # type: ignore[union-attr]
+            "localnet_setAccount": self.set_account,
+            "localnet_dropSlots": self.drop_slots,
+        }
+
+    def call(self, method: str, params: Any) -> Any:
+        handler = self._table.get(method)
+        if handler is None:
+            raise RpcError(METHOD_NOT_FOUND, "Method not found")
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            raise invalid_params("Invalid params: expected an array of parameters")
+        return handler(params)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _context(self, block: Block) -> dict[str, Any]:
+        return {"slot": block.slot, "apiVersion": SOLANA_CORE_VERSION}
+
+    def _wrap(self, block: Block, value: Any) -> dict[str, Any]:
+        return {"context": self._context(block), "value": value}
+
+    def _block(self, config: dict[str, Any], default: Commitment = Commitment.FINALIZED) -> Block:
+        """The block a read at the config's commitment sees; checks minContextSlot."""
+        block = self.chain.block_at(params_mod.commitment(config, default))
+        wanted = config.get("minContextSlot")
+        if wanted is not None and block.slot < int(wanted):
+            raise RpcError(
+                MIN_CONTEXT_SLOT_NOT_REACHED,
+                "Minimum context slot has not been reached",
+                {"contextSlot": block.slot},
+            )
+        return block
+
+    def _account_json(
+        self, account: Account | None, config: dict[str, Any], default_encoding: str = "binary"
+    ) -> dict[str, Any] | None:
+        if account is None:
+            return None
+        encoding = config.get("encoding", default_encoding)
+        if encoding == "jsonParsed":
+            parsed = _parsed_token_data(self.chain, account)
+            if parsed is not None:
+                out = encode_account(account, "base64")
+                out["data"] = parsed
+                return out
+        return encode_account(account, encoding, config.get("dataSlice"))
+
+    # ------------------------------------------------------------------ blockhashes, slots
+
+    def get_latest_blockhash(self, params: list[Any]) -> Any:
+        block = self._block(params_mod.config(params, 0))
+        return self._wrap(
+            block,
+            {
+                "blockhash": str(block.blockhash),
+                "lastValidBlockHeight": self.chain.last_valid_block_height(block),
+            },
+        )
+
+    def is_blockhash_valid(self, params: list[Any]) -> Any:
+        config = params_mod.config(params, 1)
+        block = self._block(config)
+        try:
+            blockhash = Hash.from_string(params_mod.required(params, 0, str))
+        except ValueError:
+            raise invalid_params("Invalid params: invalid blockhash") from None
+        return self._wrap(
+            block,
+            self.chain.blockhash_valid(
+                blockhash, params_mod.commitment(config, Commitment.FINALIZED)
+            ),
+        )
+
+    def get_slot(self, params: list[Any]) -> Any:
+        return self._block(params_mod.config(params, 0)).slot
+
+    def get_block_height(self, params: list[Any]) -> Any:
+        return self._block(params_mod.config(params, 0)).height
+
+    def get_epoch_info(self, params: list[Any]) -> Any:
+        block = self._block(params_mod.config(params, 0))
+        return {
+            "absoluteSlot": block.slot,
+            "blockHeight": block.height,
+            "epoch": 0,
+            "slotIndex": block.slot,
+            "slotsInEpoch": 432000,
+            "transactionCount": None,
+        }
+
+    def get_block_time(self, params: list[Any]) -> Any:
+        block = self.chain.block_by_slot(params_mod.required(params, 0, int))
+        if block is None:
+            raise RpcError(-32009, f"Slot {params[0]} was skipped, or missing in long-term storage")
+        return block.block_time
+
+    def get_block(self, params: list[Any]) -> Any:
+        slot = params_mod.required(params, 0, int)
+        config = params_mod.config(params, 1, string_key="encoding")
+        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+        if commitment is Commitment.PROCESSED:
+            raise invalid_params("Method does not support commitment below `confirmed`")
+        block = self.chain.block_by_slot(slot)
+        if block is None or block.height > self.chain.block_at(commitment).height:
+            if slot < self.chain.current.slot:
+                raise RpcError(
+                    -32007,
+                    f"Slot {slot} was skipped, or missing due to ledger jump to recent snapshot",
+                )
+            raise RpcError(-32004, f"Block not available for slot {slot}")
+        encoding = config.get("encoding", "json")
+        details = config.get("transactionDetails", "full")
+        with_version = config.get("maxSupportedTransactionVersion") is not None
+        parent = self.chain.block_by_slot(block.parent_slot)
+        out: dict[str, Any] = {
+            "blockHeight": block.height,
+            "blockTime": block.block_time,
+            "blockhash": str(block.blockhash),
+            "parentSlot": block.parent_slot,
+            "previousBlockhash": str(parent.blockhash if parent else block.blockhash),
+            "rewards": [] if config.get("rewards", True) else None,
+        }
+        records = [self.chain.transaction(s, Commitment.PROCESSED) for s in block.signatures]
+        if details == "signatures":
+            out["signatures"] = [str(s) for s in block.signatures]
+        elif details == "full":
+            txs = []
+            for record in records:
+                if record is None:
+                    continue
+                self._check_version(record, with_version)
+                body = transaction_json(self.chain, record, encoding, with_version)
+                del body["slot"], body["blockTime"]
+                txs.append(body)
+            out["transactions"] = txs
+        return out
+
+    # ------------------------------------------------------------------ transactions
+
+    def send_transaction(self, params: list[Any]) -> Any:
+        config = params_mod.config(params, 1)
+        raw = _decode_wire_tx(params_mod.required(params, 0, str), config.get("encoding", "base58"))
+        self._block(config, Commitment.PROCESSED)
+        signature = self.chain.submit(raw, skip_preflight=bool(config.get("skipPreflight", False)))
+        return str(signature)
+
+    def simulate_transaction(self, params: list[Any]) -> Any:
+        config = params_mod.config(params, 1)
+        raw = _decode_wire_tx(params_mod.required(params, 0, str), config.get("encoding", "base58"))
+        sig_verify = bool(config.get("sigVerify", False))
+        replace = bool(config.get("replaceRecentBlockhash", False))
+        if sig_verify and replace:
+            raise invalid_params("sigVerify may not be used with replaceRecentBlockhash")
+        block = self._block(config, Commitment.FINALIZED)
+        tx = decode_transaction(raw)
+        if sig_verify and not all(tx.verify_with_results()):
+            raise RpcError(-32003, "Transaction signature verification failure")
+        outcome, post = self.chain.simulate(tx, replace_blockhash=replace)
+        value = outcome.simulation_value()
+        if not config.get("innerInstructions", False):
+            value["innerInstructions"] = None
+        if replace:
+            current = self.chain.current
+            value["replacementBlockhash"] = {
+                "blockhash": str(current.blockhash),
+                "lastValidBlockHeight": self.chain.last_valid_block_height(current),
+            }
+        accounts_config = config.get("accounts")
+        if isinstance(accounts_config, dict):
+            written = dict(post)
+            encoding = accounts_config.get("encoding") or "base64"
+            if encoding in ("binary", "base58"):
+                raise invalid_params("base58 encoding not supported")
+            value["accounts"] = [
+                self._account_json(
+                    written.get(key, self.chain.get_account(key)), {"encoding": encoding}
+                )
+                for key in (params_mod.pubkey(a) for a in accounts_config.get("addresses") or [])
+            ]
+        return self._wrap(block, value)
+
+    def get_signature_statuses(self, params: list[Any]) -> Any:
+        signatures = params_mod.required(params, 0, list)
+        if len(signatures) > _MAX_SIGNATURE_STATUSES:
+            raise invalid_params(f"Too many inputs provided; max {_MAX_SIGNATURE_STATUSES}")
+        config = params_mod.config(params, 1)
+        search = bool(config.get("searchTransactionHistory", False))
+        values = []
+        for text in signatures:
+            record = self.chain.status(params_mod.signature(text), search_history=search)
+            values.append(None if record is None else status_json(self.chain, record))
+        return self._wrap(self.chain.current, values)
+
+    def get_transaction(self, params: list[Any]) -> Any:
+        signature = params_mod.signature(params_mod.required(params, 0, str))
+        config = params_mod.config(params, 1, string_key="encoding")
+        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+        if commitment is Commitment.PROCESSED:
+            raise invalid_params("Method does not support commitment below `confirmed`")
+        encoding = config.get("encoding", "json")
+        if encoding not in ("json", "jsonParsed", "base64", "base58"):
+            raise invalid_params(f"Invalid params: unknown variant `{encoding}`")
+        record = self.chain.transaction(signature, commitment)
+        if record is None:
+            return None
+        with_version = config.get("maxSupportedTransactionVersion") is not None
+        self._check_version(record, with_version)
+        return transaction_json(self.chain, record, encoding, with_version)
+
+    @staticmethod
+    def _check_version(record: TxRecord, with_version: bool) -> None:
+        if not with_version and isinstance(record.tx.message, MessageV0):
+            raise RpcError(
+                UNSUPPORTED_TRANSACTION_VERSION,
+                "Transaction version (0) is not supported by the requesting client. Please try "
+                "the request again with the following configuration parameter: "
+                '"maxSupportedTransactionVersion": 0',
+            )
+
+    def get_signatures_for_address(self, params: list[Any]) -> Any:
+        address = params_mod.pubkey(params_mod.required(params, 0, str))
+        config = params_mod.config(params, 1)
+        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+        if commitment is Commitment.PROCESSED:
+            raise invalid_params("Method does not support commitment below `confirmed`")
+        self._block(config)
+        limit = int(config.get("limit", _MAX_SIGNATURES_LIMIT))
+        if limit < 1 or limit > _MAX_SIGNATURES_LIMIT:
+            raise invalid_params(f"Invalid limit; max {_MAX_SIGNATURES_LIMIT}")
+        before = config.get("before")
+        until = config.get("until")
+        records = self.chain.signatures_for_address(
+            address,
+            commitment=commitment,
+            limit=limit,
+            before=params_mod.signature(before) if before is not None else None,
+            until=params_mod.signature(until) if until is not None else None,
+        )
+        return [
+            {
+                "signature": str(r.signature),
+                "slot": r.slot,
+                "err": r.err,
+                "memo": r.memo,
+                "blockTime": r.block.block_time,
+                "confirmationStatus": str(self.chain.commitment_of(r)),
+            }
+            for r in records
+        ]
+
+    def request_airdrop(self, params: list[Any]) -> Any:
+        pubkey = params_mod.pubkey(params_mod.required(params, 0, str))
+        lamports = params_mod.required(params, 1, int)
+        if lamports <= 0:
+            raise invalid_params("Invalid params: lamports must be positive")
+        return str(self.chain.airdrop(pubkey, lamports))
+
+    # ------------------------------------------------------------------ accounts
+
+    def get_account_info(self, params: list[Any]) -> Any:
+        pubkey = params_mod.pubkey(params_mod.required(params, 0, str))
+        config = params_mod.config(params, 1)
+        block = self._block(config)
+        account = self.chain.get_account(
+            pubkey, params_mod.commitment(config, Commitment.FINALIZED)
+        )
+        return self._wrap(block, self._account_json(account, config))
+
+    def get_balance(self, params: list[Any]) -> Any:
+        pubkey = params_mod.pubkey(params_mod.required(params, 0, str))
+        config = params_mod.config(params, 1)
+        block = self._block(config)
+        account = self.chain.get_account(
+            pubkey, params_mod.commitment(config, Commitment.FINALIZED)
+        )
+        return self._wrap(block, account.lamports if account is not None else 0)
+
+    def get_multiple_accounts(self, params: list[Any]) -> Any:
+        keys = params_mod.required(params, 0, list)
+        if len(keys) > _MAX_MULTIPLE_ACCOUNTS:
+            raise invalid_params(f"Too many inputs provided; max {_MAX_MULTIPLE_ACCOUNTS}")
+        config = params_mod.config(params, 1)
+        block = self._block(config)
+        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+        pubkeys = [params_mod.pubkey(k) for k in keys]
+        return self._wrap(
+            block,
+            [self._account_json(self.chain.get_account(k, commitment), config) for k in pubkeys],
+        )
+
+    def get_program_accounts(self, params: list[Any]) -> Any:
+        program = params_mod.pubkey(params_mod.required(params, 0, str))
+        config = params_mod.config(params, 1)
+        block = self._block(config)
+        filters = _filters(config.get("filters"))
+        out = []
+        for pubkey, account in self.chain.program_accounts(
+            program, params_mod.commitment(config, Commitment.FINALIZED)
+        ):
+            if all(f(account) for f in filters):
+                out.append({"pubkey": str(pubkey), "account": self._account_json(account, config)})
+        if config.get("withContext"):
+            return self._wrap(block, out)
+        return out
+
+    def get_token_accounts_by_owner(self, params: list[Any]) -> Any:
+        owner = params_mod.pubkey(params_mod.required(params, 0, str))
+        selector = params_mod.required(params, 1, dict)
+        config = params_mod.config(params, 2)
+        block = self._block(config)
+        mint: Pubkey | None = None
+        program: Pubkey | None = None
+        if selector.get("mint") is not None:
+            mint = params_mod.pubkey(selector["mint"])
+        elif selector.get("programId") is not None:
+            program = params_mod.pubkey(selector["programId"])
+            if program not in TOKEN_PROGRAMS:
+                raise invalid_params("Invalid param: unrecognized Token program id")
+        else:
+            raise invalid_params("Invalid params: expected `mint` or `programId`")
+        if mint is not None:
+            mint_account = self.chain.get_account(mint)
+            if parse_mint(mint_account) is None:
+                raise invalid_params("Invalid param: could not find mint")
+        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+        found = self.chain.token_accounts(owner=owner, mint=mint, commitment=commitment)
+        return self._wrap(
+            block,
+            [
+                {"pubkey": str(pubkey), "account": self._account_json(account, config)}
+                for pubkey, account, token in found
+                if program is None or token.program == program
+            ],
+        )
+
+    def get_token_largest_accounts(self, params: list[Any]) -> Any:
+        mint = params_mod.pubkey(params_mod.required(params, 0, str))
+        config = params_mod.config(params, 1)
+        block = self._block(config)
+        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+        parsed = parse_mint(self.chain.get_account(mint, commitment))
+        if parsed is None:
+            raise invalid_params("Invalid param: could not find mint")
+        found = self.chain.token_accounts(mint=mint, commitment=commitment)
+        found.sort(key=lambda item: (-item[2].amount, str(item[0])))
+        return self._wrap(
+            block,
+            [
+                {"address": str(pubkey), **ui_token_amount(token.amount, parsed.decimals)}
+                for pubkey, _, token in found[:_LARGEST_ACCOUNTS]
+            ],
+        )
+
+    def get_token_account_balance(self, params: list[Any]) -> Any:
+        pubkey = params_mod.pubkey(params_mod.required(params, 0, str))
+        config = params_mod.config(params, 1)
+        block = self._block(config)
+        token = parse_token_account(
+            self.chain.get_account(pubkey, params_mod.commitment(config, Commitment.FINALIZED))
+        )
+        if token is None:
+            raise invalid_params("Invalid param: could not find account")
+        return self._wrap(
+            block, ui_token_amount(token.amount, self.chain.mint_decimals(token.mint))
+        )
+
+    def get_token_supply(self, params: list[Any]) -> Any:
+        mint = params_mod.pubkey(params_mod.required(params, 0, str))
+        config = params_mod.config(params, 1)
+        block = self._block(config)
+        parsed = parse_mint(
+            self.chain.get_account(mint, params_mod.commitment(config, Commitment.FINALIZED))
+        )
+        if parsed is None:
+            raise invalid_params("Invalid param: could not find mint")
+        return self._wrap(block, ui_token_amount(parsed.supply, parsed.decimals))
+
+    def get_minimum_balance(self, params: list[Any]) -> Any:
+        return self.chain.minimum_balance(params_mod.required(params, 0, int))
+
+    # ------------------------------------------------------------------ test-only
+
+    def set_account(self, params: list[Any]) -> Any:
+        pubkey = params_mod.pubkey(params_mod.required(params, 0, str))
+        spec = params_mod.required(params, 1, dict)
+        data = spec.get("data") or ["", "base64"]
+        if isinstance(data, list) and len(data) == 2 and data[1] == "base64":
+            try:
+                raw = base64.b64decode(data[0], validate=True)
+            except (binascii.Error, ValueError):
+                raise invalid_params("Invalid params: data is not base64") from None
+        else:
+            raise invalid_params('Invalid params: data must be [<base64>, "base64"]')
+        account = Account(
+            lamports=int(spec.get("lamports") or 0),
+            data=raw,
+            owner=params_mod.pubkey(spec.get("owner") or "11111111111111111111111111111111"),
+            executable=bool(spec.get("executable", False)),
+        )
+        self.chain.set_account(pubkey, account)
+        return self._context(self.chain.current)
+
+    def drop_slots(self, params: list[Any]) -> Any:
+        return self.chain.drop_slots(params_mod.required(params, 0, int))
+
+
+# ---------------------------------------------------------------------- parameter parsing
+
+
+def _decode_wire_tx(text: str, encoding: str) -> bytes:
+    if encoding == "base58":
+        if len(text) > _MAX_BASE58_TX:
+            raise invalid_params(
+                f"base58 encoded solana_transaction::versioned::VersionedTransaction too large: "
+                f"{len(text)} bytes (max: encoded/raw {_MAX_BASE58_TX}/1232)"
+            )
+        try:
+            return b58decode(text)
+        except ValueError:
+            raise invalid_params("invalid base58 encoding: InvalidCharacter") from None
+    if encoding == "base64":
+        if len(text) > _MAX_BASE64_TX:
+            raise invalid_params(
+                f"base64 encoded solana_transaction::versioned::VersionedTransaction too large: "
+                f"{len(text)} bytes (max: encoded/raw {_MAX_BASE64_TX}/1232)"
+            )
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise invalid_params("invalid base64 encoding") from None
+    raise invalid_params(f"Invalid params: unknown variant `{encoding}`")
+
+
+def _filters(raw: Any) -> list[Callable[[Account], bool]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise invalid_params("Invalid params: filters must be an array")
+    if len(raw) > _MAX_FILTERS:
+        raise RpcError(INVALID_PARAMS, f"Too many filters provided; max {_MAX_FILTERS}")
+    out: list[Callable[[Account], bool]] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise invalid_params("Invalid params: bad filter")
+        if "dataSize" in item:
+            size = int(item["dataSize"])
+            out.append(lambda a, size=size: len(a.data) == size)  # type: ignore[misc]
+        elif "memcmp" in item:
+            memcmp = item["memcmp"]
+            offset = int(memcmp.get("offset", 0))
+            wanted = _memcmp_bytes(memcmp.get("bytes"), memcmp.get("encoding") or "base58")
+            out.append(
+                lambda a, o=offset, w=wanted: bytes(a.data)[o : o + len(w)] == w  # type: ignore[misc]
+            )
+        elif "tokenAccountState" in item:
+            out.append(lambda a: parse_token_account(a) is not None)
+        else:
+            raise invalid_params("Invalid params: unknown filter")
+    return out
+
+
+def _memcmp_bytes(value: Any, encoding: str) -> bytes:
+    try:
+        if isinstance(value, list):
+            data = bytes(value)
+        elif encoding == "base64":
+            data = base64.b64decode(value, validate=True)
+        elif encoding == "base58":
+            data = b58decode(value)
+        else:
+            raise ValueError(encoding)
+    except (ValueError, TypeError, binascii.Error):
+        raise invalid_params(
+            "Invalid param: encoded binary data should be base58 or base64"
+        ) from None
+    if len(data) > _MAX_MEMCMP_BYTES:
+        raise invalid_params("Invalid param: memcmp data too large")
+    return data
+
+
+def _parsed_token_data(chain: LocalChain, account: Account) -> dict[str, Any] | None:
+    """jsonParsed data for SPL Token / Token-2022 accounts and mints (base layout only)."""
+    program_name = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-2022"}.get(
+        account.owner
+    )
+    if program_name is None:
+        return None
+    token = parse_token_account(account)
+    space = len(account.data)
+    if token is not None:
+        info: dict[str, Any] = {
+            "isNative": False,
+            "mint": str(token.mint),
+            "owner": str(token.owner),
+            "state": "frozen" if token.state == 2 else "initialized",
+            "tokenAmount": ui_token_amount(token.amount, chain.mint_decimals(token.mint)),
+        }
+        return {
+            "program": program_name,
+            "parsed": {"info": info, "type": "account"},
+            "space": space,
+        }
+    mint = parse_mint(account)
+    if mint is not None:
+        info = {
+            "decimals": mint.decimals,
+            "freezeAuthority": str(mint.freeze_authority) if mint.freeze_authority else None,
+            "isInitialized": True,
+            "mintAuthority": str(mint.mint_authority) if mint.mint_authority else None,
+            "supply": str(mint.supply),
+        }
+        return {"program": program_name, "parsed": {"info": info, "type": "mint"}, "space": space}
+    return None

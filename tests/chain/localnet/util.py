@@ -1,0 +1,57 @@
+"""Small helpers for the local chain tests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Processed
+from solders.hash import Hash
+from solders.signature import Signature
+from solders.transaction_status import TransactionConfirmationStatus
+
+_WANTED = {"processed": 0, "confirmed": 1, "finalized": 2}
+
+
+def status_rank(status: TransactionConfirmationStatus | None) -> int:
+    """0 processed, 1 confirmed, 2 finalized (the solders enum is not hashable)."""
+    for rank, level in enumerate(
+        (
+            TransactionConfirmationStatus.Processed,
+            TransactionConfirmationStatus.Confirmed,
+            TransactionConfirmationStatus.Finalized,
+        )
+    ):
+        if status == level:
+            return rank
+    return -1
+
+
+async def raw_rpc(url: str, method: str, params: Any = None) -> dict[str, Any]:
+    """One JSON-RPC call with exactly these params (for error codes and exact shapes)."""
+    async with httpx.AsyncClient() as http:
+        reply = await http.post(
+            url,
+            json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params or []},
+        )
+    reply.raise_for_status()
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+async def wait_status(
+    client: AsyncClient, signature: Signature, commitment: str, attempts: int = 500
+) -> None:
+    """Poll getSignatureStatuses until ``signature`` reached ``commitment`` (bounded)."""
+    for _ in range(attempts):
+        status = (await client.get_signature_statuses([signature])).value[0]
+        if status is not None and status_rank(status.confirmation_status) >= _WANTED[commitment]:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{signature} did not reach {commitment}")
+
+
+async def blockhash(client: AsyncClient) -> Hash:
+    return (await client.get_latest_blockhash(Processed)).value.blockhash
