@@ -90,6 +90,11 @@ class PubSubServer:
         port: int = next(iter(self._server.sockets)).getsockname()[1]
         return port
 
+    @property
+    def subscription_count(self) -> int:
+        """Live subscriptions over all connections (a closed connection leaves none behind)."""
+        return len(self._subs)
+
     async def start(self) -> None:
         self._server = await serve(
             self._serve, self._host, self._port, max_size=1 << 20, compression=None

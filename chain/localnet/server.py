@@ -41,6 +41,10 @@ class Localnet:
     def ws_url(self) -> str:
         return f"ws://{_url_host(self.host)}:{self._pubsub.port}"
 
+    @property
+    def subscription_count(self) -> int:
+        return self._pubsub.subscription_count
+
     async def start(self) -> None:
         await self._http.start()
         await self._pubsub.start()
