@@ -65,7 +65,7 @@ class Chain:
         plan = STD.collection_plan(
             system=self.system.pubkey(),
             collection_mint=coll.pubkey(),
-            request=CollectionRequest("AIW3 Equity NFT", "AIW3", URI),
+            request=CollectionRequest(name="AIW3 Equity NFT", uri=URI),
         )
         self.send(plan, self.system, coll)
         return coll.pubkey()
