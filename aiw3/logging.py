@@ -71,7 +71,16 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(level)
     # Third-party chatter at INFO drowns our own lines.
-    for noisy in ("httpx", "httpcore", "websockets", "aiosqlite", "asyncio", "alembic"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "httpx2",
+        "httpcore2",
+        "websockets",
+        "aiosqlite",
+        "asyncio",
+        "alembic",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
