@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from aiw3.cli import db, keys, up
+from aiw3.cli import db, keys, localnet, up
 
 app = typer.Typer(
     name="aiw3",
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.command(name="up")(up.up)
+localnet.register(app)
 
 
 def main() -> None:
