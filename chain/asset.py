@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from solders.account import Account
 from solders.pubkey import Pubkey
@@ -27,6 +27,10 @@ from aiw3.errors import CodecError, NotFound
 from chain.codecs import metaplex, spl_token, token2022
 from chain.codecs.spl_token import AccountState, MintState, TokenAccountState
 from chain.programs import TOKEN_2022_PROGRAM, TOKEN_METADATA_PROGRAM, TOKEN_PROGRAM
+from chain.rpc.client import Slotted
+
+if TYPE_CHECKING:
+    from chain.rpc import RpcClient
 
 StandardName = Literal["token2022", "metaplex"]
 STANDARDS: Final[tuple[StandardName, ...]] = ("token2022", "metaplex")
@@ -299,3 +303,37 @@ def _from_token2022(
         mutable=authority is not None,
         **common,
     )
+
+
+async def fetch_asset(rpc: RpcClient, mint: Pubkey) -> Slotted[Asset]:
+    """Read one NFT from the chain: its mint and metadata, the token accounts that hold any of
+    it, and (Token-2022) its collection's group mint; then decode. The slot is the lowest that
+    any of the reads reflects."""
+    first_keys = [mint, metaplex.metadata_pda(mint)]
+    first = await rpc.get_multiple_accounts(first_keys)
+    slots = [first.slot]
+    raws = [
+        RawAccount.from_solders(k, a) for k, a in zip(first_keys, first.value, strict=True) if a
+    ]
+    more: list[Pubkey] = []
+    mint_acc = first.value[0]
+    if mint_acc is not None and mint_acc.owner in (TOKEN_PROGRAM, TOKEN_2022_PROGRAM):
+        largest = await rpc.get_token_largest_accounts(mint)
+        slots.append(largest.slot)
+        # Only a non-empty account can name the owner; the decoder checks the amount again.
+        more += [b.address for b in largest.value if b.amount.amount != "0"]
+        if mint_acc.owner == TOKEN_2022_PROGRAM:
+            member = token2022.decode_mint(bytes(mint_acc.data)).get(token2022.TokenGroupMember)
+            if member is not None:
+                more.append(member.group)
+    if more:
+        second = await rpc.get_multiple_accounts(more)
+        slots.append(second.slot)
+        raws += [
+            RawAccount.from_solders(k, a) for k, a in zip(more, second.value, strict=True) if a
+        ]
+    return Slotted(min(slots), decode_asset(mint, raws))
+
+
+def _present(keys: list[Pubkey], accounts: list[Account | None]) -> list[RawAccount]:
+    return [RawAccount.from_solders(k, a) for k, a in zip(keys, accounts, strict=True) if a]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from aiw3.cli import db, keys, localnet, up
+from aiw3.cli import asset, db, keys, localnet, up
 
 app = typer.Typer(
     name="aiw3",
@@ -16,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold key material
 )
+app.add_typer(asset.app, name="asset")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.command(name="up")(up.up)
