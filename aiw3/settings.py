@@ -6,9 +6,7 @@ environment anywhere else.
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -120,16 +118,16 @@ class Settings(BaseSettings):
     @field_validator("system_keypair")
     @classmethod
     def _keypair_source(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
+        if value is None or not value.get_secret_value().strip():
             return None
-        raw = value.get_secret_value().strip()
-        if not raw:
-            return None
-        # Inline JSON or base58 key material is checked where it is parsed (chain.keys);
-        # anything else is a path, and an unreadable path must stop start-up here.
-        looks_inline = raw.startswith("[") or (len(raw) >= 64 and "/" not in raw)
-        if not looks_inline and not os.access(Path(raw).expanduser(), os.R_OK):
-            raise ValueError("keypair file does not exist or is not readable")
+        # Load it once now: a bad or unreadable keypair must stop start-up, not the first mint.
+        # The error text of chain.keys never repeats the value (it may be the secret itself).
+        from chain.keys import KeypairError, load_keypair
+
+        try:
+            load_keypair(value.get_secret_value(), source=_ENV_PREFIX + "SYSTEM_KEYPAIR")
+        except KeypairError as exc:
+            raise ValueError(exc.message) from None
         return value
 
 

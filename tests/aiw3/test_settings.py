@@ -49,7 +49,8 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("AIW3_WS_URL", "http://127.0.0.1:8900", "scheme must be one of"),
         ("AIW3_ASSET_STANDARD", "erc721", "'token2022' or 'metaplex'"),
         ("AIW3_PINNING", "s3", "'local' or 'pinata'"),
-        ("AIW3_SYSTEM_KEYPAIR", "/nonexistent/id.json", "not readable"),
+        ("AIW3_SYSTEM_KEYPAIR", "/nonexistent/id.json", "does not exist"),
+        ("AIW3_SYSTEM_KEYPAIR", "[1,2,3]", "64 integers"),
         ("AIW3_API_PORT", "99999", "less than or equal"),
         ("AIW3_LOG_LEVEL", "LOUD", "DEBUG, INFO"),
     ],
@@ -81,3 +82,15 @@ def test_cli_stops_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1
     assert lines[0].startswith("error[config_error]: invalid configuration: AIW3_ASSET_STANDARD")
+
+
+def test_keypair_file_is_checked_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from chain.keys import Signer, write_keypair_file
+
+    path = write_keypair_file(tmp_path / "system.json", Signer.generate())
+    monkeypatch.setenv("AIW3_SYSTEM_KEYPAIR", str(path))
+    settings = load_settings()
+    assert settings.system_keypair is not None
+    assert str(path) not in repr(settings)  # the setting is a SecretStr
