@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from typing import NoReturn
 
 import typer
@@ -32,3 +34,16 @@ def settings_or_exit() -> Settings:
         fail(exc.message, code=exc.code, exit_code=2)
     configure_logging(settings.log_level, settings.log_format)
     return settings
+
+
+async def wait_for_stop_signal() -> None:
+    """Return on the first SIGINT or SIGTERM (Ctrl-C, ``kill``, a container stop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
