@@ -10,11 +10,14 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from chain.rpc.metrics import RpcMetrics
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    """Holds the registry; each part adds its own metrics to ``registry``."""
+    """Every metric of the service, on one registry. Each part's metrics live in its package;
+    they are gathered here so that ``/metrics`` and the dashboard test see the same set."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
@@ -25,6 +28,8 @@ class Metrics:
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
+
+        self.rpc = RpcMetrics(self.registry)
 
     def render(self) -> bytes:
         """The text exposition format, for ``/metrics``."""
