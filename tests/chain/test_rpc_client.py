@@ -574,7 +574,7 @@ async def test_no_url_or_api_key_in_labels_errors_or_logs(
         node.always = Misbehave("http", status=500)
     registry = CollectorRegistry()
     config = RpcConfig(request_timeout=0.5, max_attempts=2, backoff_base=0.01, backoff_max=0.02)
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="httpx2"):
         # Endpoints named by position, as built from AIW3_RPC_URL + fallbacks.
         async with RpcClient([n.url for n in nodes], metrics=registry, config=config) as client:
             with pytest.raises(RpcTransportError) as info:
