@@ -9,7 +9,7 @@ from typing import Any
 
 from solders.account import Account
 from solders.hash import Hash
-from solders.message import MessageV0
+from solders.message import Message, MessageV0, from_bytes_versioned
 from solders.pubkey import Pubkey
 
 from chain.localnet import params as params_mod
@@ -42,6 +42,10 @@ _MAX_BASE64_TX = 1644
 _MAX_FILTERS = 4
 _MAX_MEMCMP_BYTES = 128
 _LARGEST_ACCOUNTS = 20
+_COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
+_DEFAULT_INSTRUCTION_CU = 200_000
+_MAX_CU = 1_400_000
+_LAMPORTS_PER_SIGNATURE = 5000
 
 Handler = Callable[[list[Any]], Any]
 
@@ -74,6 +78,7 @@ class RpcMethods:
             "getBalance": self.get_balance,
             "requestAirdrop": self.request_airdrop,
             "getMinimumBalanceForRentExemption": self.get_minimum_balance,
+            "getFeeForMessage": self.get_fee_for_message,
             "getHealth": lambda params: "ok",
             "getVersion": lambda params: {
                 "solana-core": SOLANA_CORE_VERSION,
@@ -458,6 +463,19 @@ class RpcMethods:
             raise invalid_params("Invalid param: could not find mint")
         return self._wrap(block, ui_token_amount(parsed.supply, parsed.decimals))
 
+    def get_fee_for_message(self, params: list[Any]) -> Any:
+        config = params_mod.config(params, 1)
+        block = self._block(config)
+        try:
+            message = from_bytes_versioned(base64.b64decode(params_mod.required(params, 0, str)))
+        except (ValueError, binascii.Error):
+            raise invalid_params("invalid base64 encoding or message") from None
+        if not isinstance(message, (Message, MessageV0)):
+            raise invalid_params("Invalid params: unsupported message version")
+        if not self.chain.blockhash_valid(message.recent_blockhash):
+            return self._wrap(block, None)
+        return self._wrap(block, message_fee(message))
+
     def get_minimum_balance(self, params: list[Any]) -> Any:
         return self.chain.minimum_balance(params_mod.required(params, 0, int))
 
@@ -488,6 +506,27 @@ class RpcMethods:
 
 
 # ---------------------------------------------------------------------- parameter parsing
+
+
+def message_fee(message: Message | MessageV0) -> int:
+    """Base fee plus prioritization fee, as the bank computes it for a message."""
+    keys = message.account_keys
+    limit: int | None = None
+    price = 0
+    others = 0
+    for ix in message.instructions:
+        data = bytes(ix.data)
+        if keys[ix.program_id_index] != _COMPUTE_BUDGET:
+            others += 1
+        elif data[:1] == b"\x02" and len(data) >= 5:
+            limit = int.from_bytes(data[1:5], "little")
+        elif data[:1] == b"\x03" and len(data) >= 9:
+            price = int.from_bytes(data[1:9], "little")
+    if limit is None:
+        limit = _DEFAULT_INSTRUCTION_CU * others
+    limit = min(limit, _MAX_CU)
+    priority = (price * limit + 999_999) // 1_000_000
+    return _LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures + priority
 
 
 def _decode_wire_tx(text: str, encoding: str) -> bytes:

@@ -7,8 +7,6 @@ from functools import partial
 from typing import Any
 
 from solders.message import Message, MessageV0
-from solders.pubkey import Pubkey
-from solders.system_program import ID as SYSTEM_PROGRAM
 
 from chain.localnet.encoding import (
     b58encode,
@@ -16,8 +14,8 @@ from chain.localnet.encoding import (
     return_data_json,
     ui_token_amount,
 )
+from chain.localnet.parsed import parse_instruction
 from chain.localnet.runtime import (
-    MEMO_PROGRAMS,
     LocalChain,
     TokenBalance,
     TxRecord,
@@ -69,7 +67,7 @@ def message_json(record: TxRecord, *, parsed: bool) -> dict[str, Any]:
             ],
             "recentBlockhash": str(msg.recent_blockhash),
             "instructions": [
-                _parsed_instruction(
+                parse_instruction(
                     keys, ix.program_id_index, bytes(ix.accounts), bytes(ix.data), None
                 )
                 for ix in msg.instructions
@@ -116,7 +114,7 @@ def meta_json(record: TxRecord, *, parsed: bool = False) -> dict[str, Any]:
         "postBalances": record.post_balances,
         "innerInstructions": inner_instructions_json(
             record.inner_instructions,
-            partial(_parsed_instruction, record.account_keys) if parsed else None,
+            partial(parse_instruction, record.account_keys) if parsed else None,
         ),
         "logMessages": record.logs,
         "preTokenBalances": [token_balance_json(b) for b in record.pre_token_balances],
@@ -160,38 +158,3 @@ def _is_writable(msg: Message | MessageV0, i: int) -> bool:
     if i < signed:
         return i < signed - header.num_readonly_signed_accounts
     return i < len(msg.account_keys) - header.num_readonly_unsigned_accounts
-
-
-def _parsed_instruction(
-    keys: list[Pubkey], program_index: int, accounts: bytes, data: bytes, stack_height: int | None
-) -> dict[str, Any]:
-    """jsonParsed form: Memo and System transfers parsed, everything else partially decoded
-    (what a node does for programs it has no parser for)."""
-    program = keys[program_index]
-    if program in MEMO_PROGRAMS:
-        return {
-            "program": "spl-memo",
-            "programId": str(program),
-            "parsed": data.decode("utf-8", "replace"),
-            "stackHeight": stack_height,
-        }
-    if program == SYSTEM_PROGRAM and len(data) == 12 and data[:4] == b"\x02\0\0\0":
-        return {
-            "program": "system",
-            "programId": str(program),
-            "parsed": {
-                "type": "transfer",
-                "info": {
-                    "source": str(keys[accounts[0]]),
-                    "destination": str(keys[accounts[1]]),
-                    "lamports": int.from_bytes(data[4:12], "little"),
-                },
-            },
-            "stackHeight": stack_height,
-        }
-    return {
-        "programId": str(program),
-        "accounts": [str(keys[a]) for a in accounts],
-        "data": b58encode(data),
-        "stackHeight": stack_height,
-    }

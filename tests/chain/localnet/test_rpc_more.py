@@ -1,0 +1,277 @@
+"""More RPC surface: jsonParsed, memos, lookup tables, blocks, fees, token balances."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any
+
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed, Processed
+from solana.rpc.models import TokenAccountOpts
+from solders.address_lookup_table_account import AddressLookupTableAccount
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import Message, MessageV0
+from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction, VersionedTransaction
+from spl.memo.constants import MEMO_PROGRAM_ID
+from spl.memo.instructions import create_memo
+from spl.memo.models import MemoParams
+
+from chain.localnet import Localnet
+
+from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size, transfer_nft_tx
+from .util import blockhash, raw_rpc, wait_status
+
+SOL = 10**9
+ALT_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
+COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
+
+
+async def _parsed_tx(url: str, signature: Any) -> dict[str, Any]:
+    body = await raw_rpc(
+        url,
+        "getTransaction",
+        [
+            str(signature),
+            {
+                "commitment": "confirmed",
+                "encoding": "jsonParsed",
+                "maxSupportedTransactionVersion": 0,
+            },
+        ],
+    )
+    result: dict[str, Any] = body["result"]
+    return result
+
+
+async def test_json_parsed_token_instructions(manual_localnet: Localnet) -> None:
+    chain = manual_localnet.chain
+    url = manual_localnet.rpc_url
+    async with AsyncClient(url) as rpc:
+        payer, holder, receiver = Keypair(), Keypair(), Keypair()
+        await rpc.request_airdrop(payer.pubkey(), SOL)
+        await rpc.request_airdrop(holder.pubkey(), SOL)
+        mint = Keypair()
+        rent = (await rpc.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
+        minted = mint_nft_tx(payer, mint, holder.pubkey(), rent, chain.current.blockhash)
+        await rpc.send_raw_transaction(bytes(minted))
+        moved = transfer_nft_tx(holder, mint.pubkey(), receiver.pubkey(), chain.current.blockhash)
+        await rpc.send_raw_transaction(bytes(moved))
+        chain.advance_slot()
+
+        tx = await _parsed_tx(url, minted.signatures[0])
+        ixs = tx["transaction"]["message"]["instructions"]
+        kinds = [
+            (ix.get("program"), ix["parsed"]["type"] if "parsed" in ix else None) for ix in ixs
+        ]
+        assert kinds == [
+            ("system", "createAccount"),
+            (None, None),  # MetadataPointer initialize: partially decoded
+            ("spl-token-2022", "initializeMint2"),
+            (None, None),  # token-metadata interface
+            (None, None),
+            ("spl-associated-token-account", "createIdempotent"),
+            ("spl-token-2022", "mintTo"),
+            ("spl-token-2022", "setAuthority"),
+        ]
+        assert ixs[0]["parsed"]["info"]["owner"] == str(T22)
+        assert ixs[2]["parsed"]["info"] == {
+            "mint": str(mint.pubkey()),
+            "decimals": 0,
+            "mintAuthority": str(payer.pubkey()),
+        }
+        assert ixs[6]["parsed"]["info"]["amount"] == "1"
+        assert ixs[7]["parsed"]["info"]["authorityType"] == "mintTokens"
+        assert ixs[7]["parsed"]["info"]["newAuthority"] is None
+        keys = tx["transaction"]["message"]["accountKeys"]
+        assert keys[0] == {
+            "pubkey": str(payer.pubkey()),
+            "writable": True,
+            "signer": True,
+            "source": "transaction",
+        }
+        inner = tx["meta"]["innerInstructions"]
+        inner_types = [
+            i["parsed"]["type"] for group in inner for i in group["instructions"] if "parsed" in i
+        ]
+        assert "initializeImmutableOwner" in inner_types
+        assert all(i["stackHeight"] == 2 for group in inner for i in group["instructions"])
+
+        tx = await _parsed_tx(url, moved.signatures[0])
+        checked = tx["transaction"]["message"]["instructions"][1]["parsed"]
+        assert checked["type"] == "transferChecked"
+        assert checked["info"]["tokenAmount"]["amount"] == "1"
+        assert checked["info"]["authority"] == str(holder.pubkey())
+
+        burned = burn_and_close_tx(receiver, mint.pubkey(), chain.current.blockhash)
+        await rpc.request_airdrop(receiver.pubkey(), SOL)
+        await rpc.send_raw_transaction(bytes(burned))
+        chain.advance_slot()
+        tx = await _parsed_tx(url, burned.signatures[0])
+        types = [ix["parsed"]["type"] for ix in tx["transaction"]["message"]["instructions"]]
+        assert types == ["burnChecked", "closeAccount"]
+
+
+async def test_json_parsed_token_accounts_and_balances(
+    client: AsyncClient, funded: Keypair
+) -> None:
+    mint = Keypair()
+    rent = (await client.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
+    tx = mint_nft_tx(funded, mint, funded.pubkey(), rent, await blockhash(client))
+    await wait_status(client, (await client.send_raw_transaction(bytes(tx))).value, "confirmed")
+    parsed = (
+        await client.get_token_accounts_by_owner_json_parsed(
+            funded.pubkey(), TokenAccountOpts(mint=mint.pubkey()), Confirmed
+        )
+    ).value
+    assert len(parsed) == 1
+    info: dict[str, Any] = parsed[0].account.data.parsed["info"]  # type: ignore[assignment]
+    assert info["mint"] == str(mint.pubkey())
+    assert info["owner"] == str(funded.pubkey())
+    assert info["tokenAmount"]["amount"] == "1"
+    assert parsed[0].account.data.program == "spl-token-2022"
+    balance = (await client.get_token_account_balance(parsed[0].pubkey, Confirmed)).value
+    assert balance.amount == "1"
+    assert balance.decimals == 0
+    assert balance.ui_amount_string == "1"
+
+
+async def test_memo_in_signature_list(manual_localnet: Localnet) -> None:
+    chain = manual_localnet.chain
+    async with AsyncClient(manual_localnet.rpc_url) as rpc:
+        wallet = Keypair()
+        await rpc.request_airdrop(wallet.pubkey(), SOL)
+        text = f"aiw3:activate:{Keypair().pubkey()}"
+        memo = create_memo(
+            MemoParams(program_id=MEMO_PROGRAM_ID, signer=wallet.pubkey(), message=text.encode())
+        )
+        tx = Transaction([wallet], Message([memo], wallet.pubkey()), chain.current.blockhash)
+        await rpc.send_raw_transaction(bytes(tx))
+        chain.advance_slot()
+        listed = (
+            await rpc.get_signatures_for_address(wallet.pubkey(), limit=1, commitment=Confirmed)
+        ).value
+        assert listed[0].signature == tx.signatures[0]
+        assert listed[0].memo == f"[{len(text)}] {text}"
+        parsed = await _parsed_tx(manual_localnet.rpc_url, tx.signatures[0])
+        assert parsed["transaction"]["message"]["instructions"][0]["parsed"] == text
+
+
+async def test_v0_transaction_with_lookup_table(manual_localnet: Localnet) -> None:
+    chain = manual_localnet.chain
+    url = manual_localnet.rpc_url
+    async with AsyncClient(url) as rpc:
+        wallet = Keypair()
+        await rpc.request_airdrop(wallet.pubkey(), SOL)
+        dest = Keypair().pubkey()
+        table = Keypair().pubkey()
+        # An active lookup table holding `dest`, extended before the current slot.
+        meta = struct.pack("<IQQB", 1, 2**64 - 1, 0, 0) + b"\x01" + bytes(wallet.pubkey()) + b"\0\0"
+        data = meta + bytes(dest)
+        reply = await raw_rpc(
+            url,
+            "localnet_setAccount",
+            [
+                str(table),
+                {
+                    "lamports": SOL,
+                    "owner": str(ALT_PROGRAM),
+                    "data": [base64.b64encode(data).decode(), "base64"],
+                },
+            ],
+        )
+        assert "error" not in reply
+        chain.advance_slot()
+        lookup = AddressLookupTableAccount(table, [dest])
+        message = MessageV0.try_compile(
+            wallet.pubkey(),
+            [
+                transfer(
+                    TransferParams(from_pubkey=wallet.pubkey(), to_pubkey=dest, lamports=SOL // 10)
+                )
+            ],
+            [lookup],
+            chain.current.blockhash,
+        )
+        assert message.address_table_lookups
+        tx = VersionedTransaction(message, [wallet])
+        await rpc.send_raw_transaction(bytes(tx))
+        chain.advance_slot()
+        got = (
+            await rpc.get_transaction(
+                tx.signatures[0], commitment=Confirmed, max_supported_transaction_version=0
+            )
+        ).value
+        assert got is not None
+        meta_out = got.transaction.meta
+        assert meta_out is not None
+        assert meta_out.err is None
+        assert meta_out.loaded_addresses is not None
+        assert list(meta_out.loaded_addresses.writable) == [dest]
+        assert len(meta_out.post_balances) == 3  # wallet, system program, dest (loaded)
+        assert meta_out.post_balances[2] == SOL // 10
+        listed = (await rpc.get_signatures_for_address(dest, commitment=Confirmed)).value
+        assert [s.signature for s in listed] == [tx.signatures[0]]
+
+
+async def test_blocks_epoch_and_fees(manual_localnet: Localnet) -> None:
+    chain = manual_localnet.chain
+    url = manual_localnet.rpc_url
+    async with AsyncClient(url) as rpc:
+        wallet = Keypair()
+        await rpc.request_airdrop(wallet.pubkey(), SOL)
+        ix = transfer(
+            TransferParams(
+                from_pubkey=wallet.pubkey(), to_pubkey=Keypair().pubkey(), lamports=SOL // 100
+            )
+        )
+        tx = Transaction([wallet], Message([ix], wallet.pubkey()), chain.current.blockhash)
+        await rpc.send_raw_transaction(bytes(tx))
+        slot = chain.current.slot
+        chain.advance_slot()
+        block = await raw_rpc(
+            url,
+            "getBlock",
+            [slot, {"commitment": "confirmed", "maxSupportedTransactionVersion": 0}],
+        )
+        result = block["result"]
+        assert result["parentSlot"] == slot - 1
+        assert str(tx.signatures[0]) in [
+            t["transaction"]["signatures"][0] for t in result["transactions"]
+        ]
+        assert result["blockHeight"] == chain.block_by_slot(slot).height  # type: ignore[union-attr]
+        assert (await rpc.get_block_time(slot)).value == result["blockTime"]
+        future = await raw_rpc(
+            url, "getBlock", [chain.current.slot + 5, {"commitment": "confirmed"}]
+        )
+        assert future["error"]["code"] == -32004
+        epoch = (await rpc.get_epoch_info(Processed)).value
+        assert epoch.absolute_slot == chain.current.slot
+        assert epoch.block_height == chain.current.height
+
+        fee = await raw_rpc(
+            url,
+            "getFeeForMessage",
+            [
+                base64.b64encode(
+                    bytes(
+                        Message.new_with_blockhash([ix], wallet.pubkey(), chain.current.blockhash)
+                    )
+                ).decode()
+            ],
+        )
+        assert fee["result"]["value"] == 5000
+        limit = Instruction(COMPUTE_BUDGET, b"\x02" + (300_000).to_bytes(4, "little"), [])
+        price = Instruction(COMPUTE_BUDGET, b"\x03" + (10_000).to_bytes(8, "little"), [])
+        priced = Message.new_with_blockhash(
+            [limit, price, ix], wallet.pubkey(), chain.current.blockhash
+        )
+        fee = await raw_rpc(url, "getFeeForMessage", [base64.b64encode(bytes(priced)).decode()])
+        assert fee["result"]["value"] == 5000 + 3000  # 300k CU x 10k micro-lamports
+        unknown = Message.new_with_blockhash([ix], wallet.pubkey(), Hash.new_unique())
+        fee = await raw_rpc(url, "getFeeForMessage", [base64.b64encode(bytes(unknown)).decode()])
+        assert fee["result"]["value"] is None  # blockhash not (or no longer) valid
