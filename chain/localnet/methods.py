@@ -228,8 +228,14 @@ class RpcMethods:
     def send_transaction(self, params: list[Any]) -> Any:
         config = params_mod.config(params, 1)
         raw = _decode_wire_tx(params_mod.required(params, 0, str), config.get("encoding", "base58"))
-        self._block(config, Commitment.PROCESSED)
-        signature = self.chain.submit(raw, skip_preflight=bool(config.get("skipPreflight", False)))
+        # Preflight runs on the bank at preflightCommitment (default: the node's, finalized).
+        preflight = {"commitment": config.get("preflightCommitment")}
+        self._block({**preflight, "minContextSlot": config.get("minContextSlot")})
+        signature = self.chain.submit(
+            raw,
+            skip_preflight=bool(config.get("skipPreflight", False)),
+            preflight_commitment=params_mod.commitment(preflight, Commitment.FINALIZED),
+        )
         return str(signature)
 
     def simulate_transaction(self, params: list[Any]) -> Any:

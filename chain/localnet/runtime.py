@@ -460,13 +460,21 @@ class LocalChain:
 
     # ----------------------------------------------------------------- transactions
 
-    def submit(self, raw: bytes, *, skip_preflight: bool) -> Signature:
+    def submit(
+        self,
+        raw: bytes,
+        *,
+        skip_preflight: bool,
+        preflight_commitment: Commitment = Commitment.FINALIZED,
+    ) -> Signature:
         """sendTransaction: execute ``raw`` in the current block.
 
-        With preflight a transaction that would fail is refused (-32002, nothing changes);
-        without it, a failed transaction that pays its fee lands as failed, and one that cannot
-        even be charged (bad signature, unknown blockhash, duplicate) is silently dropped, as a
-        leader would drop it."""
+        Preflight checks run against the block at ``preflight_commitment``, as a node simulates
+        on that bank: the blockhash must be known there, and only a duplicate already visible
+        there is reported. A preflight failure is -32002 and changes nothing. After preflight
+        (or without it) the leader's view applies: a transaction with a blockhash outside the
+        current window, a duplicate or a bad signature is silently dropped; a failed one that
+        can pay its fee lands as failed (only without preflight: with it, it was refused)."""
         tx = decode_transaction(raw)
         signature = tx.signatures[0]
         if not all(tx.verify_with_results()):
@@ -475,7 +483,7 @@ class LocalChain:
             raise RpcError(
                 SIGNATURE_VERIFICATION_FAILURE, "Transaction signature verification failure"
             )
-        result = self._execute(tx, raw, keep_failed=skip_preflight)
+        result = self._execute(tx, raw, preflight=None if skip_preflight else preflight_commitment)
         if isinstance(result, Outcome) and not skip_preflight:
             raise RpcError(
                 PREFLIGHT_FAILURE,
@@ -525,20 +533,29 @@ class LocalChain:
             )
             tx = Transaction([self._faucet], message, blockhash)
         raw = bytes(tx)
-        result = self._execute(VersionedTransaction.from_bytes(raw), raw, keep_failed=False)
-        if isinstance(result, Outcome):
-            raise RpcError(INVALID_PARAMS, f"airdrop failed: {describe_error(result.err)}")
+        result = self._execute(
+            VersionedTransaction.from_bytes(raw), raw, preflight=Commitment.PROCESSED
+        )
+        if not isinstance(result, TxRecord):
+            err = result.err if result is not None else "AlreadyProcessed"
+            raise RpcError(INVALID_PARAMS, f"airdrop failed: {describe_error(err)}")
         return result.signature
 
     def _execute(
-        self, tx: VersionedTransaction, raw: bytes, *, keep_failed: bool
-    ) -> TxRecord | Outcome:
+        self, tx: VersionedTransaction, raw: bytes, *, preflight: Commitment | None
+    ) -> TxRecord | Outcome | None:
+        """Land ``tx`` (a record), refuse it in preflight (an outcome: nothing changed), or
+        drop it as a leader would (None). ``preflight`` None: no preflight, failures land."""
         signature = tx.signatures[0]
         message = message_of(tx)
-        if signature in self._txs:
-            return _refused("AlreadyProcessed")
-        if not self.blockhash_valid(message.recent_blockhash):
-            return _refused("BlockhashNotFound")
+        existing = self._txs.get(signature)
+        if preflight is not None:
+            if existing is not None and reached(self.commitment_of(existing), preflight):
+                return _refused("AlreadyProcessed")
+            if not self.blockhash_valid(message.recent_blockhash, preflight):
+                return _refused("BlockhashNotFound")
+        if existing is not None or not self.blockhash_valid(message.recent_blockhash):
+            return None
         resolved = self._resolve_keys(message)
         if resolved is None:
             return _refused("AddressLookupTableNotFound")
@@ -552,7 +569,7 @@ class LocalChain:
         err = error_json(result.err()) if failed else None  # type: ignore[union-attr]
         # A failure that charged the fee payer landed; one that did not was never included.
         landed = not failed or _lamports(post[0]) != _lamports(pre[0])
-        if failed and not (keep_failed and landed):
+        if failed and (preflight is not None or not landed):
             for i, key in enumerate(keys):
                 if writable[i] and post[i] != pre[i]:
                     prior = pre[i]

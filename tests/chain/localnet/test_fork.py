@@ -25,7 +25,7 @@ from solders.transaction import Transaction
 from chain.localnet import Commitment, Localnet
 
 from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size
-from .util import raw_rpc
+from .util import raw_rpc, send
 
 FIXTURES = Path("/work/shared/fixtures/das")
 SPL_TOKEN = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
@@ -120,8 +120,8 @@ async def test_drop_slots_reverts_to_the_fork_point(manual_localnet: Localnet) -
         # An NFT that exists before the fork, burned on the abandoned branch.
         rent = (await rpc.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
         kept_mint = Keypair()
-        await rpc.send_raw_transaction(
-            bytes(mint_nft_tx(wallet, kept_mint, holder.pubkey(), rent, chain.current.blockhash))
+        await send(
+            rpc, mint_nft_tx(wallet, kept_mint, holder.pubkey(), rent, chain.current.blockhash)
         )
         chain.advance_slot()
         fork_point = chain.block_at(Commitment.CONFIRMED)  # holds the kept mint
@@ -135,16 +135,14 @@ async def test_drop_slots_reverts_to_the_fork_point(manual_localnet: Localnet) -
         dest = Keypair().pubkey()
         pre_fork_hash = fork_point.blockhash
         moved = _transfer(wallet, dest, AMOUNT, pre_fork_hash)
-        await rpc.send_raw_transaction(bytes(moved))
+        await send(rpc, moved)
         chain.advance_slot()
         new_mint = Keypair()
-        await rpc.send_raw_transaction(
-            bytes(mint_nft_tx(wallet, new_mint, dest, rent, chain.current.blockhash))
-        )
+        await send(rpc, mint_nft_tx(wallet, new_mint, dest, rent, chain.current.blockhash))
         branch_hash = chain.current.blockhash
         chain.advance_slot()
         burned = burn_and_close_tx(holder, kept_mint.pubkey(), chain.current.blockhash)
-        await rpc.send_raw_transaction(bytes(burned))
+        await send(rpc, burned)
         chain.advance_slot()
         assert (await rpc.get_balance(dest, Confirmed)).value == AMOUNT
         assert (
@@ -188,8 +186,8 @@ async def test_drop_slots_reverts_to_the_fork_point(manual_localnet: Localnet) -
         )
         assert valid["result"]["value"] is False
         with pytest.raises(RPCException):
-            await rpc.send_raw_transaction(bytes(_transfer(wallet, dest, AMOUNT + 1, branch_hash)))
-        again = (await rpc.send_raw_transaction(bytes(moved))).value
+            await send(rpc, _transfer(wallet, dest, AMOUNT + 1, branch_hash))
+        again = (await send(rpc, moved)).value
         assert again == moved.signatures[0]
         chain.advance_slot()
         status = (await rpc.get_signature_statuses([again])).value[0]
@@ -218,7 +216,7 @@ async def test_drop_on_a_running_clock_with_subscribers(
     localnet: Localnet, client: AsyncClient, funded: Keypair
 ) -> None:
     dest = Keypair().pubkey()
-    recent = (await client.get_latest_blockhash(Processed)).value.blockhash
+    recent = (await client.get_latest_blockhash()).value.blockhash
     tx = _transfer(funded, dest, AMOUNT, recent)
     async with SolanaWsClient(localnet.ws_url) as ws:
         await ws.slot_subscribe()

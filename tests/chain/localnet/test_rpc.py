@@ -17,10 +17,11 @@ from solders.rpc.errors import SendTransactionPreflightFailureMessage
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
+from chain.localnet import Commitment as ChainCommitment
 from chain.localnet import Localnet
 
 from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size, transfer_nft_tx
-from .util import blockhash, raw_rpc, status_rank, wait_status
+from .util import blockhash, raw_rpc, send, status_rank, wait_status
 
 SOL = 10**9
 # Enough for a new 0-byte account to be rent exempt (890,880 lamports).
@@ -290,7 +291,7 @@ async def test_unknown_and_expired_blockhash(manual_localnet: Localnet) -> None:
         old = (await rpc.get_latest_blockhash(Processed)).value
         unknown = _transfer_tx(wallet, Keypair().pubkey(), RENT_FREE, Hash.new_unique())
         with pytest.raises(RPCException) as caught:
-            await rpc.send_raw_transaction(bytes(unknown))
+            await send(rpc, unknown)
         assert "Blockhash not found" in caught.value.args[0].message
         assert caught.value.args[0].data.err is not None
 
@@ -299,7 +300,7 @@ async def test_unknown_and_expired_blockhash(manual_localnet: Localnet) -> None:
         # 150 blocks later the blockhash is still valid: height == lastValidBlockHeight.
         assert (await rpc.get_block_height(Processed)).value == old.last_valid_block_height
         ok = _transfer_tx(wallet, Keypair().pubkey(), RENT_FREE + 1, old.blockhash)
-        assert (await rpc.send_raw_transaction(bytes(ok))).value == ok.signatures[0]
+        assert (await send(rpc, ok)).value == ok.signatures[0]
         valid = await raw_rpc(
             manual_localnet.rpc_url,
             "isBlockhashValid",
@@ -310,7 +311,7 @@ async def test_unknown_and_expired_blockhash(manual_localnet: Localnet) -> None:
         chain.advance_slot()
         late = _transfer_tx(wallet, Keypair().pubkey(), RENT_FREE + 2, old.blockhash)
         with pytest.raises(RPCException) as caught:
-            await rpc.send_raw_transaction(bytes(late))
+            await send(rpc, late)
         assert "Blockhash not found" in caught.value.args[0].message
         valid = await raw_rpc(
             manual_localnet.rpc_url,
@@ -331,21 +332,20 @@ async def test_duplicate_send_executes_once(manual_localnet: Localnet) -> None:
         await rpc.request_airdrop(wallet.pubkey(), SOL)
         dest = Keypair().pubkey()
         tx = _transfer_tx(wallet, dest, RENT_FREE + 1000, chain.current.blockhash)
-        first = (await rpc.send_raw_transaction(bytes(tx))).value
+        first = (await send(rpc, tx)).value
         # LiteSVM alone would forget the signature after ~32 transactions: push it past that.
         filler = Keypair()
         await rpc.request_airdrop(filler.pubkey(), SOL)
         for i in range(40):
             chain.advance_slot()
-            await rpc.send_raw_transaction(
-                bytes(
-                    _transfer_tx(filler, Keypair().pubkey(), RENT_FREE + i, chain.current.blockhash)
-                )
+            await send(
+                rpc,
+                _transfer_tx(filler, Keypair().pubkey(), RENT_FREE + i, chain.current.blockhash),
             )
         again = (await rpc.send_raw_transaction(bytes(tx), TxOpts(skip_preflight=True))).value
         assert again == first
         with pytest.raises(RPCException) as caught:
-            await rpc.send_raw_transaction(bytes(tx))
+            await send(rpc, tx)
         assert "already been processed" in caught.value.args[0].message
         chain.advance_slot()
         assert (await rpc.get_balance(dest, Processed)).value == RENT_FREE + 1000
@@ -362,7 +362,7 @@ async def test_signature_pagination(manual_localnet: Localnet) -> None:
         sent = []
         for i in range(7):
             tx = _transfer_tx(wallet, target, RENT_FREE + i, chain.current.blockhash)
-            sent.append((await rpc.send_raw_transaction(bytes(tx))).value)
+            sent.append((await send(rpc, tx)).value)
             if i % 3 == 0:
                 chain.advance_slot()
         # The current block is only processed: nothing in it is listed at confirmed.
@@ -441,8 +441,8 @@ async def test_get_transaction_rules(manual_localnet: Localnet) -> None:
             chain.current.blockhash,
         )
         v0 = VersionedTransaction(message, [wallet])
-        await rpc.send_raw_transaction(bytes(legacy))
-        await rpc.send_raw_transaction(bytes(v0))
+        await send(rpc, legacy)
+        await send(rpc, v0)
         # Still processed: getTransaction at confirmed does not see it, processed is refused.
         assert (await rpc.get_transaction(legacy.signatures[0], commitment=Confirmed)).value is None
         body = await raw_rpc(
@@ -636,3 +636,34 @@ async def test_protocol_errors(localnet: Localnet) -> None:
     )
     assert body["error"]["code"] == -32016
     assert "contextSlot" in body["error"]["data"]
+
+
+async def test_preflight_runs_at_the_preflight_commitment(manual_localnet: Localnet) -> None:
+    chain = manual_localnet.chain
+    async with AsyncClient(manual_localnet.rpc_url) as rpc:  # solana-py default: finalized
+        wallet = Keypair()
+        await rpc.request_airdrop(wallet.pubkey(), SOL)
+        dest = Keypair().pubkey()
+        tx = _transfer_tx(wallet, dest, RENT_FREE, chain.current.blockhash)
+        # The newest blockhash is unknown to the finalized bank preflight simulates on.
+        with pytest.raises(RPCException) as caught:
+            await rpc.send_raw_transaction(bytes(tx))
+        assert "Blockhash not found" in caught.value.args[0].message
+        assert (await send(rpc, tx)).value == tx.signatures[0]
+        # Signed with a blockhash the finalized bank knows: lands via a processed preflight...
+        for _ in range(3):
+            chain.advance_slot()
+        older = chain.block_at(ChainCommitment.FINALIZED).blockhash
+        tx = _transfer_tx(wallet, Keypair().pubkey(), RENT_FREE, older)
+        assert (await send(rpc, tx)).value == tx.signatures[0]
+        # ...and a duplicate not yet visible at finalized passes that preflight and is dropped
+        # by the leader: the same signature back, executed once.
+        assert (await rpc.send_raw_transaction(bytes(tx))).value == tx.signatures[0]
+        for _ in range(chain.config.finality_depth):
+            chain.advance_slot()
+        with pytest.raises(RPCException) as caught:
+            await rpc.send_raw_transaction(bytes(tx))
+        assert "already been processed" in caught.value.args[0].message
+        assert (await rpc.get_balance(dest, Processed)).value == RENT_FREE
+        spent = (await rpc.get_signatures_for_address(wallet.pubkey(), commitment=Confirmed)).value
+        assert [s.signature for s in spent].count(tx.signatures[0]) == 1

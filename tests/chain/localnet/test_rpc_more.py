@@ -24,7 +24,7 @@ from spl.memo.models import MemoParams
 from chain.localnet import Localnet
 
 from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size, transfer_nft_tx
-from .util import blockhash, raw_rpc, wait_status
+from .util import blockhash, raw_rpc, send, wait_status
 
 SOL = 10**9
 ALT_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
@@ -58,9 +58,9 @@ async def test_json_parsed_token_instructions(manual_localnet: Localnet) -> None
         mint = Keypair()
         rent = (await rpc.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
         minted = mint_nft_tx(payer, mint, holder.pubkey(), rent, chain.current.blockhash)
-        await rpc.send_raw_transaction(bytes(minted))
+        await send(rpc, minted)
         moved = transfer_nft_tx(holder, mint.pubkey(), receiver.pubkey(), chain.current.blockhash)
-        await rpc.send_raw_transaction(bytes(moved))
+        await send(rpc, moved)
         chain.advance_slot()
 
         tx = await _parsed_tx(url, minted.signatures[0])
@@ -109,7 +109,7 @@ async def test_json_parsed_token_instructions(manual_localnet: Localnet) -> None
 
         burned = burn_and_close_tx(receiver, mint.pubkey(), chain.current.blockhash)
         await rpc.request_airdrop(receiver.pubkey(), SOL)
-        await rpc.send_raw_transaction(bytes(burned))
+        await send(rpc, burned)
         chain.advance_slot()
         tx = await _parsed_tx(url, burned.signatures[0])
         types = [ix["parsed"]["type"] for ix in tx["transaction"]["message"]["instructions"]]
@@ -150,7 +150,7 @@ async def test_memo_in_signature_list(manual_localnet: Localnet) -> None:
             MemoParams(program_id=MEMO_PROGRAM_ID, signer=wallet.pubkey(), message=text.encode())
         )
         tx = Transaction([wallet], Message([memo], wallet.pubkey()), chain.current.blockhash)
-        await rpc.send_raw_transaction(bytes(tx))
+        await send(rpc, tx)
         chain.advance_slot()
         listed = (
             await rpc.get_signatures_for_address(wallet.pubkey(), limit=1, commitment=Confirmed)
@@ -199,7 +199,7 @@ async def test_v0_transaction_with_lookup_table(manual_localnet: Localnet) -> No
         )
         assert message.address_table_lookups
         tx = VersionedTransaction(message, [wallet])
-        await rpc.send_raw_transaction(bytes(tx))
+        await send(rpc, tx)
         chain.advance_slot()
         got = (
             await rpc.get_transaction(
@@ -230,7 +230,7 @@ async def test_blocks_epoch_and_fees(manual_localnet: Localnet) -> None:
             )
         )
         tx = Transaction([wallet], Message([ix], wallet.pubkey()), chain.current.blockhash)
-        await rpc.send_raw_transaction(bytes(tx))
+        await send(rpc, tx)
         slot = chain.current.slot
         chain.advance_slot()
         block = await raw_rpc(

@@ -8,8 +8,11 @@ from typing import Any
 import httpx
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Processed
+from solana.rpc.models import TxOpts
 from solders.hash import Hash
+from solders.rpc.responses import SendTransactionResp
 from solders.signature import Signature
+from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 
 _WANTED = {"processed": 0, "confirmed": 1, "finalized": 2}
@@ -54,4 +57,12 @@ async def wait_status(
 
 
 async def blockhash(client: AsyncClient) -> Hash:
-    return (await client.get_latest_blockhash(Processed)).value.blockhash
+    """A blockhash at the client's (solana-py default: finalized) commitment, matching the
+    default preflight commitment as production code must."""
+    return (await client.get_latest_blockhash()).value.blockhash
+
+
+async def send(client: AsyncClient, tx: Transaction | VersionedTransaction) -> SendTransactionResp:
+    """Send with preflight at ``processed``: for transactions signed with the newest blockhash
+    (``chain.current.blockhash``) on a hand-driven chain."""
+    return await client.send_raw_transaction(bytes(tx), TxOpts(preflight_commitment=Processed))
