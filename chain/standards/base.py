@@ -110,7 +110,7 @@ class Plan:
         return Plan(self.instructions + other.instructions, self.fee_payer, tuple(signers))
 
 
-def _signers(fee_payer: Pubkey, *keys: Pubkey) -> tuple[Pubkey, ...]:
+def required_signers(fee_payer: Pubkey, *keys: Pubkey) -> tuple[Pubkey, ...]:
     out = [fee_payer]
     out += [k for k in keys if k not in out]
     return tuple(out)

@@ -16,7 +16,13 @@ from chain.asset import metaplex_name
 from chain.codecs import ata, metaplex, spl_token
 from chain.codecs.metaplex import Collection, CollectionDetails, Creator, DataV2
 from chain.programs import TOKEN_PROGRAM
-from chain.standards.base import AssetStandard, CollectionRequest, MintRequest, Plan, _signers
+from chain.standards.base import (
+    AssetStandard,
+    CollectionRequest,
+    MintRequest,
+    Plan,
+    required_signers,
+)
 
 TITLE_PREFIX = "AIW3 "
 P = TOKEN_PROGRAM
@@ -104,7 +110,7 @@ class MetaplexStandard(AssetStandard):
                     )
                 )
             )
-        return Plan(tuple(ixs), system, _signers(system, mint))
+        return Plan(tuple(ixs), system, required_signers(system, mint))
 
     def burn_plan(
         self,
@@ -126,14 +132,14 @@ class MetaplexStandard(AssetStandard):
                 collection_metadata=metaplex.metadata_pda(collection) if collection else None,
             )
         )
-        return Plan((ix,), payer, _signers(payer, owner))
+        return Plan((ix,), payer, required_signers(payer, owner))
 
     def collection_plan(
         self, *, system: Pubkey, collection_mint: Pubkey, request: CollectionRequest
     ) -> Plan:
         data = DataV2(request.name, request.symbol, request.uri, 0, (Creator(system, True, 100),))
         ixs = self._mint_one(system, system, collection_mint, data, is_collection=True)
-        return Plan(tuple(ixs), system, _signers(system, collection_mint))
+        return Plan(tuple(ixs), system, required_signers(system, collection_mint))
 
     def related_addresses(self, mint: Pubkey) -> tuple[Pubkey, ...]:
         return (mint, metaplex.metadata_pda(mint), metaplex.master_edition_pda(mint))

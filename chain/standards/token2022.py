@@ -24,7 +24,7 @@ from chain.standards.base import (
     CollectionRequest,
     MintRequest,
     Plan,
-    _signers,
+    required_signers,
 )
 
 TITLE_PREFIX = "AIW3 Equity NFT · "
@@ -104,7 +104,7 @@ class Token2022Standard(AssetStandard):
                 spl_token.SetAuthority(P, mint, AuthorityType.MINT_TOKENS, None, system)
             ),
         ]
-        return Plan(tuple(ixs), system, _signers(system, mint))
+        return Plan(tuple(ixs), system, required_signers(system, mint))
 
     def burn_plan(
         self,
@@ -121,7 +121,7 @@ class Token2022Standard(AssetStandard):
             # Closing returns the token account's rent to the owner.
             spl_token.encode(spl_token.CloseAccount(P, account, owner, owner)),
         )
-        return Plan(ixs, payer, _signers(payer, owner))
+        return Plan(ixs, payer, required_signers(payer, owner))
 
     def collection_plan(
         self, *, system: Pubkey, collection_mint: Pubkey, request: CollectionRequest
@@ -145,7 +145,7 @@ class Token2022Standard(AssetStandard):
             ),
             token2022.encode(token2022.GroupInitialize(m, m, system, system, request.max_size)),
         ]
-        return Plan(tuple(ixs), system, _signers(system, m))
+        return Plan(tuple(ixs), system, required_signers(system, m))
 
     def related_addresses(self, mint: Pubkey) -> tuple[Pubkey, ...]:
         return (mint,)

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -74,8 +77,38 @@ def rpc() -> Iterator[_Rpc]:
         loop.close()
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The command configures logging for the whole process, as a CLI should; undo that so
+    later tests in this process see the logging set-up they expect."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    config = structlog.get_config()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger) and name not in levels:
+            logger.setLevel(logging.NOTSET)
+    structlog.configure(**config)
+
+
+def _invoke(args: list[str]) -> Any:
+    # In a thread of its own: the command's asyncio.run would otherwise reset the main
+    # thread's event loop, which the session-scoped async fixtures of other tests rely on.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(CliRunner().invoke, app, args).result()
+
+
 def _show(rpc: _Rpc, mint: str) -> Any:
-    return CliRunner().invoke(app, ["asset", "show", mint, "--rpc", rpc.url])
+    return _invoke(["asset", "show", mint, "--rpc", rpc.url])
 
 
 def test_shows_a_token2022_nft(rpc: _Rpc) -> None:
@@ -152,7 +185,5 @@ def test_unknown_mint_and_bad_input(rpc: _Rpc) -> None:
     bad = _show(rpc, "not-a-key")
     assert bad.exit_code == 2
     assert "invalid_public_key" in bad.stderr
-    bad_url = CliRunner().invoke(
-        app, ["asset", "show", str(Pubkey.new_unique()), "--rpc", "ftp://x"]
-    )
+    bad_url = _invoke(["asset", "show", str(Pubkey.new_unique()), "--rpc", "ftp://x"])
     assert bad_url.exit_code == 2
