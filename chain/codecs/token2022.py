@@ -614,6 +614,7 @@ def decode(
         r = borsh.Reader(data[2:], "pointer instruction")
         authority = r.optional_nonzero_pubkey("authority")
         target = r.optional_nonzero_pubkey("address")
+        r.end()  # the program reads this as a fixed-size Pod: exact length only
         _need(accounts, 1, "pointer Initialize")
         return _POINTERS[data[0]](accounts[0], authority, target)
     return spl_token.decode(TOKEN_2022_PROGRAM, accounts, data)
