@@ -7,6 +7,7 @@ import contextlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 from solders.token.state import Mint as SoldersMint
 from solders.token.state import TokenAccount as SoldersTokenAccount
@@ -76,7 +77,7 @@ def test_matches_solana_py_encoder(
 ) -> None:
     """solana-py's ``spl.token`` is an independent implementation of the same layouts."""
     pid = TOKEN_PROGRAM
-    pairs = [
+    pairs: list[tuple[spl_token.TokenIx, Instruction]] = [
         (
             spl_token.TransferChecked(pid, source, mint, owner, source, amount, decimals),
             spl.transfer_checked(
