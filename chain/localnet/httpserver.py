@@ -110,7 +110,11 @@ class HttpRpcServer:
                 keep_alive = headers.get("connection", "").lower() != "close" and (
                     version == "HTTP/1.1" or headers.get("connection", "").lower() == "keep-alive"
                 )
-                body = await _read_body(reader, headers)
+                try:
+                    body = await _read_body(reader, headers)
+                except (ValueError, asyncio.LimitOverrunError):
+                    writer.write(_response(400, b"bad request", close=True))
+                    return
                 if body is None:
                     writer.write(_response(413, b"payload too large", close=True))
                     return
