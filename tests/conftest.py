@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
+import structlog
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -16,6 +18,20 @@ from tests.services import BACKENDS, REDIS_URL, fresh_database, unavailable
 
 # Rows the migrations themselves write; everything else is wiped between tests.
 _SEEDED_TABLES = {"nft_tiers"}
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Commands and configure_logging change process-wide logging; undo it after each test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name in logging.root.manager.loggerDict:
+        logging.getLogger(name).setLevel(levels.get(name, logging.NOTSET))
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -5,27 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
-
-import pytest
-import structlog
 
 from aiw3.logging import bind_trace, configure_logging, get_logger
 from aiw3.settings import LogFormat
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """configure_logging changes process-wide state; put it back for the tests that follow."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
-    structlog.reset_defaults()
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:
