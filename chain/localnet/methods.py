@@ -15,7 +15,6 @@ from solders.pubkey import Pubkey
 from chain.localnet import params as params_mod
 from chain.localnet.encoding import b58decode, encode_account, ui_token_amount
 from chain.localnet.errors import (
-    INVALID_PARAMS,
     METHOD_NOT_FOUND,
     MIN_CONTEXT_SLOT_NOT_REACHED,
     UNSUPPORTED_TRANSACTION_VERSION,
@@ -39,8 +38,6 @@ _MAX_MULTIPLE_ACCOUNTS = 100
 _MAX_SIGNATURES_LIMIT = 1000
 _MAX_BASE58_TX = 1683
 _MAX_BASE64_TX = 1644
-_MAX_FILTERS = 4
-_MAX_MEMCMP_BYTES = 128
 _LARGEST_ACCOUNTS = 20
 _COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 _DEFAULT_INSTRUCTION_CU = 200_000
@@ -386,7 +383,7 @@ class RpcMethods:
         program = params_mod.pubkey(params_mod.required(params, 0, str))
         config = params_mod.config(params, 1)
         block = self._block(config)
-        filters = _filters(config.get("filters"))
+        filters = params_mod.account_filters(config.get("filters"))
         out = []
         for pubkey, account in self.chain.program_accounts(
             program, params_mod.commitment(config, Commitment.FINALIZED)
@@ -557,53 +554,6 @@ def _decode_wire_tx(text: str, encoding: str) -> bytes:
         except (binascii.Error, ValueError):
             raise invalid_params("invalid base64 encoding") from None
     raise invalid_params(f"Invalid params: unknown variant `{encoding}`")
-
-
-def _filters(raw: Any) -> list[Callable[[Account], bool]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise invalid_params("Invalid params: filters must be an array")
-    if len(raw) > _MAX_FILTERS:
-        raise RpcError(INVALID_PARAMS, f"Too many filters provided; max {_MAX_FILTERS}")
-    out: list[Callable[[Account], bool]] = []
-    for item in raw:
-        if not isinstance(item, dict):
-            raise invalid_params("Invalid params: bad filter")
-        if "dataSize" in item:
-            size = int(item["dataSize"])
-            out.append(lambda a, size=size: len(a.data) == size)  # type: ignore[misc]
-        elif "memcmp" in item:
-            memcmp = item["memcmp"]
-            offset = int(memcmp.get("offset", 0))
-            wanted = _memcmp_bytes(memcmp.get("bytes"), memcmp.get("encoding") or "base58")
-            out.append(
-                lambda a, o=offset, w=wanted: bytes(a.data)[o : o + len(w)] == w  # type: ignore[misc]
-            )
-        elif "tokenAccountState" in item:
-            out.append(lambda a: parse_token_account(a) is not None)
-        else:
-            raise invalid_params("Invalid params: unknown filter")
-    return out
-
-
-def _memcmp_bytes(value: Any, encoding: str) -> bytes:
-    try:
-        if isinstance(value, list):
-            data = bytes(value)
-        elif encoding == "base64":
-            data = base64.b64decode(value, validate=True)
-        elif encoding == "base58":
-            data = b58decode(value)
-        else:
-            raise ValueError(encoding)
-    except (ValueError, TypeError, binascii.Error):
-        raise invalid_params(
-            "Invalid param: encoded binary data should be base58 or base64"
-        ) from None
-    if len(data) > _MAX_MEMCMP_BYTES:
-        raise invalid_params("Invalid param: memcmp data too large")
-    return data
 
 
 def _parsed_token_data(chain: LocalChain, account: Account) -> dict[str, Any] | None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Callable
 from typing import Any
 
+from solders.account import Account
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from chain.localnet.errors import invalid_params
+from chain.localnet.encoding import b58decode
+from chain.localnet.errors import INVALID_PARAMS, RpcError, invalid_params
 from chain.localnet.runtime import Commitment
+from chain.localnet.tokens import parse_token_account
+
+MAX_FILTERS = 4
+MAX_MEMCMP_BYTES = 128
 
 COMMITMENT_ALIASES = {
     "processed": Commitment.PROCESSED,
@@ -71,3 +80,50 @@ def signature(text: Any) -> Signature:
         return Signature.from_string(text)
     except ValueError:
         raise invalid_params("Invalid param: Invalid") from None
+
+
+def account_filters(raw: Any) -> list[Callable[[Account], bool]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise invalid_params("Invalid params: filters must be an array")
+    if len(raw) > MAX_FILTERS:
+        raise RpcError(INVALID_PARAMS, f"Too many filters provided; max {MAX_FILTERS}")
+    out: list[Callable[[Account], bool]] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise invalid_params("Invalid params: bad filter")
+        if "dataSize" in item:
+            size = int(item["dataSize"])
+            out.append(lambda a, size=size: len(a.data) == size)  # type: ignore[misc]
+        elif "memcmp" in item:
+            memcmp = item["memcmp"]
+            offset = int(memcmp.get("offset", 0))
+            wanted = _memcmp_bytes(memcmp.get("bytes"), memcmp.get("encoding") or "base58")
+            out.append(
+                lambda a, o=offset, w=wanted: bytes(a.data)[o : o + len(w)] == w  # type: ignore[misc]
+            )
+        elif "tokenAccountState" in item:
+            out.append(lambda a: parse_token_account(a) is not None)
+        else:
+            raise invalid_params("Invalid params: unknown filter")
+    return out
+
+
+def _memcmp_bytes(value: Any, encoding: str) -> bytes:
+    try:
+        if isinstance(value, list):
+            data = bytes(value)
+        elif encoding == "base64":
+            data = base64.b64decode(value, validate=True)
+        elif encoding == "base58":
+            data = b58decode(value)
+        else:
+            raise ValueError(encoding)
+    except (ValueError, TypeError, binascii.Error):
+        raise invalid_params(
+            "Invalid param: encoded binary data should be base58 or base64"
+        ) from None
+    if len(data) > MAX_MEMCMP_BYTES:
+        raise invalid_params("Invalid param: memcmp data too large")
+    return data

@@ -1,4 +1,4 @@
-"""Solana PubSub over WebSocket: account, logs, signature and slot subscriptions.
+"""Solana PubSub over WebSocket: account, program, logs, signature and slot subscriptions.
 
 Notifications fire at each subscription's commitment: ``processed`` when a transaction executes,
 ``confirmed`` / ``finalized`` when its block reaches that level on the slot clock. Each
@@ -32,6 +32,7 @@ from chain.localnet.errors import (
     RpcError,
     invalid_params,
 )
+from chain.localnet.params import account_filters
 from chain.localnet.params import commitment as _commitment
 from chain.localnet.params import config as _config
 from chain.localnet.params import pubkey as _pubkey
@@ -79,6 +80,7 @@ class PubSubServer:
         self._subs: dict[int, _Sub] = {}
         self._account_subs: dict[Pubkey, dict[int, _Sub]] = {}
         self._signature_subs: dict[Signature, dict[int, _Sub]] = {}
+        self._program_subs: dict[Pubkey, dict[int, _Sub]] = {}
         self._logs_subs: dict[int, _Sub] = {}
         self._slot_subs: dict[int, _Sub] = {}
         self._connections: set[_Connection] = set()
@@ -187,6 +189,20 @@ class PubSubServer:
             )
             encode_account(_DELETED, config.get("encoding", "binary"))  # reject bad encodings now
             self._register(sub, self._account_subs.setdefault(pubkey, {}), request_id)
+        elif kind == "program":
+            program = _pubkey(_required(params, 0, str))
+            config = _config(params, 1)
+            encode_account(_DELETED, config.get("encoding", "binary"))  # reject bad encodings now
+            config["_filters"] = account_filters(config.get("filters"))
+            sub = _Sub(
+                next(self._ids),
+                kind,
+                conn,
+                _commitment(config, Commitment.FINALIZED),
+                program,
+                config,
+            )
+            self._register(sub, self._program_subs.setdefault(program, {}), request_id)
         elif kind == "logs":
             config = _config(params, 1)
             sub = _Sub(
@@ -224,6 +240,8 @@ class PubSubServer:
         sub.conn.subs.discard(sub_id)
         if sub.kind == "account":
             _discard(self._account_subs, sub.key, sub_id)
+        elif sub.kind == "program":
+            _discard(self._program_subs, sub.key, sub_id)
         elif sub.kind == "signature":
             _discard(self._signature_subs, sub.key, sub_id)
         elif sub.kind == "logs":
@@ -278,18 +296,28 @@ class PubSubServer:
                 )
 
     def _account_events(self, written: Sequence[Pubkey], level: Commitment) -> None:
-        if not self._account_subs:
+        if not self._account_subs and not self._program_subs:
             return
         for pubkey in written:
             subs = [s for s in self._account_subs.get(pubkey, {}).values() if s.commitment is level]
-            if not subs:
-                continue
-            account = self._chain.get_account(pubkey, level) or _DELETED
+            account = self._chain.get_account(pubkey, level) if subs or self._program_subs else None
             for sub in subs:
                 value = encode_account(
-                    account, sub.config.get("encoding", "binary"), sub.config.get("dataSlice")
+                    account or _DELETED,
+                    sub.config.get("encoding", "binary"),
+                    sub.config.get("dataSlice"),
                 )
                 self._send(sub, self._with_context(sub, value))
+            if account is None:
+                continue
+            for sub in list(self._program_subs.get(account.owner, {}).values()):
+                if sub.commitment is level and all(f(account) for f in sub.config["_filters"]):
+                    value = encode_account(
+                        account, sub.config.get("encoding", "binary"), sub.config.get("dataSlice")
+                    )
+                    self._send(
+                        sub, self._with_context(sub, {"pubkey": str(pubkey), "account": value})
+                    )
 
     def _notify_signature(self, sub: _Sub, record: TxRecord) -> None:
         self._send(sub, self._with_context(sub, {"err": record.err}))
@@ -306,7 +334,7 @@ class PubSubServer:
         sub.conn.queue.put_nowait(json.dumps(frame, separators=(",", ":")))
 
 
-_KINDS = frozenset({"account", "logs", "signature", "slot"})
+_KINDS = frozenset({"account", "program", "logs", "signature", "slot"})
 
 
 def _logs_filter(params: list[Any]) -> Pubkey | None:

@@ -10,6 +10,7 @@ import pytest
 import websockets
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Commitment, Confirmed, Finalized, Processed
+from solana.rpc.models import MemcmpOpts
 from solana.rpc.websocket_api import SolanaWsClient
 from solders.keypair import Keypair
 from solders.message import Message
@@ -18,15 +19,18 @@ from solders.rpc.config import RpcTransactionLogsFilterMentions
 from solders.rpc.responses import (
     AccountNotification,
     LogsNotification,
+    ProgramNotification,
     SignatureNotification,
     SlotNotification,
 )
 from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
+from spl.token.instructions import get_associated_token_address
 
 from chain.localnet import Localnet
 
+from .nft import T22, mint_nft_tx, mint_rent_size
 from .util import blockhash, status_rank, wait_status
 
 LAMPORTS = 1_500_000
@@ -231,3 +235,28 @@ async def test_reconnect_gets_a_clean_slate(
         assert isinstance(note, AccountNotification)
         assert note.subscription == sub.subscription_id
         assert note.result.value.lamports == LAMPORTS
+
+
+async def test_program_subscription_with_filters(
+    localnet: Localnet, client: AsyncClient, funded: Keypair
+) -> None:
+    holder = Keypair().pubkey()
+    mint = Keypair()
+    rent = (await client.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
+    async with SolanaWsClient(localnet.ws_url) as ws:
+        sub = await ws.program_subscribe(
+            program_id=T22,
+            commitment=Confirmed,
+            encoding="base64",
+            filters=[170, MemcmpOpts(offset=32, bytes=str(holder))],
+        )
+        tx = mint_nft_tx(funded, mint, holder, rent, await blockhash(client))
+        await client.send_raw_transaction(bytes(tx))
+        note = await _recv(ws)
+        assert isinstance(note, ProgramNotification)
+        assert note.subscription == sub.subscription_id
+        keyed = note.result.value
+        assert keyed.pubkey == get_associated_token_address(holder, mint.pubkey(), T22)
+        assert bytes(keyed.account.data)[:32] == bytes(mint.pubkey())
+        # The mint account (also Token-2022-owned) did not match the filters.
+        await ws.unsubscribe(sub)
