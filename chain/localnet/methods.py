@@ -246,15 +246,15 @@ class RpcMethods:
         tx = decode_transaction(raw)
         if sig_verify and not all(tx.verify_with_results()):
             raise RpcError(-32003, "Transaction signature verification failure")
-        outcome, post = self.chain.simulate(tx, replace_blockhash=replace)
+        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+        outcome, post = self.chain.simulate(tx, replace_blockhash=replace, commitment=commitment)
         value = outcome.simulation_value()
         if not config.get("innerInstructions", False):
             value["innerInstructions"] = None
         if replace:
-            current = self.chain.current
             value["replacementBlockhash"] = {
-                "blockhash": str(current.blockhash),
-                "lastValidBlockHeight": self.chain.last_valid_block_height(current),
+                "blockhash": str(block.blockhash),
+                "lastValidBlockHeight": self.chain.last_valid_block_height(block),
             }
         accounts_config = config.get("accounts")
         if isinstance(accounts_config, dict):

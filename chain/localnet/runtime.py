@@ -493,12 +493,17 @@ class LocalChain:
         return signature
 
     def simulate(
-        self, tx: VersionedTransaction, *, replace_blockhash: bool
+        self,
+        tx: VersionedTransaction,
+        *,
+        replace_blockhash: bool,
+        commitment: Commitment = Commitment.FINALIZED,
     ) -> tuple[Outcome, list[tuple[Pubkey, Account]]]:
-        """Run ``tx`` without changing anything; also returns the accounts it would write."""
+        """Run ``tx`` without changing anything; also returns the accounts it would write.
+        The blockhash must be known at ``commitment`` (the bank a node simulates on)."""
         if replace_blockhash:
-            tx = _with_blockhash(tx, self.current.blockhash)
-        elif not self.blockhash_valid(tx.message.recent_blockhash):
+            tx = _with_blockhash(tx, self.block_at(commitment).blockhash)
+        elif not self.blockhash_valid(tx.message.recent_blockhash, commitment):
             return _refused("BlockhashNotFound"), []
         keys = self._resolve_keys(message_of(tx))
         if keys is None:

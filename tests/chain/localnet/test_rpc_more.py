@@ -275,3 +275,25 @@ async def test_blocks_epoch_and_fees(manual_localnet: Localnet) -> None:
         unknown = Message.new_with_blockhash([ix], wallet.pubkey(), Hash.new_unique())
         fee = await raw_rpc(url, "getFeeForMessage", [base64.b64encode(bytes(unknown)).decode()])
         assert fee["result"]["value"] is None  # blockhash not (or no longer) valid
+
+
+async def test_simulate_runs_at_its_commitment(manual_localnet: Localnet) -> None:
+    chain = manual_localnet.chain
+    async with AsyncClient(manual_localnet.rpc_url) as rpc:
+        wallet = Keypair()
+        await rpc.request_airdrop(wallet.pubkey(), SOL)
+        chain.advance_slot()
+        ix = transfer(
+            TransferParams(
+                from_pubkey=wallet.pubkey(), to_pubkey=Keypair().pubkey(), lamports=SOL // 10
+            )
+        )
+        tx = Transaction([wallet], Message([ix], wallet.pubkey()), chain.current.blockhash)
+        versioned = VersionedTransaction.from_bytes(bytes(tx))
+        at_finalized = (await rpc.simulate_transaction(versioned)).value
+        assert at_finalized.err is not None  # BlockhashNotFound on the finalized bank
+        at_processed = (await rpc.simulate_transaction(versioned, commitment=Processed)).value
+        assert at_processed.err is None
+        assert at_processed.logs
+        # Nothing was executed for real.
+        assert (await rpc.get_signature_statuses([tx.signatures[0]])).value == [None]
