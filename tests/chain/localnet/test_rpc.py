@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import httpx
 import pytest
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Commitment, Confirmed, Finalized, Processed
@@ -36,12 +37,23 @@ def _transfer_tx(payer: Keypair, to: Pubkey, lamports: int, recent: Hash) -> Tra
 async def test_version_health_and_slot_ordering(client: AsyncClient, localnet: Localnet) -> None:
     assert (await client.get_version()).value.solana_core
     assert await client.is_connected()
-    processed = (await client.get_slot(Processed)).value
-    confirmed = (await client.get_slot(Confirmed)).value
-    finalized = (await client.get_slot(Finalized)).value
-    # Read in that order while the clock runs, each later read can only be newer.
-    assert processed >= 1
-    assert finalized <= confirmed or confirmed < processed + 3
+    # One batch is answered atomically, so the three levels come from the same instant.
+    levels = ["processed", "confirmed", "finalized"]
+    batch = [
+        {"jsonrpc": "2.0", "id": i, "method": method, "params": [{"commitment": level}]}
+        for i, (method, level) in enumerate(
+            [("getBlockHeight", level) for level in levels]
+            + [("getSlot", level) for level in levels]
+        )
+    ]
+    async with httpx.AsyncClient() as http:
+        replies = (await http.post(localnet.rpc_url, json=batch)).json()
+    heights = [r["result"] for r in replies[:3]]
+    slots = [r["result"] for r in replies[3:]]
+    depth = localnet.config.finality_depth
+    assert heights[0] == heights[1] + 1
+    assert heights[0] - heights[2] == min(depth, heights[0])  # genesis is final from the start
+    assert slots[0] > slots[1] >= slots[2]
     latest = await client.get_latest_blockhash(Confirmed)
     block = localnet.chain.block_by_slot(latest.context.slot)
     assert block is not None
@@ -605,8 +617,6 @@ async def test_simulate_unsigned_and_replace_blockhash(
 
 
 async def test_protocol_errors(localnet: Localnet) -> None:
-    import httpx
-
     async with httpx.AsyncClient() as http:
         reply = await http.post(localnet.rpc_url, content=b"{not json")
         assert reply.json()["error"]["code"] == -32700
