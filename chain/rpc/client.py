@@ -61,6 +61,7 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import (
     EncodedConfirmedTransactionWithStatusMeta,
+    TransactionErrorFieldless,
     TransactionStatus,
 )
 
@@ -68,6 +69,7 @@ from aiw3.logging import get_logger
 from chain.rpc.breaker import BreakerState, CircuitBreaker
 from chain.rpc.config import RpcConfig, RpcEndpoint, endpoints_from_urls
 from chain.rpc.errors import (
+    PreflightFailure,
     RpcNodeError,
     RpcRateLimited,
     RpcRejected,
@@ -211,8 +213,11 @@ class RpcClient:
     ) -> Signature:
         """Send signed bytes; returns the signature without waiting for confirmation.
 
-        Sending the same bytes again is harmless (same signature), so transport failures are
-        retried like any read. A failed preflight raises :class:`PreflightFailure`.
+        The same bytes never execute twice (one signature), so transport failures are retried
+        like any read. When an earlier copy already landed (its reply was lost, or this is a
+        deliberate resend), the node's preflight says AlreadyProcessed: that is success, and the
+        transaction's signature is returned. Any other failed preflight raises
+        :class:`PreflightFailure`.
         """
         opts = TxOpts(
             skip_confirmation=True,
@@ -220,11 +225,16 @@ class RpcClient:
             preflight_commitment=self._commitment(preflight_commitment),
             max_retries=max_retries,
         )
-        resp = await self._call(
-            "sendTransaction",
-            lambda c: c.send_raw_transaction(transaction, opts),
-            SendTransactionResp,
-        )
+        try:
+            resp = await self._call(
+                "sendTransaction",
+                lambda c: c.send_raw_transaction(transaction, opts),
+                SendTransactionResp,
+            )
+        except PreflightFailure as exc:
+            if exc.err != TransactionErrorFieldless.AlreadyProcessed:
+                raise
+            return VersionedTransaction.from_bytes(transaction).signatures[0]
         return resp.value
 
     async def simulate(

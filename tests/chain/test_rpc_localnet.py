@@ -216,3 +216,22 @@ async def test_fails_over_from_a_dead_endpoint_to_the_local_chain(node: str) -> 
 
     assert count("dead", "error") == CONFIG.breaker_failure_threshold
     assert count("local", "ok") == 3
+
+
+async def test_resending_a_landed_transaction_returns_its_signature(rpc: RpcClient) -> None:
+    """A retry after a lost reply must not turn a landed transaction into a failure: the node
+    answers the second copy with AlreadyProcessed, which means "it is in", not "it failed"."""
+    wallet = await _funded(rpc, SOL)
+    blockhash = (await rpc.get_latest_blockhash()).value.blockhash
+    ix = transfer(
+        TransferParams(from_pubkey=wallet.pubkey, to_pubkey=Pubkey.new_unique(), lamports=10**6)
+    )
+    tx = VersionedTransaction(
+        MessageV0.try_compile(wallet.pubkey, [ix], [], blockhash), [wallet.solders_keypair()]
+    )
+    first = await rpc.send_raw_transaction(bytes(tx))
+    await _confirmed(rpc, first)
+    assert await rpc.send_raw_transaction(bytes(tx)) == first
+    statuses = (await rpc.get_signature_statuses([first])).value
+    assert statuses[0] is not None
+    assert statuses[0].err is None
