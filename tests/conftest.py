@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
 import structlog
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -15,6 +17,12 @@ from store import migrate
 from store.engine import create_engine, session_factory
 from store.tables import metadata
 from tests.services import BACKENDS, REDIS_URL, fresh_database, unavailable
+
+# A loaded 2-core CI machine must not turn a slow example into a failure; in CI the examples
+# are derived from the test itself, so a red run can be replayed exactly.
+hypothesis_settings.register_profile("aiw3", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "aiw3")
 
 # Rows the migrations themselves write; everything else is wiped between tests.
 _SEEDED_TABLES = {"nft_tiers"}
