@@ -12,6 +12,7 @@ from solders.hash import Hash
 from solders.message import Message, MessageV0, from_bytes_versioned
 from solders.pubkey import Pubkey
 
+from chain.codecs.spl_token import AccountState
 from chain.localnet import params as params_mod
 from chain.localnet.encoding import b58decode, encode_account, ui_token_amount
 from chain.localnet.errors import (
@@ -22,14 +23,9 @@ from chain.localnet.errors import (
     invalid_params,
 )
 from chain.localnet.runtime import Block, Commitment, LocalChain, TxRecord, decode_transaction
-from chain.localnet.tokens import (
-    TOKEN_2022_PROGRAM,
-    TOKEN_PROGRAM,
-    TOKEN_PROGRAMS,
-    parse_mint,
-    parse_token_account,
-)
+from chain.localnet.tokens import parse_mint, parse_token_account
 from chain.localnet.txjson import status_json, transaction_json
+from chain.programs import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, TOKEN_PROGRAMS
 
 SOLANA_CORE_VERSION = "2.2.16"
 FEATURE_SET = 3294202862
@@ -570,7 +566,7 @@ def _parsed_token_data(chain: LocalChain, account: Account) -> dict[str, Any] | 
             "isNative": False,
             "mint": str(token.mint),
             "owner": str(token.owner),
-            "state": "frozen" if token.state == 2 else "initialized",
+            "state": "frozen" if token.state == AccountState.FROZEN else "initialized",
             "tokenAmount": ui_token_amount(token.amount, chain.mint_decimals(token.mint)),
         }
         return {

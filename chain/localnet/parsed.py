@@ -11,10 +11,14 @@ from solders.pubkey import Pubkey
 from solders.system_program import ID as SYSTEM_PROGRAM
 
 from chain.localnet.encoding import b58encode, ui_token_amount
-from chain.localnet.runtime import MEMO_PROGRAMS
-from chain.localnet.tokens import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
+from chain.programs import (
+    ASSOCIATED_TOKEN_PROGRAM,
+    MEMO_PROGRAM,
+    MEMO_V1_PROGRAM,
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAM,
+)
 
-ASSOCIATED_TOKEN_PROGRAM = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
 _AUTHORITY_TYPES = ["mintTokens", "freezeAccount", "accountOwner", "closeAccount"]
 
 Parsed = tuple[str, Any] | None
@@ -27,7 +31,7 @@ def parse_instruction(
     names = [str(keys[a]) for a in accounts]
     parsed: Parsed = None
     try:
-        if program in MEMO_PROGRAMS:
+        if program in (MEMO_PROGRAM, MEMO_V1_PROGRAM):
             parsed = ("spl-memo", data.decode("utf-8", "replace"))
         elif program == SYSTEM_PROGRAM:
             parsed = _system(names, data)

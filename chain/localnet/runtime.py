@@ -53,14 +53,9 @@ from chain.localnet.errors import (
     invalid_params,
 )
 from chain.localnet.tokens import TokenAccount, parse_mint, parse_token_account
+from chain.programs import MEMO_PROGRAM, MEMO_V1_PROGRAM
 
-MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
-MEMO_PROGRAMS = frozenset(
-    {
-        MEMO_PROGRAM,
-        Pubkey.from_string("Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo"),
-    }
-)
+MEMO_PROGRAMS = frozenset({MEMO_PROGRAM, MEMO_V1_PROGRAM})
 ADDRESS_LOOKUP_TABLE_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
 _LOOKUP_TABLE_META_SIZE = 56
 _EMPTY = Account(0, b"", SYSTEM_PROGRAM)

@@ -1,91 +1,78 @@
-"""Just enough of the SPL Token / Token-2022 layouts to keep the token indexes and balances.
+"""What the local chain indexes about token accounts and mints (both token programs).
 
-The project's real codecs live in ``chain.codecs``; the local chain only needs a token
-account's mint, owner and amount and a mint's decimals, at fixed offsets in both programs.
+The layouts are decoded by the project's codecs (``chain.codecs.spl_token`` for the classic
+program, ``chain.codecs.token2022`` for Token-2022 with its account-type byte and extensions);
+this module only picks the decoder by owner program and decides what a node would index: an
+initialized (or frozen) token account, an initialized mint. Bytes that do not decode are not a
+token account or mint, as on a real node, which simply leaves them out of its indexes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from solders.account import Account
 from solders.pubkey import Pubkey
 
-TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
-TOKEN_PROGRAMS = frozenset({TOKEN_PROGRAM, TOKEN_2022_PROGRAM})
+from aiw3.errors import CodecError
+from chain.codecs import spl_token, token2022
+from chain.codecs.spl_token import AccountState, MintState, TokenAccountState
+from chain.programs import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 
-_ACCOUNT_LEN = 165
-_MINT_LEN = 82
-_ACCOUNT_TYPE_OFFSET = 165  # Token-2022: byte after the padded base layout
-_ACCOUNT_TYPE_MINT = 1
-_ACCOUNT_TYPE_ACCOUNT = 2
+_ACCOUNT_DECODERS: Final[dict[Pubkey, Callable[[bytes], TokenAccountState]]] = {
+    TOKEN_PROGRAM: spl_token.decode_token_account,
+    TOKEN_2022_PROGRAM: lambda data: token2022.decode_account(data).base,
+}
+_MINT_DECODERS: Final[dict[Pubkey, Callable[[bytes], MintState]]] = {
+    TOKEN_PROGRAM: spl_token.decode_mint,
+    TOKEN_2022_PROGRAM: lambda data: token2022.decode_mint(data).base,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class TokenAccount:
+    """The indexed part of a token account (compared to decide whether to re-index)."""
+
     mint: Pubkey
     owner: Pubkey
     amount: int
-    state: int  # 0 uninitialized, 1 initialized, 2 frozen
-    program: Pubkey
-
-
-@dataclass(frozen=True, slots=True)
-class Mint:
-    decimals: int
-    supply: int
-    mint_authority: Pubkey | None
-    freeze_authority: Pubkey | None
+    state: AccountState  # INITIALIZED or FROZEN: uninitialized accounts are not indexed
     program: Pubkey
 
 
 def parse_token_account(account: Account | None) -> TokenAccount | None:
     """The token account in ``account``, or None when it is not an initialized one."""
-    if account is None or account.owner not in TOKEN_PROGRAMS:
+    if account is None:
         return None
-    data = bytes(account.data)
-    if not _is_kind(data, account.owner, _ACCOUNT_LEN, _ACCOUNT_TYPE_ACCOUNT):
+    decode = _ACCOUNT_DECODERS.get(account.owner)
+    if decode is None:
         return None
-    state = data[108]
-    if state == 0:
+    try:
+        state = decode(bytes(account.data))
+    except CodecError:
+        return None  # a mint, a multisig, or junk written by a test
+    if state.state == AccountState.UNINITIALIZED:
         return None
     return TokenAccount(
-        mint=Pubkey.from_bytes(data[0:32]),
-        owner=Pubkey.from_bytes(data[32:64]),
-        amount=int.from_bytes(data[64:72], "little"),
-        state=state,
+        mint=state.mint,
+        owner=state.owner,
+        amount=state.amount,
+        state=state.state,
         program=account.owner,
     )
 
 
-def parse_mint(account: Account | None) -> Mint | None:
+def parse_mint(account: Account | None) -> MintState | None:
     """The mint in ``account``, or None when it is not an initialized mint."""
-    if account is None or account.owner not in TOKEN_PROGRAMS:
+    if account is None:
         return None
-    data = bytes(account.data)
-    if not _is_kind(data, account.owner, _MINT_LEN, _ACCOUNT_TYPE_MINT) or data[45] == 0:
+    decode = _MINT_DECODERS.get(account.owner)
+    if decode is None:
         return None
-    return Mint(
-        decimals=data[44],
-        supply=int.from_bytes(data[36:44], "little"),
-        mint_authority=_coption_key(data, 0),
-        freeze_authority=_coption_key(data, 46),
-        program=account.owner,
-    )
-
-
-def _is_kind(data: bytes, program: Pubkey, base_len: int, account_type: int) -> bool:
-    if len(data) == base_len:
-        return True
-    return (
-        program == TOKEN_2022_PROGRAM
-        and len(data) > _ACCOUNT_TYPE_OFFSET
-        and data[_ACCOUNT_TYPE_OFFSET] == account_type
-    )
-
-
-def _coption_key(data: bytes, offset: int) -> Pubkey | None:
-    if int.from_bytes(data[offset : offset + 4], "little") == 0:
+    try:
+        mint = decode(bytes(account.data))
+    except CodecError:
         return None
-    return Pubkey.from_bytes(data[offset + 4 : offset + 36])
+    return mint if mint.is_initialized else None

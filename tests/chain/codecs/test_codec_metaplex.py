@@ -277,8 +277,9 @@ metadata_accounts = st.builds(
     st.just(4),
     keys,
     keys,
-    st.text(max_size=10).map(lambda t: t.rstrip("\x00")),
-    st.text(max_size=3).map(lambda t: t.rstrip("\x00")),
+    # Within the program's limits in UTF-8 bytes (it refuses longer), as padding assumes.
+    st.text(max_size=10).map(lambda t: t.rstrip("\x00")).filter(lambda t: len(t.encode()) <= 32),
+    st.text(max_size=3).map(lambda t: t.rstrip("\x00")).filter(lambda t: len(t.encode()) <= 10),
     st.text(max_size=50).map(lambda t: t.rstrip("\x00")),
     st.integers(0, 10_000),
     st.none() | creators,
