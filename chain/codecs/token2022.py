@@ -300,6 +300,19 @@ def decode_account(data: bytes) -> Account2022:
     return Account2022(state, decode_tlv(tlv))
 
 
+def decode_mint_base(data: bytes) -> MintState:
+    """A Token-2022 (or plain) mint's base state, its extensions checked for nothing and left
+    undecoded: what an index needs (supply, decimals, authorities) without paying for them."""
+    base, _ = _split(bytes(data), spl_token.MINT_SIZE, AccountType.MINT, "mint")
+    return spl_token.read_mint_base(borsh.Reader(base, "mint"))
+
+
+def decode_account_base(data: bytes) -> TokenAccountState:
+    """A Token-2022 (or plain) token account's base state, extensions left undecoded."""
+    base, _ = _split(bytes(data), spl_token.ACCOUNT_SIZE, AccountType.ACCOUNT, "token account")
+    return spl_token.read_account_base(borsh.Reader(base, "token account"))
+
+
 def _with_tlv(base: bytes, account_type: AccountType, extensions: Sequence[Extension]) -> bytes:
     if not extensions:
         return base

@@ -1,10 +1,12 @@
 """What the local chain indexes about token accounts and mints (both token programs).
 
 The layouts are decoded by the project's codecs (``chain.codecs.spl_token`` for the classic
-program, ``chain.codecs.token2022`` for Token-2022 with its account-type byte and extensions);
-this module only picks the decoder by owner program and decides what a node would index: an
-initialized (or frozen) token account, an initialized mint. Bytes that do not decode are not a
-token account or mint, as on a real node, which simply leaves them out of its indexes.
+program, ``chain.codecs.token2022`` for Token-2022 with its account-type byte); this module only
+picks the decoder by owner program and decides what a node would index: an initialized (or
+frozen) token account, an initialized mint. Like a node's token index it reads the base state
+and the account type, not the extensions (decoding those costs more than the rest of the
+indexing). Bytes that do not decode are not a token account or mint, as on a real node, which
+simply leaves them out of its indexes.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from chain.programs import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 
 _ACCOUNT_DECODERS: Final[dict[Pubkey, Callable[[bytes], TokenAccountState]]] = {
     TOKEN_PROGRAM: spl_token.decode_token_account,
-    TOKEN_2022_PROGRAM: lambda data: token2022.decode_account(data).base,
+    TOKEN_2022_PROGRAM: token2022.decode_account_base,
 }
 _MINT_DECODERS: Final[dict[Pubkey, Callable[[bytes], MintState]]] = {
     TOKEN_PROGRAM: spl_token.decode_mint,
-    TOKEN_2022_PROGRAM: lambda data: token2022.decode_mint(data).base,
+    TOKEN_2022_PROGRAM: token2022.decode_mint_base,
 }
 
 
@@ -44,10 +46,8 @@ class TokenAccount:
 
 def parse_token_account(account: Account | None) -> TokenAccount | None:
     """The token account in ``account``, or None when it is not an initialized one."""
-    if account is None:
-        return None
-    decode = _ACCOUNT_DECODERS.get(account.owner)
-    if decode is None:
+    decode = _ACCOUNT_DECODERS.get(account.owner) if account is not None else None
+    if account is None or decode is None:
         return None
     try:
         state = decode(bytes(account.data))
@@ -66,10 +66,8 @@ def parse_token_account(account: Account | None) -> TokenAccount | None:
 
 def parse_mint(account: Account | None) -> MintState | None:
     """The mint in ``account``, or None when it is not an initialized mint."""
-    if account is None:
-        return None
-    decode = _MINT_DECODERS.get(account.owner)
-    if decode is None:
+    decode = _MINT_DECODERS.get(account.owner) if account is not None else None
+    if account is None or decode is None:
         return None
     try:
         mint = decode(bytes(account.data))

@@ -68,6 +68,7 @@ def test_mint_with_extensions_round_trip(base: MintState, exts: list[token2022.E
     mint = Mint2022(base, tuple(exts))
     raw = token2022.encode_mint(mint)
     assert token2022.decode_mint(raw) == mint
+    assert token2022.decode_mint_base(raw) == base
     assert len(raw) == token2022.mint_size(exts)
 
 
@@ -90,6 +91,7 @@ def test_account_with_extensions_round_trip(
 ) -> None:
     account = Account2022(base, tuple(exts))
     assert token2022.decode_account(token2022.encode_account(account)) == account
+    assert token2022.decode_account_base(token2022.encode_account(account)) == base
 
 
 @given(metadata)
@@ -128,6 +130,20 @@ def test_tlv_overrunning_the_account_is_refused() -> None:
     raw = token2022.encode_mint(mint)
     with pytest.raises(CodecError):
         token2022.decode_mint(raw[:-10])
+    # The base-only decoder does not look at the extensions.
+    assert token2022.decode_mint_base(raw[:-10]) == mint.base
+
+
+def test_base_decoders_check_the_account_type_and_padding() -> None:
+    mint = Mint2022(MintState(None, 1, 0, True, None), (MetadataPointer(None, None),))
+    raw = bytearray(token2022.encode_mint(mint))
+    with pytest.raises(CodecError, match="account type"):
+        token2022.decode_account_base(bytes(raw))
+    raw[100] = 7
+    with pytest.raises(CodecError, match="padding"):
+        token2022.decode_mint_base(bytes(raw))
+    with pytest.raises(CodecError):
+        token2022.decode_mint_base(bytes(raw[:120]))
 
 
 @given(st.binary(min_size=0, max_size=400))
@@ -135,6 +151,18 @@ def test_arbitrary_bytes_never_crash(raw: bytes) -> None:
     for fn in (token2022.decode_mint, token2022.decode_account):
         with contextlib.suppress(CodecError):
             fn(raw)
+    # Whatever decodes in full has the same base when decoded base-only.
+    for full, base_only in (
+        (token2022.decode_mint, token2022.decode_mint_base),
+        (token2022.decode_account, token2022.decode_account_base),
+    ):
+        try:
+            expected = full(raw).base
+        except CodecError:
+            with contextlib.suppress(CodecError):
+                base_only(raw)
+        else:
+            assert base_only(raw) == expected
     tail = spl_token.encode_mint(MintState(None, 1, 0, True, None)) + bytes(83) + b"\x01" + raw
     with contextlib.suppress(CodecError):
         token2022.decode_mint(tail)
@@ -252,6 +280,7 @@ def test_layouts_agree_with_token_2022_on_litesvm() -> None:
     assert account is not None
     decoded = token2022.decode_mint(bytes(account.data))
     assert decoded.base == MintState(p, 0, 0, True, None)
+    assert token2022.decode_mint_base(bytes(account.data)) == decoded.base
     assert decoded.get(MetadataPointer) == pointer
     assert decoded.get(TokenMetadata) == meta
     assert decoded.get(TokenMetadata).field("level") == "3"  # type: ignore[union-attr]

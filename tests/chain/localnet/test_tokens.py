@@ -161,7 +161,7 @@ def test_uninitialized_and_foreign_accounts_are_not_tokens() -> None:
     assert parse_mint(None) is None
 
 
-def test_token_2022_account_with_broken_extensions_is_not_indexed() -> None:
+def test_token_2022_index_reads_the_base_and_refuses_junk() -> None:
     chain, payer = _chain()
     holder, mint = Keypair().pubkey(), Keypair()
     plan = get_standard("token2022", rent=chain.minimum_balance).mint_plan(
@@ -173,17 +173,23 @@ def test_token_2022_account_with_broken_extensions_is_not_indexed() -> None:
     _send(chain, payer, list(plan.instructions), mint)
     key = ata.address(holder, mint.pubkey(), TOKEN_2022_PROGRAM)
     real = _account(chain, key)
-    assert parse_token_account(real) is not None
-    # An extension entry claiming more bytes than the account holds: the codec refuses it.
-    decoded = token2022.decode_account(bytes(real.data))
-    broken = token2022.encode_account(decoded) + (0xFFFF).to_bytes(2, "little") * 2
-    junk = Account(real.lamports, broken, TOKEN_2022_PROGRAM)
-    assert parse_token_account(junk) is None
-    chain.set_account(key, junk)  # the index drops it instead of failing the write
+    expected = parse_token_account(real)
+    assert expected is not None
+    # Like a node's token index, only the base and the account type count: an extension
+    # entry overrunning the account does not hide the balance.
+    overrun = bytes(real.data) + (0xFFFF).to_bytes(2, "little") * 2
+    assert parse_token_account(Account(real.lamports, overrun, TOKEN_2022_PROGRAM)) == expected
+    # An unknown account type is not a token account: the write still lands, unindexed.
+    junk = bytearray(real.data)
+    junk[token2022.ACCOUNT_TYPE_OFFSET] = 9
+    junk_account = Account(real.lamports, bytes(junk), TOKEN_2022_PROGRAM)
+    assert parse_token_account(junk_account) is None
+    assert parse_mint(junk_account) is None
+    chain.set_account(key, junk_account)
     assert chain.token_accounts(owner=holder) == []
     # jsonParsed falls back to the raw bytes, as a node does for data it cannot parse.
     encoded, encoding = _parsed(chain, key)
-    assert (base64.b64decode(encoded), encoding) == (broken, "base64")
+    assert (base64.b64decode(encoded), encoding) == (bytes(junk), "base64")
 
 
 @given(
