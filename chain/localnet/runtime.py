@@ -428,9 +428,11 @@ class LocalChain:
 
     def _write(self, pubkey: Pubkey, account: Account | None) -> None:
         self._svm.set_account(pubkey, account if account is not None else _EMPTY)
-        self._reindex(pubkey, account)
+        self._reindex(pubkey, account, parse_token_account(account))
 
-    def _reindex(self, pubkey: Pubkey, account: Account | None) -> None:
+    def _reindex(self, pubkey: Pubkey, account: Account | None, new: TokenAccount | None) -> None:
+        """Update the indexes for ``account`` now at ``pubkey``; ``new`` is its parsed token
+        account (parsed by the caller, which often needs it too)."""
         old_owner = self._owner_of.get(pubkey)
         new_owner = account.owner if account is not None else None
         if old_owner != new_owner:
@@ -441,7 +443,6 @@ class LocalChain:
                 self._by_owner.setdefault(new_owner, set()).add(pubkey)
                 self._owner_of[pubkey] = new_owner
         old = self._token_of.get(pubkey)
-        new = parse_token_account(account)
         if old != new:
             if old is not None:
                 self._tokens_by_owner[old.owner].discard(pubkey)
@@ -575,11 +576,15 @@ class LocalChain:
                     prior = pre[i]
                     svm.set_account(key, prior if prior is not None else _EMPTY)
             return _outcome(err, meta, keys)
+        # Each account state is parsed once, for both the token balances and the index.
+        pre_tokens = [parse_token_account(a) for a in pre]
+        post_tokens = list(pre_tokens)
         written = []
         for i, key in enumerate(keys):
             if writable[i] and post[i] != pre[i]:
+                post_tokens[i] = parse_token_account(post[i])
                 self._note_write(key, pre[i])
-                self._reindex(key, post[i])
+                self._reindex(key, post[i], post_tokens[i])
                 written.append(key)
         self._seq += 1
         block = self.current
@@ -596,8 +601,8 @@ class LocalChain:
             fee=meta.fee(),
             pre_balances=[_lamports(a) for a in pre],
             post_balances=[_lamports(a) for a in post],
-            pre_token_balances=self._token_balances(pre),
-            post_token_balances=self._token_balances(post),
+            pre_token_balances=self._token_balances(pre_tokens),
+            post_token_balances=self._token_balances(post_tokens),
             logs=list(meta.logs()),
             inner_instructions=[list(ixs) for ixs in meta.inner_instructions()],
             compute_units=meta.compute_units_consumed(),
@@ -647,10 +652,9 @@ class LocalChain:
         writable += [True] * len(loaded_w) + [False] * len(loaded_r)
         return keys, writable, loaded_w, loaded_r
 
-    def _token_balances(self, accounts: Sequence[Account | None]) -> list[TokenBalance]:
+    def _token_balances(self, tokens: Sequence[TokenAccount | None]) -> list[TokenBalance]:
         out: list[TokenBalance] = []
-        for i, account in enumerate(accounts):
-            token = parse_token_account(account)
+        for i, token in enumerate(tokens):
             if token is not None:
                 out.append(TokenBalance(i, token, self.mint_decimals(token.mint)))
         return out

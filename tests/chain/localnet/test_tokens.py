@@ -21,6 +21,7 @@ from chain.codecs import ata, spl_token, token2022
 from chain.codecs.spl_token import AccountState
 from chain.localnet import Commitment, LocalChain, LocalnetConfig
 from chain.localnet.methods import RpcMethods
+from chain.localnet.runtime import TxRecord
 from chain.localnet.tokens import parse_mint, parse_token_account
 from chain.programs import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from chain.standards import MintRequest, get_standard
@@ -35,12 +36,13 @@ def _chain() -> tuple[LocalChain, Keypair]:
     return chain, payer
 
 
-def _send(chain: LocalChain, payer: Keypair, ixs: list[Instruction], *extra: Keypair) -> None:
+def _send(chain: LocalChain, payer: Keypair, ixs: list[Instruction], *extra: Keypair) -> TxRecord:
     tx = Transaction([payer, *extra], Message(ixs, payer.pubkey()), chain.current.blockhash)
     signature = chain.submit(bytes(tx), skip_preflight=False, preflight_commitment=PROCESSED)
     record = chain.transaction(signature, PROCESSED)
     assert record is not None
     assert record.err is None, record.logs
+    return record
 
 
 def _account(chain: LocalChain, key: Pubkey) -> Account:
@@ -103,10 +105,15 @@ def test_classic_token_account_and_mint_including_frozen() -> None:
     assert parse_token_account(_account(chain, mint)) is None
 
     freeze = spl_token.FreezeAccount(TOKEN_PROGRAM, account, mint, payer.pubkey())
-    _send(chain, payer, [spl_token.encode(freeze)])
+    record = _send(chain, payer, [spl_token.encode(freeze)])
     frozen = parse_token_account(_account(chain, account))
     assert frozen is not None
     assert frozen.state == AccountState.FROZEN
+    # The transaction's token balances: the account before and after, at its index.
+    index = record.account_keys.index(account)
+    assert [(b.account_index, b.token) for b in record.pre_token_balances] == [(index, token)]
+    assert [(b.account_index, b.token) for b in record.post_token_balances] == [(index, frozen)]
+    assert {b.decimals for b in record.post_token_balances} == {6}
     assert [pubkey for pubkey, _, _ in chain.token_accounts(owner=holder)] == [account]
     info = _parsed(chain, account)
     assert info["program"] == "spl-token"
