@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/localnet.py [--count 2000] [--in-flight 4] [--repeat 3]
 
-Every path builds and signs the same Token-2022 NFT mint transaction (8 instructions: mint with
-MetadataPointer + TokenMetadata + `level` field, ATA, MintTo 1, mint authority removed) in this
-process. In-process sends it to a bare ``LiteSVM``. The RPC paths send it, preflight on, to
+Every path builds and signs the same Token-2022 NFT mint transaction in this process, with the
+project's own ``token2022`` asset standard (``chain.standards``, what production sends: mint with
+MetadataPointer + TokenMetadata + ``level`` field, ATA, MintToChecked 1, mint authority removed).
+In-process sends it to a bare ``LiteSVM``. The RPC paths send it, preflight on, to
 ``aiw3 localnet`` started as a subprocess on loopback: with solana-py's ``AsyncClient`` (what
 production uses; its client stack costs more CPU per request than the server does) and with
 plain keep-alive HTTP/1.1 (what the server itself sustains). Each RPC run then checks that every
@@ -17,39 +18,49 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import importlib.util
 import json
 import re
 import statistics
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from urllib.parse import urlsplit
 
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.account import Account
+from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
+from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.system_program import ID as SYSTEM_PROGRAM
+from solders.transaction import Transaction
+
+from chain.standards import MintRequest, get_standard
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def _nft_module() -> ModuleType:
-    # The minimal NFT builder lives with the local chain's tests; load it by path.
-    path = ROOT / "tests" / "chain" / "localnet" / "nft.py"
-    spec = importlib.util.spec_from_file_location("localnet_nft", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# Default (mainnet) rent, which LiteSVM and so the local chain also use: both paths build the
+# same transactions without asking the chain (an underfunded mint would fail, and be caught).
+STANDARD = get_standard("token2022")
+REQUEST = MintRequest(level="1", uri="https://example.invalid/nft.json")
 
 
-NFT = _nft_module()
+def mint_nft_tx(payer: Keypair, owner: Pubkey, blockhash: Hash) -> Transaction:
+    """One NFT mint to ``owner``, built and signed as the backend does (fresh mint keypair)."""
+    mint = Keypair()
+    plan = STANDARD.mint_plan(
+        system=payer.pubkey(), owner=owner, mint=mint.pubkey(), request=REQUEST
+    )
+    return plan.sign([payer, mint], blockhash)
+
+
+def instruction_count() -> int:
+    plan = STANDARD.mint_plan(
+        system=Pubkey.default(), owner=Pubkey.default(), mint=Keypair().pubkey(), request=REQUEST
+    )
+    return len(plan.instructions)
 
 
 def bench_in_process(count: int) -> float:
@@ -57,12 +68,11 @@ def bench_in_process(count: int) -> float:
     svm = LiteSVM()
     payer = Keypair()
     svm.set_account(payer.pubkey(), Account(10**15, b"", SYSTEM_PROGRAM))
-    rent = svm.minimum_balance_for_rent_exemption(NFT.mint_rent_size())
     owner = Keypair().pubkey()
     blockhash = svm.latest_blockhash()
     start = time.perf_counter()
     for _ in range(count):
-        tx = NFT.mint_nft_tx(payer, Keypair(), owner, rent, blockhash)
+        tx = mint_nft_tx(payer, owner, blockhash)
         result = svm.send_transaction(tx)
         if not hasattr(result, "compute_units_consumed"):
             raise RuntimeError(f"in-process mint failed: {result}")
@@ -132,7 +142,6 @@ async def bench_rpc(rpc_url: str, count: int, in_flight: int, *, raw_http: bool 
         payer = Keypair()
         funded = (await rpc.request_airdrop(payer.pubkey(), 10**14)).value
         await _wait_landed(rpc, [funded])
-        rent = (await rpc.get_minimum_balance_for_rent_exemption(NFT.mint_rent_size())).value
         owner = Keypair().pubkey()
         blockhash = (await rpc.get_latest_blockhash()).value.blockhash
         queue = iter(range(count))
@@ -143,7 +152,7 @@ async def bench_rpc(rpc_url: str, count: int, in_flight: int, *, raw_http: bool 
             for i in queue:
                 if i and i % 1000 == 0:  # stay well inside the 150-block validity window
                     blockhash = (await rpc.get_latest_blockhash()).value.blockhash
-                tx = bytes(NFT.mint_nft_tx(payer, Keypair(), owner, rent, blockhash))
+                tx = bytes(mint_nft_tx(payer, owner, blockhash))
                 if raw_http:
                     signatures.append(await raw_sender.send(tx))
                 else:
@@ -225,7 +234,10 @@ async def main() -> None:
 
     in_process = statistics.median(local)
     median = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"NFT mint (Token-2022, 8 instructions), {args.count} tx/run, median of {args.repeat}")
+    print(
+        f"NFT mint (token2022 standard, {instruction_count()} instructions), "
+        f"{args.count} tx/run, median of {args.repeat}"
+    )
     print(f"  in-process LiteSVM (build + sign + send)             {in_process:6.0f} tx/s")
     rows = [
         ("py", f"RPC via solana-py AsyncClient, {flight} in flight"),

@@ -1,4 +1,4 @@
-"""Minimal Token-2022 NFT transactions for exercising the local chain (tests and bench).
+"""Minimal Token-2022 NFT transactions that the local chain's tests send.
 
 Built from solana-py's ``spl.token`` helpers plus the two Token-2022 instructions they lack
 (MetadataPointer initialize, token-metadata Initialize / UpdateField), following the recipe in
