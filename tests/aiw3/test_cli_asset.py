@@ -10,7 +10,6 @@ import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,10 +23,7 @@ from typer.testing import CliRunner
 from aiw3.cli import app
 from chain.localnet import Localnet, LocalnetConfig
 from chain.standards import CollectionRequest, MintRequest, Plan, get_standard
-
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "das"
-if not FIXTURES.is_dir():
-    FIXTURES = Path("/work/shared/fixtures/das")
+from tests.das_fixtures import das_case
 
 
 class _Rpc:
@@ -151,7 +147,7 @@ def test_shows_a_token2022_nft(rpc: _Rpc) -> None:
 
 
 def test_shows_a_mainnet_metaplex_nft(rpc: _Rpc) -> None:
-    case = json.loads((FIXTURES / "reg_get_asset.json").read_text())
+    case = das_case("reg_get_asset")
     for acc in case["steps"][0]["accounts"]:
         rpc.call(
             "localnet_setAccount",

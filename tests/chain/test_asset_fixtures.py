@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +17,7 @@ from solders.pubkey import Pubkey
 from aiw3.errors import NotFound
 from chain.asset import Asset, RawAccount, decode_asset
 from chain.codecs import spl_token
-
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "das"
-if not FIXTURES.is_dir():  # the CI checkout keeps shared/ beside the clone
-    FIXTURES = Path("/work/shared/fixtures/das")
+from tests.das_fixtures import das_case, das_cases
 
 
 def _state_after(case: dict[str, Any], last_step: int) -> dict[Pubkey, RawAccount]:
@@ -46,8 +41,8 @@ def _state_after(case: dict[str, Any], last_step: int) -> dict[Pubkey, RawAccoun
 
 
 def _checks() -> Iterator[Any]:
-    for path in sorted(FIXTURES.glob("*.json")):
-        case = json.loads(path.read_text())
+    for name in das_cases():
+        case = das_case(name)
         for n, request in enumerate(case["requests"]):
             result = request["expected"]
             if request["method"] == "getAsset":
@@ -157,7 +152,7 @@ def _check_token2022(asset: Asset, expected: dict[str, Any], ownership: dict[str
 def test_emptied_token_account_names_no_owner() -> None:
     """Difference on purpose, on real accounts: empty the holder's account (as a transfer
     away leaves it). The reference would still answer that account's owner; we answer none."""
-    case = json.loads((FIXTURES / "reg_get_asset.json").read_text())
+    case = das_case("reg_get_asset")
     request = case["requests"][0]
     accounts = _state_after(case, request["after_step"])
     mint = request["params"]["id"]

@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import json
 import struct
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -29,8 +27,8 @@ from chain.codecs.metaplex import (
     Uses,
 )
 from chain.programs import SYSTEM_PROGRAM, TOKEN_METADATA_PROGRAM, TOKEN_PROGRAM
+from tests.das_fixtures import das_case, das_cases
 
-FIXTURES = Path("/work/shared/fixtures/das")
 keys = st.binary(min_size=32, max_size=32).map(Pubkey.from_bytes)
 
 
@@ -41,8 +39,8 @@ def _s(text: str) -> bytes:
 
 def _fixture_accounts(role: str) -> list[dict[str, object]]:
     out = []
-    for path in sorted(FIXTURES.glob("*.json")):
-        case = json.loads(path.read_text())
+    for name in das_cases():
+        case = das_case(name)
         for step in case["steps"]:
             out += [a for a in step["accounts"] if a["role"] == role]
     return out

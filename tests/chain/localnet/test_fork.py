@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,22 +20,19 @@ from solders.rpc.responses import SlotNotification
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
-from chain.localnet import Commitment, Localnet
+from chain.localnet import Commitment, Localnet, LocalnetConfig
+from tests.das_fixtures import das_case
 
 from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size
 from .util import raw_rpc, send
 
-FIXTURES = Path("/work/shared/fixtures/das")
 SPL_TOKEN = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 SOL = 10**9
 AMOUNT = 1_000_000
 
 
 def _fixture_accounts(case: str) -> list[dict[str, Any]]:
-    path = FIXTURES / f"{case}.json"
-    if not path.exists():
-        pytest.skip(f"fixture {path} not available")
-    data = json.loads(path.read_text())
+    data = das_case(case)
     return [a for step in data["steps"] for a in step["accounts"]]
 
 
@@ -212,32 +207,38 @@ async def test_finalized_slots_cannot_be_dropped(manual_localnet: Localnet) -> N
     assert reply["result"]["forkSlot"] == finalized.slot
 
 
-async def test_drop_on_a_running_clock_with_subscribers(
-    localnet: Localnet, client: AsyncClient, funded: Keypair
-) -> None:
-    dest = Keypair().pubkey()
-    recent = (await client.get_latest_blockhash()).value.blockhash
-    tx = _transfer(funded, dest, AMOUNT, recent)
-    async with SolanaWsClient(localnet.ws_url) as ws:
-        await ws.slot_subscribe()
-        signature = (await client.send_raw_transaction(bytes(tx))).value
-        status = (await client.get_signature_statuses([signature])).value[0]
-        assert status is not None
-        # Drop as deep as allowed: the clock keeps running meanwhile (further on a loaded
-        # machine), and the reply says exactly which slots went.
-        reply = await raw_rpc(
-            localnet.rpc_url, "localnet_dropSlots", [localnet.config.finality_depth]
-        )
-        if "error" in reply or min(reply["result"]["droppedSlots"]) > status.slot:
-            pytest.skip("slot clock outran the test: the transaction's block is finalized")
-        assert status.slot in reply["result"]["droppedSlots"]
-        assert (await client.get_signature_statuses([signature], True)).value == [None]
-        # Slot notifications continue on the new branch: its first slot's parent is the fork.
-        parents = {}
-        for _ in range(200):
-            note = await asyncio.wait_for(ws.recv(), 10)
-            assert isinstance(note, SlotNotification)
-            parents[note.result.slot] = note.result.parent
-            if note.result.slot >= reply["result"]["slot"]:
+async def test_drop_on_a_running_clock_with_subscribers() -> None:
+    # Its own chain: the 20 ms clock keeps running, and a 100-block finality window (2 s) leaves
+    # room for a loaded machine between the send and the drop, so the drop never comes too late.
+    config = LocalnetConfig(slot_ms=20, finality_depth=100)
+    async with (
+        Localnet(config, rpc_port=0, ws_port=0) as localnet,
+        AsyncClient(localnet.rpc_url) as client,
+    ):
+        funded = Keypair()
+        airdrop = (await client.request_airdrop(funded.pubkey(), 10**9)).value
+        await client.confirm_transaction(airdrop, Confirmed, sleep_seconds=0.02)
+        for _ in range(400):  # enough blocks to drop 50 of them
+            if (await client.get_slot(Processed)).value >= 60:
                 break
-        assert parents[reply["result"]["slot"]] == reply["result"]["forkSlot"]
+            await asyncio.sleep(0.05)
+        dest = Keypair().pubkey()
+        recent = (await client.get_latest_blockhash()).value.blockhash
+        tx = _transfer(funded, dest, AMOUNT, recent)
+        async with SolanaWsClient(localnet.ws_url) as ws:
+            await ws.slot_subscribe()
+            signature = (await client.send_raw_transaction(bytes(tx))).value
+            status = (await client.get_signature_statuses([signature])).value[0]
+            assert status is not None
+            reply = await raw_rpc(localnet.rpc_url, "localnet_dropSlots", [50])
+            assert status.slot in reply["result"]["droppedSlots"], reply
+            assert (await client.get_signature_statuses([signature], True)).value == [None]
+            # Slot notifications continue on the new branch: its first slot's parent is the fork.
+            parents = {}
+            for _ in range(200):
+                note = await asyncio.wait_for(ws.recv(), 10)
+                assert isinstance(note, SlotNotification)
+                parents[note.result.slot] = note.result.parent
+                if note.result.slot >= reply["result"]["slot"]:
+                    break
+            assert parents[reply["result"]["slot"]] == reply["result"]["forkSlot"]
