@@ -28,9 +28,8 @@ from spl.token.models import InitializeMint2Params, MintToParams
 
 from aiw3.errors import DefinitiveChainError
 from chain.keys import Signer
+from chain.localnet import Localnet, LocalnetConfig
 from chain.rpc import PreflightFailure, RpcClient, RpcConfig, RpcEndpoint
-
-localnet_module = pytest.importorskip("chain.localnet")
 
 SOL = 10**9
 CONFIG = RpcConfig(
@@ -45,9 +44,7 @@ CONFIG = RpcConfig(
 
 @pytest_asyncio.fixture(scope="module")
 async def node() -> AsyncIterator[str]:
-    net = localnet_module.Localnet(
-        localnet_module.LocalnetConfig(slot_ms=20, finality_depth=6), rpc_port=0, ws_port=0
-    )
+    net = Localnet(LocalnetConfig(slot_ms=20, finality_depth=6), rpc_port=0, ws_port=0)
     await net.start()
     try:
         yield net.rpc_url
