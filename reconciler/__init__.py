@@ -1,1 +1,2 @@
-"""reconciler package."""
+"""Reconciler: reads chain state in bulk, compares it with the business records and the
+read model, classifies drift and repairs it idempotently (cron or schedule)."""
