@@ -30,13 +30,12 @@ from solders.rpc.errors import (
 )
 from solders.rpc.responses import RpcSimulateTransactionResult
 
-from aiw3.errors import DefinitiveChainError, RetryableChainError
+from aiw3.errors import AIW3Error, DefinitiveChainError, RetryableChainError
 
 
-class RpcRetryableError(RetryableChainError):
-    """The request may succeed if repeated: transport failure, timeout, 429, node behind."""
-
-    code = "rpc_retryable"
+class _RpcContext(AIW3Error):
+    """What every RPC error carries: the method, the endpoint's name, the node's error code
+    and data. Mixed into both sides of the retry line."""
 
     def __init__(
         self,
@@ -61,6 +60,12 @@ class RpcRetryableError(RetryableChainError):
         self.endpoint = endpoint
         self.rpc_code = rpc_code
         self.rpc_data = rpc_data
+
+
+class RpcRetryableError(_RpcContext, RetryableChainError):
+    """The request may succeed if repeated: transport failure, timeout, 429, node behind."""
+
+    code = "rpc_retryable"
 
 
 class RpcTransportError(RpcRetryableError):
@@ -96,34 +101,10 @@ class RpcUnavailable(RpcRetryableError):
     code = "rpc_unavailable"
 
 
-class RpcRejected(DefinitiveChainError):
+class RpcRejected(_RpcContext, DefinitiveChainError):
     """The node refused the request itself; sending it again will not help."""
 
     code = "rpc_rejected"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        method: str,
-        endpoint: str,
-        rpc_code: int | None = None,
-        rpc_data: Any = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            message,
-            details={
-                "method": method,
-                "endpoint": endpoint,
-                "rpc_code": rpc_code,
-                **(details or {}),
-            },
-        )
-        self.method = method
-        self.endpoint = endpoint
-        self.rpc_code = rpc_code
-        self.rpc_data = rpc_data
 
 
 class PreflightFailure(RpcRejected):
