@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,8 +46,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
+    """The newest revision the migrations folder holds."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head

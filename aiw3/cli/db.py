@@ -30,7 +30,6 @@ def _run(step: Callable[[AsyncEngine], Awaitable[None]]) -> str | None:
         return asyncio.run(go())
     except OSError as exc:
         fail(f"cannot reach the database: {exc}. Check AIW3_DATABASE_URL.", code="db_unreachable")
-    raise AssertionError("unreachable")
 
 
 @app.command()
