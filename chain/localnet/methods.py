@@ -34,6 +34,7 @@ _MAX_MULTIPLE_ACCOUNTS = 100
 _MAX_SIGNATURES_LIMIT = 1000
 _MAX_BASE58_TX = 1683
 _MAX_BASE64_TX = 1644
+_PACKET_DATA_SIZE = 1232  # the largest transaction, in bytes, once decoded
 _LARGEST_ACCOUNTS = 20
 _COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 _DEFAULT_INSTRUCTION_CU = 200_000
@@ -370,9 +371,13 @@ class RpcMethods:
         block = self._block(config)
         commitment = params_mod.commitment(config, Commitment.FINALIZED)
         pubkeys = [params_mod.pubkey(k) for k in keys]
+        # Unlike getAccountInfo (base58), a node defaults getMultipleAccounts to base64.
         return self._wrap(
             block,
-            [self._account_json(self.chain.get_account(k, commitment), config) for k in pubkeys],
+            [
+                self._account_json(self.chain.get_account(k, commitment), config, "base64")
+                for k in pubkeys
+            ],
         )
 
     def get_program_accounts(self, params: list[Any]) -> Any:
@@ -529,11 +534,23 @@ def message_fee(message: Message | MessageV0) -> int:
 
 
 def _decode_wire_tx(text: str, encoding: str) -> bytes:
+    """The transaction bytes, with a node's two size checks: the encoded text first, then the
+    decoded bytes (1,644 base64 characters still decode to 1,233 bytes)."""
+    raw = _decode_wire_text(text, encoding)
+    if len(raw) > _PACKET_DATA_SIZE:
+        raise invalid_params(
+            "decoded solana_transaction::versioned::VersionedTransaction too large: "
+            f"{len(raw)} bytes (max: {_PACKET_DATA_SIZE} bytes)"
+        )
+    return raw
+
+
+def _decode_wire_text(text: str, encoding: str) -> bytes:
     if encoding == "base58":
         if len(text) > _MAX_BASE58_TX:
             raise invalid_params(
                 f"base58 encoded solana_transaction::versioned::VersionedTransaction too large: "
-                f"{len(text)} bytes (max: encoded/raw {_MAX_BASE58_TX}/1232)"
+                f"{len(text)} bytes (max: encoded/raw {_MAX_BASE58_TX}/{_PACKET_DATA_SIZE})"
             )
         try:
             return b58decode(text)
@@ -543,7 +560,7 @@ def _decode_wire_tx(text: str, encoding: str) -> bytes:
         if len(text) > _MAX_BASE64_TX:
             raise invalid_params(
                 f"base64 encoded solana_transaction::versioned::VersionedTransaction too large: "
-                f"{len(text)} bytes (max: encoded/raw {_MAX_BASE64_TX}/1232)"
+                f"{len(text)} bytes (max: encoded/raw {_MAX_BASE64_TX}/{_PACKET_DATA_SIZE})"
             )
         try:
             return base64.b64decode(text, validate=True)
