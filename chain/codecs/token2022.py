@@ -25,6 +25,7 @@ BASE_SIZE = spl_token.ACCOUNT_SIZE  # the account-type byte sits right after the
 ACCOUNT_TYPE_OFFSET = BASE_SIZE
 TLV_START = BASE_SIZE + 1
 TLV_HEADER = 4
+_EXTENSION_TYPE_SIZE = 2
 
 
 class AccountType(IntEnum):
@@ -227,12 +228,13 @@ def encode_tlv(extensions: Sequence[Extension]) -> bytes:
 def decode_tlv(data: bytes) -> tuple[Extension, ...]:
     r = borsh.Reader(data, "tlv")
     out: list[Extension] = []
-    while r.remaining >= TLV_HEADER:
+    # As the program's get_tlv_data_info: a single byte left, or a zero type, is free space (a
+    # later realloc may use it); a non-zero type without room for its length is malformed.
+    while r.remaining >= 2:
         ext_type = r.u16("extension type")
-        length = r.u16("extension length")
         if ext_type == ExtensionType.UNINITIALIZED:
-            # Space reserved but not written: the program treats the rest as free space.
             break
+        length = r.u16("extension length")
         out.append(decode_extension(ext_type, r.take(length, f"extension {ext_type} value")))
     return tuple(out)
 
@@ -269,6 +271,13 @@ class Account2022:
 
 
 def _split(data: bytes, base_size: int, expected: AccountType, what: str) -> tuple[bytes, bytes]:
+    if len(data) == spl_token.MULTISIG_SIZE:
+        # The program refuses this length for mints and token accounts alike (it is how a
+        # multisig is told apart), and never grows an extended account to it.
+        raise CodecError(
+            f"Token-2022 {what} of {len(data)} bytes: that is a multisig's size",
+            details={"size": len(data)},
+        )
     if len(data) == base_size:
         return data, b""
     if len(data) <= TLV_START - 1:
@@ -330,11 +339,21 @@ def encode_account(account: Account2022) -> bytes:
     )
 
 
+def account_size(packed_len: int) -> int:
+    """The size the program gives an extended account whose TLV data ends at ``packed_len``:
+    the same, except that a multisig's length (355) gets two more bytes so that the account
+    cannot be mistaken for one (``adjust_len_for_multisig``)."""
+    if packed_len == spl_token.MULTISIG_SIZE:
+        return packed_len + _EXTENSION_TYPE_SIZE
+    return packed_len
+
+
 def mint_size(extensions: Sequence[Extension]) -> int:
-    """Account size of a mint holding exactly these extensions."""
+    """Account size of a mint holding exactly these extensions, as the program computes it
+    (for the fixed ones when allocating, for the variable ones when it reallocates)."""
     if not extensions:
         return spl_token.MINT_SIZE
-    return TLV_START + sum(tlv_size(e) for e in extensions)
+    return account_size(TLV_START + sum(tlv_size(e) for e in extensions))
 
 
 # --- instructions ------------------------------------------------------------------------------

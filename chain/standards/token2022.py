@@ -40,18 +40,22 @@ class Token2022Standard(AssetStandard):
     token_program = TOKEN_2022_PROGRAM
 
     def _create_mint(
-        self, system: Pubkey, mint: Pubkey, fixed: list[token2022.Extension], grown: int
+        self,
+        system: Pubkey,
+        mint: Pubkey,
+        fixed: list[token2022.Extension],
+        grown: list[token2022.Extension],
     ) -> list[Instruction]:
         # Allocate only the fixed-size extensions: InitializeMint2 refuses an account sized for
         # extensions it has not seen yet. Metadata and group entries grow the account later, so
-        # the lamports already cover the final size.
+        # the lamports already cover the final size (as the program computes it: never 355).
         space = token2022.mint_size(fixed)
         return [
             create_account(
                 CreateAccountParams(
                     from_pubkey=system,
                     to_pubkey=mint,
-                    lamports=self._rent(space + grown),
+                    lamports=self._rent(token2022.mint_size([*fixed, *grown])),
                     space=space,
                     owner=P,
                 )
@@ -72,10 +76,10 @@ class Token2022Standard(AssetStandard):
             system, mint, name, request.symbol, request.uri, (("level", request.level),)
         )
         fixed: list[token2022.Extension] = [MetadataPointer(system, mint)]
-        grown = token2022.tlv_size(meta)
+        grown: list[token2022.Extension] = [meta]
         if collection is not None:
             fixed.insert(0, GroupMemberPointer(system, mint))
-            grown += token2022.tlv_size(TokenGroupMember(mint, collection, 0))
+            grown.append(TokenGroupMember(mint, collection, 0))
         ixs = self._create_mint(system, mint, fixed, grown)
         if collection is not None:
             ixs.append(token2022.encode(token2022.InitializeGroupMemberPointer(mint, system, mint)))
@@ -130,8 +134,7 @@ class Token2022Standard(AssetStandard):
         meta = TokenMetadata(system, m, request.name, request.symbol, request.uri)
         group = TokenGroup(system, m, 0, request.max_size)
         fixed: list[token2022.Extension] = [GroupPointer(system, m), MetadataPointer(system, m)]
-        grown = token2022.tlv_size(meta) + token2022.tlv_size(group)
-        ixs = self._create_mint(system, m, fixed, grown)
+        ixs = self._create_mint(system, m, fixed, [meta, group])
         ixs += [
             token2022.encode(token2022.InitializeGroupPointer(m, system, m)),
             token2022.encode(token2022.InitializeMetadataPointer(m, system, m)),

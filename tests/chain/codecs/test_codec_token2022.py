@@ -333,3 +333,45 @@ def test_inner_instructions_decode_like_top_level_ones() -> None:
     assert {o.kind for o in others} >= {21, 22, 18}, kinds
     with pytest.raises(CodecError):
         decode_compiled(keys_, 99, b"", b"")
+
+
+# --- audit against spl-token-2022 ``extension/mod.rs`` ------------------------------------------
+
+
+def test_two_or_three_trailing_bytes_with_a_type_are_malformed() -> None:
+    # get_tlv_data_info: fewer than 2 bytes left is free space, and so is a zero type; a non-zero
+    # type without room for its length is InvalidAccountData.
+    mint = Mint2022(MintState(None, 1, 0, True, None), (MetadataPointer(None, None),))
+    raw = token2022.encode_mint(mint)
+    assert token2022.decode_mint(raw + b"\x00").extensions == mint.extensions
+    assert token2022.decode_mint(raw + b"\x00\x00\x00").extensions == mint.extensions
+    for tail in (b"\x12\x00", b"\x12\x00\x40"):
+        with pytest.raises(CodecError):
+            token2022.decode_mint(raw + tail)
+
+
+def test_a_multisig_sized_account_is_never_a_mint_or_token_account() -> None:
+    # check_min_len_and_not_multisig: 355 bytes is a multisig, whatever the bytes say.
+    state = TokenAccountState(
+        Pubkey.new_unique(), Pubkey.new_unique(), 1, None, AccountState.INITIALIZED, None, 0, None
+    )
+    raw = token2022.encode_account(
+        Account2022(state, (ImmutableOwner(), UnknownExtension(200, bytes(181))))
+    )
+    assert len(raw) == spl_token.MULTISIG_SIZE
+    for decode in (token2022.decode_account, token2022.decode_account_base):
+        with pytest.raises(CodecError, match="multisig"):
+            decode(raw)
+
+
+def test_mint_size_skips_the_multisig_length_like_the_program() -> None:
+    # adjust_len_for_multisig: an extended account that would be exactly 355 bytes gets 2 more.
+    mint = Pubkey.new_unique()
+    pointer = MetadataPointer(mint, mint)
+    for uri_len in range(0, 12):
+        meta = TokenMetadata(mint, mint, "n", "", "u" * uri_len)
+        raw_len = token2022.TLV_START + token2022.tlv_size(pointer) + token2022.tlv_size(meta)
+        expected = raw_len + 2 if raw_len == spl_token.MULTISIG_SIZE else raw_len
+        assert token2022.mint_size([pointer, meta]) == expected
+    assert token2022.account_size(spl_token.MULTISIG_SIZE) == spl_token.MULTISIG_SIZE + 2
+    assert token2022.account_size(spl_token.MULTISIG_SIZE - 1) == spl_token.MULTISIG_SIZE - 1

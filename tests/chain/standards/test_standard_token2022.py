@@ -303,3 +303,26 @@ def test_get_standard() -> None:
     assert get_standard("metaplex").name == "metaplex"
     with pytest.raises(ConfigError, match="AIW3_ASSET_STANDARD"):
         get_standard("erc721")
+
+
+def test_mint_whose_final_size_would_be_a_multisig_length_executes(chain: Chain) -> None:
+    # Token-2022 never lets an extended account be exactly 355 bytes (a multisig's size): the
+    # metadata realloc makes it 357, so the rent paid up front must cover 357. Title, symbol,
+    # uri and level are chosen so that the naive sum is exactly 355.
+    owner = chain.wallet().pubkey()
+    mint = Keypair()
+    request = MintRequest("", "abcd", "x", "")
+    meta = token2022.TokenMetadata(
+        chain.system.pubkey(), mint.pubkey(), "AIW3 Equity NFT · x", "", "abcd", (("level", ""),)
+    )
+    pointer = token2022.MetadataPointer(chain.system.pubkey(), mint.pubkey())
+    naive = token2022.TLV_START + token2022.tlv_size(pointer) + token2022.tlv_size(meta)
+    assert naive == spl_token.MULTISIG_SIZE
+    plan = STD.mint_plan(
+        system=chain.system.pubkey(), owner=owner, mint=mint.pubkey(), request=request
+    )
+    chain.send(plan, chain.system, mint)
+    acc = chain.svm.get_account(mint.pubkey())
+    assert acc is not None
+    assert len(acc.data) == spl_token.MULTISIG_SIZE + 2
+    assert chain.asset(mint.pubkey(), owner).owner == str(owner)
