@@ -64,6 +64,12 @@ def encode(ix: CreateAssociatedTokenAccount) -> Instruction:
 
 def decode(accounts: Sequence[Pubkey], data: bytes) -> CreateAssociatedTokenAccount:
     """Empty data is the original Create; 0 is Create, 1 CreateIdempotent (2 is RecoverNested)."""
+    if len(data) > 1:
+        # The program Borsh-deserialises non-empty data whole: extra bytes never execute.
+        raise CodecError(
+            f"associated token instruction has {len(data) - 1} trailing bytes",
+            details={"size": len(data)},
+        )
     if len(data) == 0 or data[0] == _CREATE:
         idempotent = False
     elif data[0] == _CREATE_IDEMPOTENT:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.litesvm import LiteSVM
+from solders.message import Message
 from solders.pubkey import Pubkey
+from solders.system_program import CreateAccountParams, create_account
+from solders.transaction import Transaction
+from solders.transaction_metadata import FailedTransactionMetadata
 from spl.memo.instructions import create_memo
 from spl.memo.models import MemoParams
 from spl.token.instructions import get_associated_token_address
 
 from aiw3.errors import CodecError
-from chain.codecs import ata, borsh, decode_instruction, memo
+from chain.codecs import ata, borsh, decode_instruction, memo, spl_token
 from chain.programs import (
     ASSOCIATED_TOKEN_PROGRAM,
     MEMO_PROGRAM,
@@ -126,3 +133,41 @@ def test_memo_activation() -> None:
 
 def test_unknown_program_is_none() -> None:
     assert decode_instruction(Pubkey.new_unique(), [], b"\x01") is None
+
+
+def test_ata_trailing_bytes_are_refused_like_the_program() -> None:
+    # The ATA program Borsh-deserialises non-empty data whole (try_from_slice): [1, 0] never
+    # executes, so it must not decode as a CreateIdempotent. LiteSVM's real program judges.
+    svm = LiteSVM()
+    payer, owner = Keypair(), Pubkey.new_unique()
+    svm.airdrop(payer.pubkey(), 10**10)
+    mint = Keypair()
+    setup = [
+        create_account(
+            CreateAccountParams(
+                from_pubkey=payer.pubkey(),
+                to_pubkey=mint.pubkey(),
+                lamports=svm.minimum_balance_for_rent_exemption(spl_token.MINT_SIZE),
+                space=spl_token.MINT_SIZE,
+                owner=TOKEN_PROGRAM,
+            )
+        ),
+        spl_token.encode(
+            spl_token.InitializeMint2(TOKEN_PROGRAM, mint.pubkey(), 0, payer.pubkey(), None)
+        ),
+    ]
+    tx = Transaction([payer, mint], Message(setup, payer.pubkey()), svm.latest_blockhash())
+    assert not isinstance(svm.send_transaction(tx), FailedTransactionMetadata)
+    good = ata.create(payer.pubkey(), owner, mint.pubkey())
+    bad = Instruction(good.program_id, good.data + b"\x00", good.accounts)
+    sent = svm.send_transaction(
+        Transaction([payer], Message([bad], payer.pubkey()), svm.latest_blockhash())
+    )
+    assert isinstance(sent, FailedTransactionMetadata)
+    with pytest.raises(CodecError):
+        ata.decode([m.pubkey for m in bad.accounts], bytes(bad.data))
+    sent = svm.send_transaction(
+        Transaction([payer], Message([good], payer.pubkey()), svm.latest_blockhash())
+    )
+    assert not isinstance(sent, FailedTransactionMetadata)
+    assert ata.decode([m.pubkey for m in good.accounts], bytes(good.data)).idempotent
