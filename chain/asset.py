@@ -26,7 +26,12 @@ from solders.pubkey import Pubkey
 from aiw3.errors import CodecError, NotFound
 from chain.codecs import metaplex, spl_token, token2022
 from chain.codecs.spl_token import AccountState, MintState, TokenAccountState
-from chain.programs import TOKEN_2022_PROGRAM, TOKEN_METADATA_PROGRAM, TOKEN_PROGRAM
+from chain.programs import (
+    SYSTEM_PROGRAM,
+    TOKEN_2022_PROGRAM,
+    TOKEN_METADATA_PROGRAM,
+    TOKEN_PROGRAM,
+)
 from chain.rpc.client import Slotted
 
 if TYPE_CHECKING:
@@ -148,12 +153,17 @@ def _holder(mint: Pubkey, token_program: Pubkey, accounts: Iterable[RawAccount])
                 continue  # a multisig or another mint: not a token account
             state = spl_token.decode_token_account(acc.data)
         else:
-            if size < spl_token.ACCOUNT_SIZE or (
-                size > spl_token.ACCOUNT_SIZE
-                and acc.data[token2022.ACCOUNT_TYPE_OFFSET] != token2022.AccountType.ACCOUNT
+            if (
+                size < spl_token.ACCOUNT_SIZE
+                or size == spl_token.MULTISIG_SIZE
+                or (
+                    size > spl_token.ACCOUNT_SIZE
+                    and acc.data[token2022.ACCOUNT_TYPE_OFFSET] != token2022.AccountType.ACCOUNT
+                )
             ):
-                continue
-            state = token2022.decode_account(acc.data).base
+                continue  # a mint or a multisig: not a token account
+            # Ownership needs only the base state; the extensions are not this asset's business.
+            state = token2022.decode_account_base(acc.data)
         if state.mint != mint or state.state == AccountState.UNINITIALIZED:
             continue
         if state.amount == 1:
@@ -172,7 +182,9 @@ def decode_asset(
     ``CodecError`` when an account does not decode.
     """
     mint_key = mint if isinstance(mint, Pubkey) else Pubkey.from_string(mint)
-    accs = [a for a in accounts if a.data or a.lamports]
+    # RPC reports a closed account as absent or as an empty, zero-lamport one; a closed address
+    # that later received lamports is an empty system account. None of them is a mint.
+    accs = [a for a in accounts if a.data or (a.lamports and a.owner != SYSTEM_PROGRAM)]
     by_address = {a.address: a for a in accs}
     mint_acc = by_address.get(mint_key)
     mpl_acc = by_address.get(metaplex.metadata_pda(mint_key))

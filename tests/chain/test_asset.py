@@ -19,10 +19,15 @@ from chain.asset import (
     metaplex_level,
     metaplex_name,
 )
-from chain.codecs import metaplex, spl_token
+from chain.codecs import metaplex, spl_token, token2022
 from chain.codecs.metaplex import Collection, Creator, Metadata, TokenStandard
 from chain.codecs.spl_token import AccountState, MintState, TokenAccountState
-from chain.programs import SYSTEM_PROGRAM, TOKEN_METADATA_PROGRAM, TOKEN_PROGRAM
+from chain.programs import (
+    SYSTEM_PROGRAM,
+    TOKEN_2022_PROGRAM,
+    TOKEN_METADATA_PROGRAM,
+    TOKEN_PROGRAM,
+)
 
 MINT = Pubkey.new_unique()
 UA = Pubkey.new_unique()
@@ -163,3 +168,42 @@ assets = st.builds(
 @given(assets)
 def test_asset_json_round_trip(asset: Asset) -> None:
     assert Asset.from_dict(json.loads(asset.to_json())) == asset
+
+
+def test_a_mint_address_holding_only_lamports_is_a_closed_mint() -> None:
+    # A closed (Token-2022) mint's address can be sent lamports afterwards: RPC then returns a
+    # system-owned account with no data. That is no mint, so the asset is burnt, not an error.
+    refunded = RawAccount(MINT, SYSTEM_PROGRAM, b"", 890_880)
+    asset = decode_asset(MINT, [refunded], standard="token2022")
+    assert asset.burnt
+    assert (asset.owner, asset.supply) == (None, 0)
+    assert decode_asset(MINT, [refunded, _metadata()]).burnt
+    with pytest.raises(NotFound):
+        decode_asset(MINT, [refunded])
+
+
+def test_a_token_2022_multisig_next_to_the_holder_is_ignored() -> None:
+    owner = Pubkey.new_unique()
+    mint_state = MintState(None, 1, 0, True, None)
+    meta = token2022.TokenMetadata(UA, MINT, "n", "s", "u", (("level", "2"),))
+    mint = RawAccount(
+        MINT,
+        TOKEN_2022_PROGRAM,
+        token2022.encode_mint(token2022.Mint2022(mint_state, (meta,))),
+        1,
+    )
+    state = TokenAccountState(MINT, owner, 1, None, AccountState.INITIALIZED, None, 0, None)
+    holder = RawAccount(
+        Pubkey.new_unique(),
+        TOKEN_2022_PROGRAM,
+        token2022.encode_account(token2022.Account2022(state, (token2022.ImmutableOwner(),))),
+        1,
+    )
+    # A multisig (355 bytes) whose signer bytes happen to put 2 (Account) at offset 165 and
+    # garbage where TLV entries would be.
+    multisig = bytearray(range(256)) + bytearray(99)
+    multisig[token2022.ACCOUNT_TYPE_OFFSET] = token2022.AccountType.ACCOUNT
+    assert len(multisig) == spl_token.MULTISIG_SIZE
+    other = RawAccount(Pubkey.new_unique(), TOKEN_2022_PROGRAM, bytes(multisig), 1)
+    asset = decode_asset(MINT, [mint, holder, other])
+    assert (asset.owner, asset.level, asset.burnt) == (str(owner), "2", False)
