@@ -22,7 +22,8 @@ Behaviour worth knowing:
   ``localnet_dropSlots [n]`` drops the newest ``n`` blocks (the current one included; none may
   be finalized) as a fork switch would: their transactions vanish, every account returns to its
   state at the fork point, and the next block (a new, higher slot) has the fork point as parent.
-  It answers ``{droppedSlots, forkSlot, slot}``.
+  It answers ``{droppedSlots, forkSlot, slot}``; ``processed`` account and program subscribers
+  are notified of every account the drop restored.
 
 ``LocalChain`` is the state machine underneath, usable in-process without any I/O.
 """

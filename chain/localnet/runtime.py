@@ -311,9 +311,11 @@ class LocalChain:
                 "not-yet-finalized slots"
             )
         dropped = self._chain[first:]
+        restored: dict[Pubkey, None] = {}
         for block in reversed(dropped):
             for pubkey, prior in (block.undo or {}).items():
                 self._write(pubkey, prior)
+                restored[pubkey] = None
             for signature in reversed(block.signatures):
                 record = self._txs.pop(signature)
                 del self._by_seq[record.seq]
@@ -328,6 +330,9 @@ class LocalChain:
         advance = SlotAdvance(block, None, [], None, [])
         for observer in self.observers:
             observer.on_slot(advance)
+            # Subscribers last told about the abandoned branch learn the state on the new one,
+            # as a node notifies when an account's newest version comes from another fork.
+            observer.on_accounts_written(list(restored))
         return {
             "droppedSlots": [b.slot for b in dropped],
             "forkSlot": fork.slot,

@@ -216,3 +216,30 @@ async def test_subscription_parameter_errors(manual_localnet: Localnet) -> None:
         reply = await raw.call("logsSubscribe", ["all", {"commitment": None}])
         assert type(reply["result"]) is int
         assert await raw.drain() == []
+
+
+async def test_a_fork_drop_notifies_processed_account_subscribers_of_the_reverted_state(
+    manual_localnet: Localnet,
+) -> None:
+    # A node tells an account subscriber that it last notified on an abandoned fork what the
+    # account holds on the new one.
+    chain = manual_localnet.chain
+    async with AsyncClient(manual_localnet.rpc_url) as rpc:
+        wallet = Keypair()
+        await rpc.request_airdrop(wallet.pubkey(), SOL)
+        chain.advance_slot()
+        dest = Keypair().pubkey()
+        async with websockets.connect(manual_localnet.ws_url) as ws:
+            raw = _Raw(ws)
+            params = [str(dest), {"commitment": "processed", "encoding": "base64"}]
+            sub = (await raw.call("accountSubscribe", params))["result"]
+            await send(rpc, _transfer_tx(wallet, dest, chain.current.blockhash))
+            [note] = await raw.drain()
+            assert note["params"]["result"]["value"]["lamports"] == LAMPORTS
+            dropped = chain.drop_slots(1)
+            [note] = await raw.drain()
+            assert note["params"]["subscription"] == sub
+            assert note["params"]["result"]["context"] == {"slot": dropped["slot"]}
+            value = note["params"]["result"]["value"]
+            assert value["lamports"] == 0
+            assert value["owner"] == "11111111111111111111111111111111"
