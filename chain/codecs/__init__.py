@@ -52,8 +52,10 @@ def decode_instruction(
         return token2022.decode(accounts, data)
     if program_id == ASSOCIATED_TOKEN_PROGRAM:
         return ata.decode(accounts, data)
-    if program_id in (MEMO_PROGRAM, MEMO_V1_PROGRAM):
+    if program_id == MEMO_PROGRAM:
         return memo.decode(accounts, data)
+    if program_id == MEMO_V1_PROGRAM:
+        return memo.decode_v1(accounts, data, signers)
     if program_id == TOKEN_METADATA_PROGRAM:
         return metaplex.decode(accounts, data, signers)
     return None

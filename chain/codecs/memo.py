@@ -1,4 +1,4 @@
-"""SPL Memo: UTF-8 text, signed by every account passed."""
+"""SPL Memo: UTF-8 text; v2 requires every account passed to sign, v1 checks no account."""
 
 from __future__ import annotations
 
@@ -27,12 +27,26 @@ def encode(memo: Memo) -> Instruction:
 
 
 def decode(accounts: Sequence[Pubkey], data: bytes) -> Memo:
-    """The memo program rejects invalid UTF-8, so such data never executed: refuse it too."""
+    """A Memo v2 instruction: the program fails unless every account passed signed, so each
+    one of an executed memo is a signer. It rejects invalid UTF-8: refuse that too."""
+    return Memo(_text(data), tuple(accounts))
+
+
+def decode_v1(accounts: Sequence[Pubkey], data: bytes, signers: Sequence[bool] | None) -> Memo:
+    """A Memo v1 instruction. v1 never checks its accounts, so anyone can name any wallet in
+    one: only the accounts the transaction shows as signers (``signers``, one flag per account)
+    count, and with no flags none does."""
+    text = _text(data)
+    if signers is None:
+        return Memo(text, ())
+    return Memo(text, tuple(a for a, s in zip(accounts, signers, strict=False) if s))
+
+
+def _text(data: bytes) -> str:
     try:
-        text = bytes(data).decode("utf-8")
+        return bytes(data).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CodecError("memo is not valid UTF-8", details={"size": len(data)}) from exc
-    return Memo(text, tuple(accounts))
 
 
 def activation(owner: Pubkey, mint: Pubkey) -> Instruction:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from solders.instruction import Instruction
+from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.message import Message
@@ -18,10 +18,11 @@ from spl.memo.models import MemoParams
 from spl.token.instructions import get_associated_token_address
 
 from aiw3.errors import CodecError
-from chain.codecs import ata, borsh, decode_instruction, memo, spl_token
+from chain.codecs import ata, borsh, decode_compiled, decode_instruction, memo, spl_token
 from chain.programs import (
     ASSOCIATED_TOKEN_PROGRAM,
     MEMO_PROGRAM,
+    MEMO_V1_PROGRAM,
     SYSTEM_PROGRAM,
     TOKEN_2022_PROGRAM,
     TOKEN_PROGRAM,
@@ -171,3 +172,63 @@ def test_ata_trailing_bytes_are_refused_like_the_program() -> None:
     )
     assert not isinstance(sent, FailedTransactionMetadata)
     assert ata.decode([m.pubkey for m in good.accounts], bytes(good.data)).idempotent
+
+
+def test_memo_v1_accounts_are_not_signers_unless_the_transaction_says_so() -> None:
+    # Memo v2 fails unless every account passed signed; Memo v1 never looks at its accounts.
+    # An activation memo sent to v1 naming someone else's wallet executes, so the decoder must
+    # not report that wallet as a signer (it would activate another owner's NFT).
+    svm = LiteSVM()
+    payer, victim, mint = Keypair(), Pubkey.new_unique(), Pubkey.new_unique()
+    svm.airdrop(payer.pubkey(), 10**10)
+    text = f"{memo.ACTIVATE_PREFIX}{mint}".encode()
+    forged = Instruction(MEMO_V1_PROGRAM, text, [AccountMeta(victim, False, False)])
+    msg = Message([forged], payer.pubkey())
+    sent = svm.send_transaction(Transaction([payer], msg, svm.latest_blockhash()))
+    assert not isinstance(sent, FailedTransactionMetadata)
+    compiled = msg.instructions[0]
+    decoded = decode_compiled(
+        msg.account_keys,
+        compiled.program_id_index,
+        compiled.accounts,
+        compiled.data,
+        msg.header.num_required_signatures,
+    )
+    assert isinstance(decoded, memo.Memo)
+    assert victim not in decoded.signers
+    # Without signer flags nothing proves a v1 account signed.
+    assert decode_instruction(MEMO_V1_PROGRAM, [victim], text) == memo.Memo(text.decode(), ())
+    # The same memo on v2 fails on chain unless the account signs; a signed one decodes.
+    v2 = Instruction(MEMO_PROGRAM, text, [AccountMeta(victim, False, False)])
+    sent = svm.send_transaction(
+        Transaction([payer], Message([v2], payer.pubkey()), svm.latest_blockhash())
+    )
+    assert isinstance(sent, FailedTransactionMetadata)
+    owner = Keypair()
+    signed = memo.activation(owner.pubkey(), mint)
+    msg = Message([signed], payer.pubkey())
+    sent = svm.send_transaction(Transaction([payer, owner], msg, svm.latest_blockhash()))
+    assert not isinstance(sent, FailedTransactionMetadata)
+    compiled = msg.instructions[0]
+    decoded = decode_compiled(
+        msg.account_keys,
+        compiled.program_id_index,
+        compiled.accounts,
+        compiled.data,
+        msg.header.num_required_signatures,
+    )
+    assert isinstance(decoded, memo.Memo)
+    assert decoded.signers == (owner.pubkey(),)
+    # A v1 memo the owner really signed keeps the owner.
+    genuine = Instruction(MEMO_V1_PROGRAM, text, [AccountMeta(owner.pubkey(), True, False)])
+    msg = Message([genuine], payer.pubkey())
+    compiled = msg.instructions[0]
+    decoded = decode_compiled(
+        msg.account_keys,
+        compiled.program_id_index,
+        compiled.accounts,
+        compiled.data,
+        msg.header.num_required_signatures,
+    )
+    assert isinstance(decoded, memo.Memo)
+    assert decoded.signers == (owner.pubkey(),)
