@@ -137,7 +137,8 @@ class AssetStandard(ABC):
     ) -> Plan:
         """Mint one NFT of ``request.level`` to ``owner``: the system wallet pays, is the update
         authority and creator; ``mint`` is a new keypair's address; exactly one token exists and
-        no one can mint another."""
+        no one can mint another. Raises ``TransactionTooLarge`` when it cannot fit one
+        transaction."""
 
     @abstractmethod
     def burn_plan(

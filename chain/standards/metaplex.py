@@ -110,7 +110,7 @@ class MetaplexStandard(AssetStandard):
                     )
                 )
             )
-        return Plan(tuple(ixs), system, required_signers(system, mint))
+        return Plan(tuple(ixs), system, required_signers(system, mint)).check_size()
 
     def burn_plan(
         self,
@@ -139,7 +139,7 @@ class MetaplexStandard(AssetStandard):
     ) -> Plan:
         data = DataV2(request.name, request.symbol, request.uri, 0, (Creator(system, True, 100),))
         ixs = self._mint_one(system, system, collection_mint, data, is_collection=True)
-        return Plan(tuple(ixs), system, required_signers(system, collection_mint))
+        return Plan(tuple(ixs), system, required_signers(system, collection_mint)).check_size()
 
     def related_addresses(self, mint: Pubkey) -> tuple[Pubkey, ...]:
         return (mint, metaplex.metadata_pda(mint), metaplex.master_edition_pda(mint))

@@ -108,7 +108,7 @@ class Token2022Standard(AssetStandard):
                 spl_token.SetAuthority(P, mint, AuthorityType.MINT_TOKENS, None, system)
             ),
         ]
-        return Plan(tuple(ixs), system, required_signers(system, mint))
+        return Plan(tuple(ixs), system, required_signers(system, mint)).check_size()
 
     def burn_plan(
         self,
@@ -148,7 +148,7 @@ class Token2022Standard(AssetStandard):
             ),
             token2022.encode(token2022.GroupInitialize(m, m, system, system, request.max_size)),
         ]
-        return Plan(tuple(ixs), system, required_signers(system, m))
+        return Plan(tuple(ixs), system, required_signers(system, m)).check_size()
 
     def related_addresses(self, mint: Pubkey) -> tuple[Pubkey, ...]:
         return (mint,)

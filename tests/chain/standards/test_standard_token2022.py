@@ -18,7 +18,13 @@ from aiw3.errors import ConfigError, InputError
 from chain.asset import Asset, AssetCollection, AssetCreator, RawAccount
 from chain.codecs import ata, decode_compiled, spl_token, token2022
 from chain.programs import TOKEN_2022_PROGRAM
-from chain.standards import CollectionRequest, MintRequest, Plan, get_standard
+from chain.standards import (
+    CollectionRequest,
+    MintRequest,
+    Plan,
+    TransactionTooLarge,
+    get_standard,
+)
 from chain.standards.base import MAX_TRANSACTION_SIZE, default_rent
 from chain.standards.token2022 import Token2022Standard
 
@@ -326,3 +332,17 @@ def test_mint_whose_final_size_would_be_a_multisig_length_executes(chain: Chain)
     assert acc is not None
     assert len(acc.data) == spl_token.MULTISIG_SIZE + 2
     assert chain.asset(mint.pubkey(), owner).owner == str(owner)
+
+
+def test_an_oversized_mint_or_collection_is_refused_when_planned() -> None:
+    # A mint transaction over 1,232 bytes can never land; say so before anything is signed,
+    # stored or sent (the upgrade already did, a plain mint and the collection did not).
+    system, owner, mint = Pubkey.new_unique(), Pubkey.new_unique(), Pubkey.new_unique()
+    with pytest.raises(TransactionTooLarge, match="1232"):
+        STD.mint_plan(system=system, owner=owner, mint=mint, request=MintRequest("1", "u" * 900))
+    with pytest.raises(TransactionTooLarge, match="1232"):
+        STD.collection_plan(
+            system=system, collection_mint=mint, request=CollectionRequest("c", "u" * 1100)
+        )
+    fits = STD.mint_plan(system=system, owner=owner, mint=mint, request=MintRequest("1", URI))
+    assert fits.size() <= MAX_TRANSACTION_SIZE
