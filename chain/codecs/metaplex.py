@@ -533,6 +533,14 @@ def _need(accounts: Sequence[Pubkey], n: int, what: str) -> None:
         )
 
 
+def _optional(accounts: Sequence[Pubkey], index: int) -> Pubkey | None:
+    """An optional trailing account: absent, or the program id that the official clients send
+    in its place when it is not set (the program reads that as none)."""
+    if len(accounts) <= index or accounts[index] == TOKEN_METADATA_PROGRAM:
+        return None
+    return accounts[index]
+
+
 def _read_data_v2(r: borsh.Reader) -> DataV2:
     return DataV2(
         name=r.string("name"),
@@ -575,11 +583,11 @@ def decode(
         out = SignMetadata(acc[0], acc[1])
     elif tag == T.VERIFY_SIZED_COLLECTION_ITEM:
         _need(acc, 6, "VerifySizedCollectionItem")
-        record = acc[6] if len(acc) > 6 else None
+        record = _optional(acc, 6)
         out = VerifySizedCollectionItem(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], record)
     elif tag == T.BURN_NFT:
         _need(acc, 6, "BurnNft")
-        collection = acc[6] if len(acc) > 6 else None
+        collection = _optional(acc, 6)
         out = BurnNft(acc[0], acc[1], acc[2], acc[3], acc[4], collection, acc[5])
     else:
         return OtherMetadataInstruction(tag, acc, bytes(data))

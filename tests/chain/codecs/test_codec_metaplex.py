@@ -373,3 +373,17 @@ def test_real_padded_and_unpadded_accounts_decode() -> None:
         assert "\x00" not in meta.name + meta.symbol + meta.uri
         assert meta.uri.startswith("https://")
     assert {679, 438} <= sizes
+
+
+def test_program_id_in_an_optional_slot_means_absent() -> None:
+    # The official (kinobi) clients always send the optional account and put the Token
+    # Metadata program id there when it is not set; the program reads that as "none"
+    # (next_optional_account_info). The program id is never a metadata account or a record.
+    verify = metaplex.encode(metaplex.VerifySizedCollectionItem(A, B, C, D, E, F))
+    keys = [m.pubkey for m in verify.accounts] + [TOKEN_METADATA_PROGRAM]
+    decoded = decode_instruction(TOKEN_METADATA_PROGRAM, keys, bytes(verify.data))
+    assert decoded == metaplex.VerifySizedCollectionItem(A, B, C, D, E, F, None)
+    burn = metaplex.encode(metaplex.BurnNft(A, B, C, D, E))
+    keys = [m.pubkey for m in burn.accounts] + [TOKEN_METADATA_PROGRAM]
+    decoded = decode_instruction(TOKEN_METADATA_PROGRAM, keys, bytes(burn.data))
+    assert decoded == metaplex.BurnNft(A, B, C, D, E, None)
