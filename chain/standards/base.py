@@ -148,8 +148,11 @@ class AssetStandard(ABC):
         mint: Pubkey,
         fee_payer: Pubkey | None = None,
         collection: Pubkey | None = None,
+        token_account: Pubkey | None = None,
     ) -> Plan:
-        """Burn the owner's token and close its account (rent back to the owner)."""
+        """Burn the owner's token and close its account (rent back to the owner).
+        ``token_account`` is the account holding the token (``Asset.token_account``) when it is
+        not the owner's associated token account."""
 
     @abstractmethod
     def collection_plan(
@@ -171,12 +174,17 @@ class AssetStandard(ABC):
         request: MintRequest,
         collection: Pubkey | None = None,
         old_collection: Pubkey | None = None,
+        old_token_account: Pubkey | None = None,
     ) -> Plan:
         """One atomic transaction: the owner burns the old NFT, the system mints the new one.
         The system wallet pays; it and the new mint sign in the backend, the owner in the
-        wallet."""
+        wallet. ``old_token_account`` is where the old NFT sits if not in the owner's ATA."""
         burn = self.burn_plan(
-            owner=owner, mint=old_mint, fee_payer=system, collection=old_collection
+            owner=owner,
+            mint=old_mint,
+            fee_payer=system,
+            collection=old_collection,
+            token_account=old_token_account,
         )
         mint = self.mint_plan(
             system=system, owner=owner, mint=new_mint, request=request, collection=collection

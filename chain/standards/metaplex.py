@@ -119,6 +119,7 @@ class MetaplexStandard(AssetStandard):
         mint: Pubkey,
         fee_payer: Pubkey | None = None,
         collection: Pubkey | None = None,
+        token_account: Pubkey | None = None,
     ) -> Plan:
         payer = fee_payer or owner
         ix = metaplex.encode(
@@ -126,7 +127,7 @@ class MetaplexStandard(AssetStandard):
                 metadata=metaplex.metadata_pda(mint),
                 owner=owner,
                 mint=mint,
-                token_account=ata.address(owner, mint, P),
+                token_account=token_account or ata.address(owner, mint, P),
                 master_edition=metaplex.master_edition_pda(mint),
                 # A verified member of a sized collection must name it so its size drops.
                 collection_metadata=metaplex.metadata_pda(collection) if collection else None,

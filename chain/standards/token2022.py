@@ -117,8 +117,9 @@ class Token2022Standard(AssetStandard):
         mint: Pubkey,
         fee_payer: Pubkey | None = None,
         collection: Pubkey | None = None,
+        token_account: Pubkey | None = None,
     ) -> Plan:
-        account = ata.address(owner, mint, P)
+        account = token_account or ata.address(owner, mint, P)
         payer = fee_payer or owner
         ixs = (
             spl_token.encode(spl_token.BurnChecked(P, account, mint, owner, 1, 0)),

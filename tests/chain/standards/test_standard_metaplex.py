@@ -196,3 +196,21 @@ def test_related_addresses(keys: tuple[Pubkey, Pubkey, Pubkey, Pubkey]) -> None:
         metaplex.metadata_pda(mint),
         metaplex.master_edition_pda(mint),
     )
+
+
+def test_burn_names_the_account_holding_the_nft(
+    keys: tuple[Pubkey, Pubkey, Pubkey, Pubkey],
+) -> None:
+    system, owner, old, _ = keys
+    side = Pubkey.new_unique()
+    plan = STD.upgrade_plan(
+        system=system,
+        owner=owner,
+        old_mint=old,
+        new_mint=Keypair().pubkey(),
+        request=MintRequest("2", URI),
+        old_token_account=side,
+    )
+    burn = _decoded(plan)[0]
+    assert isinstance(burn, metaplex.BurnNft)
+    assert (burn.token_account, burn.owner, burn.mint) == (side, owner, old)

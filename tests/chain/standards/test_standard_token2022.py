@@ -8,9 +8,11 @@ from collections.abc import Iterable
 
 import pytest
 from solders.hash import Hash
+from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
+from solders.system_program import CreateAccountParams, create_account
 from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata, TransactionMetadata
 
@@ -346,3 +348,60 @@ def test_an_oversized_mint_or_collection_is_refused_when_planned() -> None:
         )
     fits = STD.mint_plan(system=system, owner=owner, mint=mint, request=MintRequest("1", URI))
     assert fits.size() <= MAX_TRANSACTION_SIZE
+
+
+def test_upgrade_burns_from_the_account_that_holds_the_nft(chain: Chain) -> None:
+    # A wallet may keep the NFT in a token account that is not its ATA (moved there with a
+    # plain transfer). The burn must name that account, as the decoded Asset reports it; the
+    # ATA would be empty or absent and the program would refuse the burn.
+    system, user = chain.system, chain.wallet()
+    old = chain.mint(user.pubkey(), "1")
+    side = Keypair()
+    setup = Plan(
+        (
+            create_account(
+                CreateAccountParams(
+                    from_pubkey=user.pubkey(),
+                    to_pubkey=side.pubkey(),
+                    lamports=chain.svm.minimum_balance_for_rent_exemption(spl_token.ACCOUNT_SIZE),
+                    space=spl_token.ACCOUNT_SIZE,
+                    owner=TOKEN_2022_PROGRAM,
+                )
+            ),
+            # InitializeAccount3 (18): account, mint; data = owner.
+            Instruction(
+                TOKEN_2022_PROGRAM,
+                bytes([18]) + bytes(user.pubkey()),
+                [AccountMeta(side.pubkey(), False, True), AccountMeta(old, False, False)],
+            ),
+            spl_token.encode(
+                spl_token.TransferChecked(
+                    TOKEN_2022_PROGRAM,
+                    ata.address(user.pubkey(), old, TOKEN_2022_PROGRAM),
+                    old,
+                    side.pubkey(),
+                    user.pubkey(),
+                    1,
+                    0,
+                )
+            ),
+        ),
+        user.pubkey(),
+        (user.pubkey(), side.pubkey()),
+    )
+    chain.send(setup, user, side)
+    held = STD.decode(old, chain.accounts([old, side.pubkey()]))
+    assert held.token_account == str(side.pubkey())
+    new = Keypair()
+    plan = STD.upgrade_plan(
+        system=system.pubkey(),
+        owner=user.pubkey(),
+        old_mint=old,
+        new_mint=new.pubkey(),
+        request=MintRequest("2", f"{URI}/2.json"),
+        old_token_account=side.pubkey(),
+    )
+    chain.send(plan, system, new, user)
+    assert STD.decode(old, chain.accounts([old, side.pubkey()])).burnt
+    assert chain.svm.get_account(side.pubkey()) is None  # closed, rent back to the owner
+    assert chain.asset(new.pubkey(), user.pubkey()).owner == str(user.pubkey())
