@@ -326,7 +326,9 @@ def _with_tlv(base: bytes, account_type: AccountType, extensions: Sequence[Exten
     if not extensions:
         return base
     padding = bytes(ACCOUNT_TYPE_OFFSET - len(base))
-    return base + padding + bytes([account_type]) + encode_tlv(extensions)
+    packed = base + padding + bytes([account_type]) + encode_tlv(extensions)
+    # Like the program, never 355 bytes: the two extra zero bytes read back as free space.
+    return packed + bytes(account_size(len(packed)) - len(packed))
 
 
 def encode_mint(mint: Mint2022) -> bytes:
