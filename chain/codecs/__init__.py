@@ -26,7 +26,7 @@ DecodedInstruction = (
     spl_token.TokenIx
     | spl_token.OtherTokenInstruction
     | token2022.Token2022Ix
-    | ata.CreateAssociatedTokenAccount
+    | ata.AtaInstruction
     | memo.Memo
     | metaplex.MetaplexIx
     | metaplex.OtherMetadataInstruction

@@ -1,4 +1,5 @@
-"""Associated Token Account program: address derivation and Create / CreateIdempotent."""
+"""Associated Token Account program: address derivation, Create / CreateIdempotent and
+RecoverNested."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from chain.programs import ASSOCIATED_TOKEN_PROGRAM, SYSTEM_PROGRAM, TOKEN_PROGR
 
 _CREATE = 0
 _CREATE_IDEMPOTENT = 1
+_RECOVER_NESTED = 2
 
 
 def address(owner: Pubkey, mint: Pubkey, token_program: Pubkey = TOKEN_PROGRAM) -> Pubkey:
@@ -33,6 +35,23 @@ class CreateAssociatedTokenAccount:
     idempotent: bool
 
 
+@dataclass(frozen=True, slots=True)
+class RecoverNested:
+    """Moves the tokens of an ATA owned by the wallet's ATA (``nested``) into the wallet's ATA
+    for that mint (``destination``) and closes it; the wallet signs."""
+
+    nested: Pubkey
+    nested_mint: Pubkey
+    destination: Pubkey
+    owner_account: Pubkey
+    owner_mint: Pubkey
+    wallet: Pubkey
+    token_program: Pubkey = TOKEN_PROGRAM
+
+
+AtaInstruction = CreateAssociatedTokenAccount | RecoverNested
+
+
 def create(
     payer: Pubkey,
     owner: Pubkey,
@@ -49,7 +68,21 @@ def create(
     )
 
 
-def encode(ix: CreateAssociatedTokenAccount) -> Instruction:
+def encode(ix: AtaInstruction) -> Instruction:
+    if isinstance(ix, RecoverNested):
+        return Instruction(
+            ASSOCIATED_TOKEN_PROGRAM,
+            bytes([_RECOVER_NESTED]),
+            [
+                AccountMeta(ix.nested, is_signer=False, is_writable=True),
+                AccountMeta(ix.nested_mint, is_signer=False, is_writable=False),
+                AccountMeta(ix.destination, is_signer=False, is_writable=True),
+                AccountMeta(ix.owner_account, is_signer=False, is_writable=False),
+                AccountMeta(ix.owner_mint, is_signer=False, is_writable=False),
+                AccountMeta(ix.wallet, is_signer=True, is_writable=True),
+                AccountMeta(ix.token_program, is_signer=False, is_writable=False),
+            ],
+        )
     metas = [
         AccountMeta(ix.payer, is_signer=True, is_writable=True),
         AccountMeta(ix.account, is_signer=False, is_writable=True),
@@ -62,21 +95,28 @@ def encode(ix: CreateAssociatedTokenAccount) -> Instruction:
     return Instruction(ASSOCIATED_TOKEN_PROGRAM, data, metas)
 
 
-def decode(accounts: Sequence[Pubkey], data: bytes) -> CreateAssociatedTokenAccount:
-    """Empty data is the original Create; 0 is Create, 1 CreateIdempotent (2 is RecoverNested)."""
+def decode(accounts: Sequence[Pubkey], data: bytes) -> AtaInstruction:
+    """Empty data is the original Create; 0 is Create, 1 CreateIdempotent, 2 RecoverNested."""
     if len(data) > 1:
         # The program Borsh-deserialises non-empty data whole: extra bytes never execute.
         raise CodecError(
             f"associated token instruction has {len(data) - 1} trailing bytes",
             details={"size": len(data)},
         )
+    if len(data) == 1 and data[0] == _RECOVER_NESTED:
+        if len(accounts) < 7:
+            raise CodecError(
+                f"associated token RecoverNested needs 7 accounts, got {len(accounts)}",
+                details={"accounts": len(accounts)},
+            )
+        return RecoverNested(*accounts[:7])
     if len(data) == 0 or data[0] == _CREATE:
         idempotent = False
     elif data[0] == _CREATE_IDEMPOTENT:
         idempotent = True
     else:
         raise CodecError(
-            f"associated token instruction {data[0]} is not Create/CreateIdempotent",
+            f"associated token instruction {data[0]} is unknown",
             details={"instruction": data[0]},
         )
     if len(accounts) < 6:

@@ -232,3 +232,47 @@ def test_memo_v1_accounts_are_not_signers_unless_the_transaction_says_so() -> No
     )
     assert isinstance(decoded, memo.Memo)
     assert decoded.signers == (owner.pubkey(),)
+
+
+def test_ata_recover_nested_is_decoded_not_refused() -> None:
+    # RecoverNested (2) moves tokens out of an ATA owned by an ATA: a legitimate way for an NFT
+    # to change accounts, so it must decode, with the accounts the real program uses.
+    svm = LiteSVM()
+    wallet = Keypair()
+    svm.airdrop(wallet.pubkey(), 10**10)
+    mint = Keypair()
+    w = wallet.pubkey()
+    owner_ata = ata.address(w, mint.pubkey())
+    nested = ata.address(owner_ata, mint.pubkey())
+    setup = [
+        create_account(
+            CreateAccountParams(
+                from_pubkey=w,
+                to_pubkey=mint.pubkey(),
+                lamports=svm.minimum_balance_for_rent_exemption(spl_token.MINT_SIZE),
+                space=spl_token.MINT_SIZE,
+                owner=TOKEN_PROGRAM,
+            )
+        ),
+        spl_token.encode(spl_token.InitializeMint2(TOKEN_PROGRAM, mint.pubkey(), 0, w, None)),
+        ata.create(w, w, mint.pubkey()),
+        ata.create(w, owner_ata, mint.pubkey()),
+        spl_token.encode(spl_token.MintTo(TOKEN_PROGRAM, mint.pubkey(), nested, w, 1)),
+    ]
+    tx = Transaction([wallet, mint], Message(setup, w), svm.latest_blockhash())
+    assert not isinstance(svm.send_transaction(tx), FailedTransactionMetadata)
+    recover = ata.RecoverNested(nested, mint.pubkey(), owner_ata, owner_ata, mint.pubkey(), w)
+    ix = ata.encode(recover)
+    assert bytes(ix.data) == b"\x02"
+    keys = [m.pubkey for m in ix.accounts]
+    assert decode_instruction(ASSOCIATED_TOKEN_PROGRAM, keys, bytes(ix.data)) == recover
+    sent = svm.send_transaction(Transaction([wallet], Message([ix], w), svm.latest_blockhash()))
+    assert not isinstance(sent, FailedTransactionMetadata), sent
+    assert svm.get_account(nested) is None
+    held = svm.get_account(owner_ata)
+    assert held is not None
+    assert spl_token.decode_token_account(bytes(held.data)).amount == 1
+    with pytest.raises(CodecError):
+        ata.decode(keys[:6], b"\x02")
+    with pytest.raises(CodecError):
+        ata.decode(keys, b"\x02\x00")
