@@ -23,7 +23,8 @@ Behaviour worth knowing:
   be finalized) as a fork switch would: their transactions vanish, every account returns to its
   state at the fork point, and the next block (a new, higher slot) has the fork point as parent.
   It answers ``{droppedSlots, forkSlot, slot}``; ``processed`` account and program subscribers
-  are notified of every account the drop restored.
+  are notified of every account the drop restored; ``confirmed`` ones, of every restored
+  account they had seen on a dropped confirmed block, when the new branch's first block confirms.
 
 ``LocalChain`` is the state machine underneath, usable in-process without any I/O.
 """

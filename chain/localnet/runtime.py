@@ -169,7 +169,9 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class SlotAdvance:
-    """A new current block, and which older blocks just became confirmed / finalized."""
+    """A new current block, and which older blocks just became confirmed / finalized, with the
+    accounts whose state changed at each level (at confirmed, also those a fork drop reverted
+    after they had been confirmed on the abandoned branch)."""
 
     block: Block
     confirmed: Block | None
@@ -225,6 +227,9 @@ class LocalChain:
         self._blocks_by_slot: dict[int, Block] = {0: genesis}
         self._hash_height: dict[Hash, int] = {genesis.blockhash: 0}
         self._root = 0  # height of the newest finalized block; never moves back
+        # Accounts a fork drop restored after confirmed subscribers saw them on the abandoned
+        # branch: they learn the new branch's state when its first block confirms.
+        self._confirmed_reverted: dict[Pubkey, None] = {}
         self._next_slot = 1
         self._write(
             self._faucet.pubkey(), Account(self.config.faucet_lamports, b"", SYSTEM_PROGRAM)
@@ -263,7 +268,10 @@ class LocalChain:
     def advance_slot(self) -> SlotAdvance:
         """Close the current block and open the next one (the slot clock calls this)."""
         confirmed = self.current
-        confirmed_written = list(confirmed.undo or ())
+        confirmed_written = list(
+            dict.fromkeys([*self._confirmed_reverted, *(confirmed.undo or ())])
+        )
+        self._confirmed_reverted.clear()
         block = self._open_block()
         finalized: Block | None = None
         written: list[Pubkey] = []
@@ -311,11 +319,14 @@ class LocalChain:
                 "not-yet-finalized slots"
             )
         dropped = self._chain[first:]
+        confirmed_height = self._height_at(Commitment.CONFIRMED)
         restored: dict[Pubkey, None] = {}
         for block in reversed(dropped):
             for pubkey, prior in (block.undo or {}).items():
                 self._write(pubkey, prior)
                 restored[pubkey] = None
+                if block.height <= confirmed_height:
+                    self._confirmed_reverted[pubkey] = None
             for signature in reversed(block.signatures):
                 record = self._txs.pop(signature)
                 del self._by_seq[record.seq]

@@ -243,3 +243,64 @@ async def test_a_fork_drop_notifies_processed_account_subscribers_of_the_reverte
             value = note["params"]["result"]["value"]
             assert value["lamports"] == 0
             assert value["owner"] == "11111111111111111111111111111111"
+
+
+async def test_dropping_a_confirmed_block_notifies_confirmed_subscribers_when_the_fork_confirms(
+    manual_localnet: Localnet,
+) -> None:
+    # Confirmed subscribers saw the transfer; after the fork drop they learn the state on the new
+    # branch once its first block confirms. Finalized subscribers never saw it: told nothing.
+    chain = manual_localnet.chain
+    async with AsyncClient(manual_localnet.rpc_url) as rpc:
+        wallet = Keypair()
+        await rpc.request_airdrop(wallet.pubkey(), SOL)
+        chain.advance_slot()
+        dest = Keypair().pubkey()
+        async with websockets.connect(manual_localnet.ws_url) as ws:
+            raw = _Raw(ws)
+            confirmed = (
+                await raw.call("accountSubscribe", [str(dest), {"commitment": "confirmed"}])
+            )["result"]
+            finalized = (
+                await raw.call("accountSubscribe", [str(dest), {"commitment": "finalized"}])
+            )["result"]
+            system = "11111111111111111111111111111111"
+            program = (
+                await raw.call(
+                    "programSubscribe", [system, {"commitment": "confirmed", "encoding": "base64"}]
+                )
+            )["result"]
+            await send(rpc, _transfer_tx(wallet, dest, chain.current.blockhash))
+            assert await raw.drain() == []  # processed only
+            chain.advance_slot()
+            frames = await raw.drain()
+            seen = {(f["params"]["subscription"], _lamports(f)) for f in frames}
+            wallet_after = SOL - LAMPORTS - 5000
+            assert seen == {(confirmed, LAMPORTS), (program, LAMPORTS), (program, wallet_after)}
+
+            chain.drop_slots(2)  # the confirmed block with the transfer, and the current one
+            assert await raw.drain() == []  # the new branch has not confirmed yet
+            new_branch = chain.current.slot
+            chain.advance_slot()
+            frames = await raw.drain()
+            assert {f["params"]["subscription"] for f in frames} <= {confirmed, program}
+            by_sub = {
+                (f["params"]["subscription"], _lamports(f)): f["params"]["result"] for f in frames
+            }
+            # The account is gone again on the new branch; the wallet has its airdrop back.
+            assert set(by_sub) == {(confirmed, 0), (program, SOL)}
+            assert by_sub[(confirmed, 0)]["context"] == {"slot": new_branch}
+            assert by_sub[(confirmed, 0)]["value"]["owner"] == system
+            assert by_sub[(program, SOL)]["value"]["pubkey"] == str(wallet.pubkey())
+
+            for _ in range(2 * chain.config.finality_depth):  # the new branch finalizes
+                chain.advance_slot()
+            frames = await raw.drain()
+            assert [f for f in frames if f["params"]["subscription"] == finalized] == []
+            assert frames == []
+
+
+def _lamports(frame: dict[str, Any]) -> int:
+    value = frame["params"]["result"]["value"]
+    lamports: int = value["account"]["lamports"] if "account" in value else value["lamports"]
+    return lamports
