@@ -21,6 +21,7 @@ from solders.pubkey import Pubkey
 from aiw3.errors import CodecError
 from chain.codecs import spl_token, token2022
 from chain.codecs.spl_token import AccountState, MintState, TokenAccountState
+from chain.codecs.token2022 import ACCOUNT_TYPE_OFFSET, AccountType
 from chain.programs import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 
 _ACCOUNT_DECODERS: Final[dict[Pubkey, Callable[[bytes], TokenAccountState]]] = {
@@ -49,8 +50,11 @@ def parse_token_account(account: Account | None) -> TokenAccount | None:
     decode = _ACCOUNT_DECODERS.get(account.owner) if account is not None else None
     if account is None or decode is None:
         return None
+    data = bytes(account.data)
+    if _typed_as_other(account.owner, data, AccountType.ACCOUNT):
+        return None
     try:
-        state = decode(bytes(account.data))
+        state = decode(data)
     except CodecError:
         return None  # a mint, a multisig, or junk written by a test
     if state.state == AccountState.UNINITIALIZED:
@@ -69,8 +73,22 @@ def parse_mint(account: Account | None) -> MintState | None:
     decode = _MINT_DECODERS.get(account.owner) if account is not None else None
     if account is None or decode is None:
         return None
+    data = bytes(account.data)
+    if _typed_as_other(account.owner, data, AccountType.MINT):
+        return None
     try:
-        mint = decode(bytes(account.data))
+        mint = decode(data)
     except CodecError:
         return None
     return mint if mint.is_initialized else None
+
+
+def _typed_as_other(program: Pubkey, data: bytes, wanted: AccountType) -> bool:
+    """Whether an extended Token-2022 account's type byte names another kind: the decoder
+    would refuse it too, but every transaction touches a mint and a token account, and asking
+    the decoder first costs a failed decode (an exception) per account."""
+    return (
+        program == TOKEN_2022_PROGRAM
+        and len(data) > ACCOUNT_TYPE_OFFSET
+        and data[ACCOUNT_TYPE_OFFSET] != wanted
+    )
