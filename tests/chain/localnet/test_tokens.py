@@ -17,6 +17,7 @@ from solders.system_program import ID as SYSTEM_PROGRAM
 from solders.system_program import CreateAccountParams, create_account
 from solders.transaction import Transaction
 
+from aiw3.errors import CodecError
 from chain.codecs import ata, spl_token, token2022
 from chain.codecs.spl_token import AccountState
 from chain.localnet import Commitment, LocalChain, LocalnetConfig
@@ -213,3 +214,50 @@ def test_arbitrary_bytes_owned_by_a_token_program_never_fail(data: bytes, progra
         assert token.program == program
     if mint is not None:
         assert mint.is_initialized
+
+
+_KEYS = st.binary(min_size=32, max_size=32).map(Pubkey.from_bytes)
+
+
+@st.composite
+def _extended_token_2022_data(draw: st.DrawFn) -> bytes:
+    """A valid mint or token account base, then padding and any account-type byte and tail:
+    what the index's type-byte shortcut looks at."""
+    if draw(st.booleans()):
+        base = spl_token.encode_mint(
+            spl_token.MintState(
+                draw(st.none() | _KEYS), draw(st.integers(0, 2**64 - 1)), 0, True, None
+            )
+        )
+    else:
+        base = spl_token.encode_token_account(
+            spl_token.TokenAccountState(
+                draw(_KEYS), draw(_KEYS), 1, None, AccountState.INITIALIZED, None, 0, None
+            )
+        )
+    kind = draw(st.sampled_from([0, 1, 2, 3]))
+    tail = draw(st.binary(max_size=64))
+    return base + bytes(token2022.ACCOUNT_TYPE_OFFSET - len(base)) + bytes([kind]) + tail
+
+
+@given(_extended_token_2022_data())
+def test_the_type_byte_shortcut_agrees_with_the_token_2022_decoders(data: bytes) -> None:
+    account = Account(1, data, TOKEN_2022_PROGRAM)
+    expected_token: Pubkey | None = None
+    expected_mint: int | None = None
+    try:
+        state = token2022.decode_account_base(data)
+        if state.state != AccountState.UNINITIALIZED:
+            expected_token = state.mint
+    except CodecError:
+        pass
+    try:
+        base = token2022.decode_mint_base(data)
+        if base.is_initialized:
+            expected_mint = base.supply
+    except CodecError:
+        pass
+    token = parse_token_account(account)
+    mint = parse_mint(account)
+    assert (token.mint if token is not None else None) == expected_token
+    assert (mint.supply if mint is not None else None) == expected_mint
