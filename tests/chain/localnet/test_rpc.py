@@ -21,8 +21,8 @@ from solders.transaction import Transaction, VersionedTransaction
 from chain.localnet import Commitment as ChainCommitment
 from chain.localnet import Localnet
 
-from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size, transfer_nft_tx
-from .util import blockhash, raw_rpc, send, status_rank, wait_status
+from .nft import T22, burn_and_close_tx, mint_rent_size, transfer_nft_tx
+from .util import blockhash, mint_nft, raw_rpc, send, status_rank, wait_status
 
 SOL = 10**9
 # Enough for a new 0-byte account to be rent exempt (890,880 lamports).
@@ -120,12 +120,9 @@ async def test_reads_at_older_commitments_see_older_state(
 
 
 async def test_token2022_nft_mint_transfer_burn_close(client: AsyncClient, funded: Keypair) -> None:
-    mint = Keypair()
     holder = Keypair()
+    mint, minted = await mint_nft(client, funded, holder.pubkey(), level=2)
     rent = (await client.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
-    tx = mint_nft_tx(funded, mint, holder.pubkey(), rent, await blockhash(client), level=2)
-    minted = (await client.send_raw_transaction(bytes(tx))).value
-    await wait_status(client, minted, "confirmed")
 
     info = (await client.get_account_info(mint.pubkey(), Confirmed)).value
     assert info is not None
@@ -193,10 +190,7 @@ async def test_token2022_nft_mint_transfer_burn_close(client: AsyncClient, funde
 async def test_burn_and_close_returns_rent_and_leaves_supply_zero(
     client: AsyncClient, funded: Keypair
 ) -> None:
-    mint = Keypair()
-    rent = (await client.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
-    tx = mint_nft_tx(funded, mint, funded.pubkey(), rent, await blockhash(client))
-    await wait_status(client, (await client.send_raw_transaction(bytes(tx))).value, "confirmed")
+    mint, _ = await mint_nft(client, funded, funded.pubkey())
     accounts = (
         await client.get_token_accounts_by_owner(
             funded.pubkey(), TokenAccountOpts(mint=mint.pubkey()), Confirmed
@@ -232,11 +226,8 @@ async def test_burn_and_close_returns_rent_and_leaves_supply_zero(
 async def test_transfer_of_a_token_not_held_fails_preflight(
     client: AsyncClient, funded: Keypair
 ) -> None:
-    mint = Keypair()
-    rent = (await client.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
     receiver = Keypair()
-    tx = mint_nft_tx(funded, mint, receiver.pubkey(), rent, await blockhash(client))
-    await wait_status(client, (await client.send_raw_transaction(bytes(tx))).value, "processed")
+    mint, _ = await mint_nft(client, funded, receiver.pubkey(), commitment="processed")
     # funded has no token account for this mint: the transfer's source does not exist.
     bad = transfer_nft_tx(funded, mint.pubkey(), Keypair().pubkey(), await blockhash(client))
     with pytest.raises(RPCException) as caught:
@@ -514,11 +505,8 @@ async def test_account_queries_and_limits(
     client: AsyncClient, localnet: Localnet, funded: Keypair
 ) -> None:
     url = localnet.rpc_url
-    mint = Keypair()
-    rent = (await client.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
     owner = Keypair().pubkey()
-    tx = mint_nft_tx(funded, mint, owner, rent, await blockhash(client))
-    await wait_status(client, (await client.send_raw_transaction(bytes(tx))).value, "confirmed")
+    mint, _ = await mint_nft(client, funded, owner)
 
     many = (
         await client.get_multiple_accounts(

@@ -24,7 +24,7 @@ from spl.memo.models import MemoParams
 from chain.localnet import Localnet
 
 from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size, transfer_nft_tx
-from .util import blockhash, raw_rpc, send, wait_status
+from .util import mint_nft, raw_rpc, send
 
 SOL = 10**9
 ALT_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
@@ -119,10 +119,7 @@ async def test_json_parsed_token_instructions(manual_localnet: Localnet) -> None
 async def test_json_parsed_token_accounts_and_balances(
     client: AsyncClient, funded: Keypair
 ) -> None:
-    mint = Keypair()
-    rent = (await client.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
-    tx = mint_nft_tx(funded, mint, funded.pubkey(), rent, await blockhash(client))
-    await wait_status(client, (await client.send_raw_transaction(bytes(tx))).value, "confirmed")
+    mint, _ = await mint_nft(client, funded, funded.pubkey())
     parsed = (
         await client.get_token_accounts_by_owner_json_parsed(
             funded.pubkey(), TokenAccountOpts(mint=mint.pubkey()), Confirmed

@@ -10,10 +10,14 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Processed
 from solana.rpc.models import TxOpts
 from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 from solders.rpc.responses import SendTransactionResp
 from solders.signature import Signature
 from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
+
+from .nft import mint_nft_tx, mint_rent_size
 
 _WANTED = {"processed": 0, "confirmed": 1, "finalized": 2}
 
@@ -66,3 +70,20 @@ async def send(client: AsyncClient, tx: Transaction | VersionedTransaction) -> S
     """Send with preflight at ``processed``: for transactions signed with the newest blockhash
     (``chain.current.blockhash``) on a hand-driven chain."""
     return await client.send_raw_transaction(bytes(tx), TxOpts(preflight_commitment=Processed))
+
+
+async def mint_nft(
+    client: AsyncClient,
+    payer: Keypair,
+    holder: Pubkey,
+    *,
+    commitment: str = "confirmed",
+    level: int = 1,
+) -> tuple[Keypair, Signature]:
+    """Mint a Token-2022 NFT to ``holder`` over the RPC and wait for ``commitment``."""
+    mint = Keypair()
+    rent = (await client.get_minimum_balance_for_rent_exemption(mint_rent_size())).value
+    tx = mint_nft_tx(payer, mint, holder, rent, await blockhash(client), level=level)
+    signature = (await client.send_raw_transaction(bytes(tx))).value
+    await wait_status(client, signature, commitment)
+    return mint, signature
