@@ -13,14 +13,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from aiw3.errors import ConfigError
+from core.errors import ConfigError
+from core.types import StandardName
 
 _ENV_PREFIX = "AIW3_"
-
-
-class AssetStandard(StrEnum):
-    TOKEN2022 = "token2022"
-    METAPLEX = "metaplex"
 
 
 class Pinning(StrEnum):
@@ -61,7 +57,7 @@ class Settings(BaseSettings):
     ws_url: str = "ws://127.0.0.1:8900"
     redis_url: str | None = None
     system_keypair: SecretStr | None = None  # a path to a Solana CLI keypair file, or the JSON
-    asset_standard: AssetStandard = AssetStandard.TOKEN2022
+    asset_standard: StandardName = StandardName.TOKEN2022
     pinning: Pinning = Pinning.LOCAL
     pinata_jwt: SecretStr | None = None
     jwt_secret: SecretStr = SecretStr("dev-only-change-me")

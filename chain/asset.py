@@ -18,12 +18,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 from solders.account import Account
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError, NotFound
 from chain.codecs import metaplex, spl_token, token2022
 from chain.codecs.spl_token import AccountState, MintState, TokenAccountState
 from chain.programs import (
@@ -32,13 +31,12 @@ from chain.programs import (
     TOKEN_METADATA_PROGRAM,
     TOKEN_PROGRAM,
 )
-from chain.rpc.client import Slotted
+from core.errors import CodecError, NotFound
+from core.types import Slotted, StandardName
 
 if TYPE_CHECKING:
     from chain.rpc import RpcClient
 
-StandardName = Literal["token2022", "metaplex"]
-STANDARDS: Final[tuple[StandardName, ...]] = ("token2022", "metaplex")
 
 #: Token-2022 additional-metadata key holding the level.
 LEVEL_FIELD: Final = "level"
@@ -108,6 +106,7 @@ class Asset:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Asset:
         values = dict(data)
+        values["standard"] = StandardName(values["standard"])
         values["creators"] = tuple(AssetCreator(**c) for c in values.get("creators") or ())
         coll = values.get("collection")
         values["collection"] = AssetCollection(**coll) if coll else None
@@ -232,7 +231,7 @@ def decode_asset(
     if ext_mint is not None:
         return _from_token2022(mint_key, ext_mint, by_address, common)
     return Asset(
-        standard=standard or "metaplex",
+        standard=standard or StandardName.METAPLEX,
         level=None,
         name="",
         symbol="",
@@ -249,7 +248,7 @@ def _from_metaplex(meta: metaplex.Metadata, common: dict[str, Any]) -> Asset:
         else None
     )
     return Asset(
-        standard="metaplex",
+        standard=StandardName.METAPLEX,
         level=metaplex_level(meta.name),
         name=meta.name,
         symbol=meta.symbol,
@@ -303,7 +302,7 @@ def _from_token2022(
         verified = group is not None and group.update_authority == authority
         creators = (AssetCreator(str(authority), 100, verified),)
     return Asset(
-        standard="token2022",
+        standard=StandardName.TOKEN2022,
         level=meta.field(LEVEL_FIELD) if meta else None,
         name=meta.name if meta else "",
         symbol=meta.symbol if meta else "",

@@ -28,8 +28,8 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from aiw3.errors import ConfigError, ConflictError
 from chain.pubkeys import decode_base58
+from core.errors import ConfigError, ConflictError
 
 __all__ = [
     "SYSTEM_KEYPAIR_ENV",

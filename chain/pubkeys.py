@@ -2,7 +2,7 @@
 
 Every address that crosses a trust boundary (HTTP body, query string, CLI argument, config
 value) goes through :func:`parse_pubkey`, which turns every kind of bad input into one
-:class:`~aiw3.errors.InvalidPublicKey` with a message that says what is wrong.
+:class:`~core.errors.InvalidPublicKey` with a message that says what is wrong.
 
 The offending value is deliberately *not* echoed back: a user who pastes a secret key (64 bytes,
 or a 32-byte seed, which looks exactly like an address) into an address field must not find it
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from solders.pubkey import Pubkey
 
-from aiw3.errors import InvalidPublicKey
+from core.errors import InvalidPublicKey
 
 PUBKEY_LENGTH = 32
 

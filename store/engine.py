@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from prometheus_client import Histogram
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
@@ -19,13 +20,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from aiw3.metrics import Metrics
-
 _OPERATIONS = ("select", "insert", "update", "delete")
 
 
 def create_engine(
-    url: str | URL, *, echo: bool = False, metrics: Metrics | None = None
+    url: str | URL, *, echo: bool = False, query_duration: Histogram | None = None
 ) -> AsyncEngine:
     """Build the async engine for ``url`` with the per-dialect settings the service relies on."""
     parsed = make_url(url)
@@ -44,8 +43,8 @@ def create_engine(
     engine = create_async_engine(parsed, **options)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    if metrics is not None:
-        _observe_queries(engine, metrics)
+    if query_duration is not None:
+        _observe_queries(engine, query_duration)
     return engine
 
 
@@ -62,8 +61,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _observe_queries(engine: AsyncEngine, metrics: Metrics) -> None:
-    histogram = metrics.database_query_duration
+def _observe_queries(engine: AsyncEngine, histogram: Histogram) -> None:
+    # ``histogram`` has one label, the statement's verb (select/insert/update/delete/other).
 
     def before(
         conn: Any, _cursor: Any, _stmt: str, _params: Any, context: Any, _many: bool

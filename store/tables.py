@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.types import StandardName
 from store.types import BigId, JSONText, Money, UTCDateTime
 
 NAMING_CONVENTION = {
@@ -52,7 +53,7 @@ BADGE_STATUSES = ("owned", "activated", "consumed")
 MINT_KINDS = ("claim", "upgrade", "airdrop")
 MINT_STATES = ("created", "signed", "sent", "confirmed", "finalized", "failed")
 UPGRADE_STATUSES = ("pending", "submitted", "confirmed", "failed", "expired")
-ASSET_STANDARDS = ("token2022", "metaplex")
+ASSET_STANDARDS = tuple(StandardName)
 ASSET_EVENT_KINDS = ("mint", "transfer", "burn", "close", "activate")
 RUN_STATUSES = ("running", "succeeded", "failed")
 

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from aiw3.errors import AIW3Error
 from aiw3.logging import configure_logging
 from aiw3.settings import Settings, load_settings
+from core.errors import AIW3Error
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)

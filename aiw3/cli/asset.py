@@ -10,11 +10,11 @@ from prometheus_client import CollectorRegistry
 from solders.pubkey import Pubkey
 
 from aiw3.cli._common import fail, settings_or_exit
-from aiw3.errors import AIW3Error
 from aiw3.logging import configure_logging
 from chain.asset import Asset, fetch_asset
 from chain.pubkeys import parse_pubkey
 from chain.rpc import RpcClient, RpcEndpoint, Slotted, endpoints_from_urls
+from core.errors import AIW3Error
 
 app = typer.Typer(help="Read AIW3 NFTs (either standard) from the chain.", no_args_is_help=True)
 

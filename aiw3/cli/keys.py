@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from aiw3.cli._common import err_console, fail
-from aiw3.errors import AIW3Error
 from chain.keys import (
     SYSTEM_KEYPAIR_ENV,
     Signer,
@@ -16,6 +15,7 @@ from chain.keys import (
     load_system_keys,
     write_keypair_file,
 )
+from core.errors import AIW3Error
 
 app = typer.Typer(help="System keypair: create one, show its public key.", no_args_is_help=True)
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError
 from chain.codecs import ata, memo, metaplex, spl_token, token2022
 from chain.programs import (
     ASSOCIATED_TOKEN_PROGRAM,
@@ -21,6 +20,7 @@ from chain.programs import (
     TOKEN_METADATA_PROGRAM,
     TOKEN_PROGRAM,
 )
+from core.errors import CodecError
 
 DecodedInstruction = (
     spl_token.TokenIx

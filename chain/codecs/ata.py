@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError
 from chain.programs import ASSOCIATED_TOKEN_PROGRAM, SYSTEM_PROGRAM, TOKEN_PROGRAM
+from core.errors import CodecError
 
 _CREATE = 0
 _CREATE_IDEMPOTENT = 1

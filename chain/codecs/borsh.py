@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError
+from core.errors import CodecError
 
 T = TypeVar("T")
 

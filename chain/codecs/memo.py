@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError
 from chain.programs import MEMO_PROGRAM
+from core.errors import CodecError
 
 #: The activation memo the owner signs: ``aiw3:activate:<mint>``.
 ACTIVATE_PREFIX = "aiw3:activate:"

@@ -15,9 +15,9 @@ from enum import IntEnum
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError, InputError
 from chain.codecs import borsh
 from chain.programs import SYSTEM_PROGRAM, TOKEN_METADATA_PROGRAM, TOKEN_PROGRAM
+from core.errors import CodecError, InputError
 
 MAX_NAME = 32
 MAX_SYMBOL = 10

@@ -17,9 +17,9 @@ from enum import IntEnum
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError
 from chain.codecs import borsh
 from chain.programs import SYSVAR_RENT, TOKEN_PROGRAMS
+from core.errors import CodecError
 
 MINT_SIZE = 82
 ACCOUNT_SIZE = 165

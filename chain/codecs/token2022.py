@@ -16,10 +16,10 @@ from typing import TypeVar
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError
 from chain.codecs import borsh, spl_token
 from chain.codecs.spl_token import MintState, TokenAccountState
 from chain.programs import TOKEN_2022_PROGRAM
+from core.errors import CodecError
 
 BASE_SIZE = spl_token.ACCOUNT_SIZE  # the account-type byte sits right after the longer base
 ACCOUNT_TYPE_OFFSET = BASE_SIZE

@@ -18,11 +18,11 @@ from typing import Final
 from solders.account import Account
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError
 from chain.codecs import spl_token, token2022
 from chain.codecs.spl_token import AccountState, MintState, TokenAccountState
 from chain.codecs.token2022 import ACCOUNT_TYPE_OFFSET, AccountType
 from chain.programs import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
+from core.errors import CodecError
 
 _ACCOUNT_DECODERS: Final[dict[Pubkey, Callable[[bytes], TokenAccountState]]] = {
     TOKEN_PROGRAM: spl_token.decode_token_account,

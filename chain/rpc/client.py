@@ -20,12 +20,12 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import httpx2
+import structlog
 from prometheus_client import CollectorRegistry
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
@@ -65,7 +65,6 @@ from solders.transaction_status import (
     TransactionStatus,
 )
 
-from aiw3.logging import get_logger
 from chain.rpc.breaker import BreakerState, CircuitBreaker
 from chain.rpc.config import RpcConfig, RpcEndpoint, endpoints_from_urls
 from chain.rpc.errors import (
@@ -80,6 +79,7 @@ from chain.rpc.errors import (
     error_from_rpc,
 )
 from chain.rpc.metrics import NO_ENDPOINT, RpcMethod, RpcMetrics, Status
+from core.types import Slotted
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -90,7 +90,7 @@ MAX_MULTIPLE_ACCOUNTS = 100
 MAX_SIGNATURE_STATUSES = 256
 _NODE_UNHEALTHY = -32005
 
-_log = get_logger(__name__)
+_log = structlog.stdlib.get_logger(__name__)
 
 
 class _HideUrls(logging.Filter):
@@ -108,14 +108,6 @@ def _hide_transport_urls() -> None:
     logger = logging.getLogger("httpx2")
     if not any(isinstance(f, _HideUrls) for f in logger.filters):
         logger.addFilter(_HideUrls())
-
-
-@dataclass(frozen=True, slots=True)
-class Slotted(Generic[T]):
-    """A value and the slot it reflects (the ``context.slot`` of the reply)."""
-
-    slot: int
-    value: T
 
 
 class _Endpoint:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from solana.rpc.commitment import Commitment
 
-from aiw3.errors import ConfigError
+from core.errors import ConfigError
 
 # Endpoint names become a metric label and appear in error messages; a URL may carry an API key
 # in its path or query, so it is never used for either. Names are short and plain.

@@ -30,7 +30,7 @@ from solders.rpc.errors import (
 )
 from solders.rpc.responses import RpcSimulateTransactionResult
 
-from aiw3.errors import AIW3Error, DefinitiveChainError, RetryableChainError
+from core.errors import AIW3Error, DefinitiveChainError, RetryableChainError
 
 
 class _RpcContext(AIW3Error):

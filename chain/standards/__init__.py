@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from aiw3.errors import ConfigError
 from chain.standards.base import (
     AssetStandard,
     CollectionRequest,
@@ -13,6 +12,7 @@ from chain.standards.base import (
     TransactionTooLarge,
     default_rent,
 )
+from core.errors import ConfigError
 
 __all__ = [
     "AssetStandard",

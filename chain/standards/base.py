@@ -20,8 +20,9 @@ from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
-from aiw3.errors import InputError
-from chain.asset import Asset, RawAccount, StandardName, decode_asset
+from chain.asset import Asset, RawAccount, decode_asset
+from core.errors import InputError
+from core.types import StandardName
 
 #: Largest serialised transaction the network accepts.
 MAX_TRANSACTION_SIZE: Final = 1232

@@ -23,13 +23,14 @@ from chain.standards.base import (
     Plan,
     required_signers,
 )
+from core.types import StandardName
 
 TITLE_PREFIX = "AIW3 "
 P = TOKEN_PROGRAM
 
 
 class MetaplexStandard(AssetStandard):
-    name = "metaplex"
+    name = StandardName.METAPLEX
     token_program = TOKEN_PROGRAM
 
     def _mint_one(

@@ -26,6 +26,7 @@ from chain.standards.base import (
     Plan,
     required_signers,
 )
+from core.types import StandardName
 
 TITLE_PREFIX = "AIW3 Equity NFT · "
 P = TOKEN_2022_PROGRAM
@@ -36,7 +37,7 @@ def nft_name(request: MintRequest) -> str:
 
 
 class Token2022Standard(AssetStandard):
-    name = "token2022"
+    name = StandardName.TOKEN2022
     token_program = TOKEN_2022_PROGRAM
 
     def _create_mint(

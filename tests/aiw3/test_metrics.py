@@ -19,7 +19,9 @@ def _count(metrics: Metrics, operation: str) -> float:
 
 async def test_database_statements_are_observed(tmp_path: Path) -> None:
     metrics = Metrics()
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/m.db", metrics=metrics)
+    engine = create_engine(
+        f"sqlite+aiosqlite:///{tmp_path}/m.db", query_duration=metrics.database_query_duration
+    )
     try:
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE t (x INTEGER)"))

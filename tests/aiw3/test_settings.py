@@ -8,8 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from aiw3.cli import app
-from aiw3.errors import ConfigError
-from aiw3.settings import AssetStandard, Pinning, load_settings
+from aiw3.settings import Pinning, load_settings
+from core.errors import ConfigError
+from core.types import StandardName
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +29,7 @@ def test_defaults_run_everything_locally() -> None:
     assert settings.rpc_url == "http://127.0.0.1:8899"
     assert settings.ws_url == "ws://127.0.0.1:8900"
     assert settings.redis_url is None
-    assert settings.asset_standard is AssetStandard.TOKEN2022
+    assert settings.asset_standard is StandardName.TOKEN2022
     assert settings.pinning is Pinning.LOCAL
 
 
@@ -36,7 +37,7 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     (tmp_path / ".env").write_text("AIW3_ASSET_STANDARD=metaplex\nAIW3_REDIS_URL=redis://h:1/0\n")
     monkeypatch.setenv("AIW3_RPC_FALLBACK_URLS", "http://a:1, https://b:2")
     settings = load_settings()
-    assert settings.asset_standard is AssetStandard.METAPLEX
+    assert settings.asset_standard is StandardName.METAPLEX
     assert settings.redis_url == "redis://h:1/0"
     assert settings.rpc_fallback_urls == ["http://a:1", "https://b:2"]
 

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError, NotFound
 from chain.asset import (
     Asset,
     AssetCollection,
@@ -28,6 +27,7 @@ from chain.programs import (
     TOKEN_METADATA_PROGRAM,
     TOKEN_PROGRAM,
 )
+from core.errors import CodecError, NotFound
 
 MINT = Pubkey.new_unique()
 UA = Pubkey.new_unique()

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from solders.pubkey import Pubkey
 
-from aiw3.errors import NotFound
 from chain.asset import Asset, RawAccount, decode_asset
 from chain.codecs import spl_token
+from core.errors import NotFound
 from tests.das_fixtures import das_case, das_cases
 
 

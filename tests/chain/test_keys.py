@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from solders.keypair import Keypair
 
-from aiw3.errors import ConfigError
 from chain.keys import (
     KeypairError,
     KeypairExists,
@@ -24,6 +23,7 @@ from chain.keys import (
     parse_keypair,
     write_keypair_file,
 )
+from core.errors import ConfigError
 
 
 def _secret_forms(keypair: Keypair) -> list[str]:

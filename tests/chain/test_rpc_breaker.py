@@ -106,7 +106,7 @@ def test_retry_after_formats() -> None:
     ],
 )
 def test_config_refuses_nonsense(bad: dict[str, float]) -> None:
-    from aiw3.errors import ConfigError
+    from core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         RpcConfig(**bad)  # type: ignore[arg-type]

@@ -26,7 +26,6 @@ from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
-from aiw3.errors import DefinitiveChainError, RetryableChainError
 from chain.rpc import (
     MAX_MULTIPLE_ACCOUNTS,
     BreakerState,
@@ -42,6 +41,7 @@ from chain.rpc import (
     RpcTransportError,
     RpcUnavailable,
 )
+from core.errors import DefinitiveChainError, RetryableChainError
 
 SYSTEM = "11111111111111111111111111111111"
 
@@ -634,7 +634,7 @@ async def test_signature_statuses_keep_order(nodes: list[FakeNode]) -> None:
 
 
 def test_endpoint_names_are_checked_and_urls_hidden() -> None:
-    from aiw3.errors import ConfigError
+    from core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         RpcEndpoint(url="http://h/?api-key=K", name="https://h/?api-key=K")

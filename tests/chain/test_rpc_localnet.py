@@ -26,10 +26,10 @@ from spl.token.instructions import (
 )
 from spl.token.models import InitializeMint2Params, MintToParams
 
-from aiw3.errors import DefinitiveChainError
 from chain.keys import Signer
 from chain.localnet import Localnet, LocalnetConfig
 from chain.rpc import PreflightFailure, RpcClient, RpcConfig, RpcEndpoint
+from core.errors import DefinitiveChainError
 
 SOL = 10**9
 CONFIG = RpcConfig(

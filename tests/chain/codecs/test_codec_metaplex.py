@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from aiw3.errors import CodecError, InputError
 from chain.codecs import decode_instruction, metaplex
 from chain.codecs.metaplex import (
     Collection,
@@ -27,6 +26,7 @@ from chain.codecs.metaplex import (
     Uses,
 )
 from chain.programs import SYSTEM_PROGRAM, TOKEN_METADATA_PROGRAM, TOKEN_PROGRAM
+from core.errors import CodecError, InputError
 from tests.das_fixtures import das_case, das_cases
 
 keys = st.binary(min_size=32, max_size=32).map(Pubkey.from_bytes)

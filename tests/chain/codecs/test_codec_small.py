@@ -17,7 +17,6 @@ from spl.memo.instructions import create_memo
 from spl.memo.models import MemoParams
 from spl.token.instructions import get_associated_token_address
 
-from aiw3.errors import CodecError
 from chain.codecs import ata, borsh, decode_compiled, decode_instruction, memo, spl_token
 from chain.programs import (
     ASSOCIATED_TOKEN_PROGRAM,
@@ -27,6 +26,7 @@ from chain.programs import (
     TOKEN_2022_PROGRAM,
     TOKEN_PROGRAM,
 )
+from core.errors import CodecError
 
 keys = st.binary(min_size=32, max_size=32).map(Pubkey.from_bytes)
 

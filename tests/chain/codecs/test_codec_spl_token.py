@@ -14,10 +14,10 @@ from solders.token.state import TokenAccount as SoldersTokenAccount
 from spl.token import instructions as spl
 from spl.token import models
 
-from aiw3.errors import CodecError
 from chain.codecs import decode_instruction, spl_token
 from chain.codecs.spl_token import AccountState, MintState, TokenAccountState
 from chain.programs import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
+from core.errors import CodecError
 
 keys = st.binary(min_size=32, max_size=32).map(Pubkey.from_bytes)
 maybe_key = st.none() | keys

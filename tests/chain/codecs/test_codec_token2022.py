@@ -17,7 +17,6 @@ from solders.system_program import CreateAccountParams, create_account
 from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
-from aiw3.errors import CodecError
 from chain.codecs import decode_compiled, spl_token, token2022
 from chain.codecs.spl_token import AccountState, MintState, TokenAccountState
 from chain.codecs.token2022 import (
@@ -34,6 +33,7 @@ from chain.codecs.token2022 import (
     UnknownExtension,
 )
 from chain.programs import TOKEN_2022_PROGRAM
+from core.errors import CodecError
 
 keys = st.binary(min_size=32, max_size=32).map(Pubkey.from_bytes)
 maybe_key = st.none() | keys.filter(lambda k: bytes(k) != bytes(32))

@@ -17,7 +17,6 @@ from solders.system_program import ID as SYSTEM_PROGRAM
 from solders.system_program import CreateAccountParams, create_account
 from solders.transaction import Transaction
 
-from aiw3.errors import CodecError
 from chain.codecs import ata, spl_token, token2022
 from chain.codecs.spl_token import AccountState
 from chain.localnet import Commitment, LocalChain, LocalnetConfig
@@ -26,6 +25,7 @@ from chain.localnet.runtime import TxRecord
 from chain.localnet.tokens import parse_mint, parse_token_account
 from chain.programs import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from chain.standards import MintRequest, get_standard
+from core.errors import CodecError
 
 PROCESSED = Commitment.PROCESSED
 

@@ -16,7 +16,6 @@ from solders.system_program import CreateAccountParams, create_account
 from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata, TransactionMetadata
 
-from aiw3.errors import ConfigError, InputError
 from chain.asset import Asset, AssetCollection, AssetCreator, RawAccount
 from chain.codecs import ata, decode_compiled, spl_token, token2022
 from chain.programs import TOKEN_2022_PROGRAM
@@ -29,6 +28,7 @@ from chain.standards import (
 )
 from chain.standards.base import MAX_TRANSACTION_SIZE, default_rent
 from chain.standards.token2022 import Token2022Standard
+from core.errors import ConfigError, InputError
 
 STD = get_standard("token2022")
 URI = "https://ipfs.test/ipfs/bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
