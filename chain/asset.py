@@ -118,7 +118,7 @@ class Asset:
         return any(c.verified and c.address in wanted for c in self.creators)
 
 
-def _s(key: Pubkey | None) -> str | None:
+def _base58(key: Pubkey | None) -> str | None:
     return None if key is None else str(key)
 
 
@@ -216,15 +216,15 @@ def decode_asset(
     common: dict[str, Any] = {
         "mint": str(mint_key),
         "token_program": str(token_program),
-        "owner": _s(holder.state.owner) if holder else None,
-        "token_account": _s(holder.address) if holder else None,
+        "owner": _base58(holder.state.owner) if holder else None,
+        "token_account": _base58(holder.address) if holder else None,
         "amount": holder.state.amount if holder else 0,
         "supply": base.supply if base else 0,
         "decimals": base.decimals if base else 0,
         "burnt": burnt,
         "frozen": bool(holder and holder.state.state == AccountState.FROZEN),
-        "delegate": _s(holder.state.delegate) if holder else None,
-        "mint_authority": _s(base.mint_authority) if base else None,
+        "delegate": _base58(holder.state.delegate) if holder else None,
+        "mint_authority": _base58(base.mint_authority) if base else None,
     }
     if mpl_acc is not None:
         return _from_metaplex(metaplex.decode_metadata(mpl_acc.data), common)
@@ -308,7 +308,7 @@ def _from_token2022(
         symbol=meta.symbol if meta else "",
         uri=meta.uri if meta else "",
         creators=creators,
-        update_authority=_s(authority),
+        update_authority=_base58(authority),
         collection=collection,
         token_standard=None,
         mutable=authority is not None,
@@ -344,7 +344,3 @@ async def fetch_asset(rpc: RpcClient, mint: Pubkey) -> Slotted[Asset]:
             RawAccount.from_solders(k, a) for k, a in zip(more, second.value, strict=True) if a
         ]
     return Slotted(min(slots), decode_asset(mint, raws))
-
-
-def _present(keys: list[Pubkey], accounts: list[Account | None]) -> list[RawAccount]:
-    return [RawAccount.from_solders(k, a) for k, a in zip(keys, accounts, strict=True) if a]

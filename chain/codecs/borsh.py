@@ -14,7 +14,7 @@ from solders.pubkey import Pubkey
 
 from core.errors import CodecError
 
-T = TypeVar("T")
+_Item = TypeVar("_Item")
 
 _ZERO_KEY = bytes(32)
 
@@ -28,10 +28,6 @@ class Reader:
         self._data = bytes(data)
         self._pos = 0
         self._what = what
-
-    @property
-    def pos(self) -> int:
-        return self._pos
 
     @property
     def remaining(self) -> int:
@@ -125,7 +121,7 @@ class Reader:
                 details={"layout": self._what, "field": field},
             ) from exc
 
-    def option(self, read: Callable[[], T], field: str = "option") -> T | None:
+    def option(self, read: Callable[[], _Item], field: str = "option") -> _Item | None:
         """Borsh ``Option<T>``: u8 tag 0 (none) or 1 then T."""
         at = self._pos
         tag = self.u8(field + ".tag")
@@ -138,7 +134,9 @@ class Reader:
             details={"layout": self._what, "field": field, "offset": at},
         )
 
-    def vec(self, read: Callable[[], T], field: str = "vec", max_len: int | None = None) -> list[T]:
+    def vec(
+        self, read: Callable[[], _Item], field: str = "vec", max_len: int | None = None
+    ) -> list[_Item]:
         n = self.u32(field + ".len")
         if max_len is not None and n > max_len:
             raise CodecError(
@@ -200,16 +198,9 @@ def coption_u64(value: int | None) -> bytes:
     return u32(0) + u64(0) if value is None else u32(1) + u64(value)
 
 
-def option(value: T | None, write: Callable[[T], bytes]) -> bytes:
+def option(value: _Item | None, write: Callable[[_Item], bytes]) -> bytes:
     return b"\x00" if value is None else b"\x01" + write(value)
 
 
-def vec(items: list[T] | tuple[T, ...], write: Callable[[T], bytes]) -> bytes:
+def vec(items: list[_Item] | tuple[_Item, ...], write: Callable[[_Item], bytes]) -> bytes:
     return u32(len(items)) + b"".join(write(i) for i in items)
-
-
-def check_u64(value: int, field: str) -> int:
-    """Reject values that would not fit the wire type, before ``struct`` raises its own error."""
-    if not 0 <= value < 1 << 64:
-        raise CodecError(f"{field} {value} does not fit in u64", details={"field": field})
-    return value

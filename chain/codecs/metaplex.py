@@ -456,7 +456,6 @@ def _data_v2(d: DataV2) -> bytes:
 def encode(ix: MetaplexIx) -> Instruction:
     """Build one Token Metadata instruction (optional trailing accounts are omitted when unset,
     which the program reads as absent)."""
-    T = InstructionType
     match ix:
         case CreateMetadataAccountV3():
             validate_data(ix.data)
@@ -470,7 +469,7 @@ def encode(ix: MetaplexIx) -> Instruction:
                         details={"creator": str(c.address)},
                     )
             data = (
-                bytes([T.CREATE_METADATA_ACCOUNT_V3])
+                bytes([InstructionType.CREATE_METADATA_ACCOUNT_V3])
                 + _data_v2(ix.data)
                 + borsh.boolean(ix.is_mutable)
                 + borsh.option(ix.collection_details, _collection_details)
@@ -484,7 +483,9 @@ def encode(ix: MetaplexIx) -> Instruction:
                 _m(SYSTEM_PROGRAM),
             ]
         case CreateMasterEditionV3():
-            data = bytes([T.CREATE_MASTER_EDITION_V3]) + borsh.option(ix.max_supply, borsh.u64)
+            data = bytes([InstructionType.CREATE_MASTER_EDITION_V3]) + borsh.option(
+                ix.max_supply, borsh.u64
+            )
             metas = [
                 _m(ix.edition, writable=True),
                 _m(ix.mint, writable=True),
@@ -496,10 +497,10 @@ def encode(ix: MetaplexIx) -> Instruction:
                 _m(SYSTEM_PROGRAM),
             ]
         case SignMetadata():
-            data = bytes([T.SIGN_METADATA])
+            data = bytes([InstructionType.SIGN_METADATA])
             metas = [_m(ix.metadata, writable=True), _m(ix.creator, signer=True)]
         case VerifySizedCollectionItem():
-            data = bytes([T.VERIFY_SIZED_COLLECTION_ITEM])
+            data = bytes([InstructionType.VERIFY_SIZED_COLLECTION_ITEM])
             metas = [
                 _m(ix.metadata, writable=True),
                 _m(ix.collection_authority, signer=True),
@@ -511,7 +512,7 @@ def encode(ix: MetaplexIx) -> Instruction:
             if ix.collection_authority_record is not None:
                 metas.append(_m(ix.collection_authority_record))
         case BurnNft():
-            data = bytes([T.BURN_NFT])
+            data = bytes([InstructionType.BURN_NFT])
             metas = [
                 _m(ix.metadata, writable=True),
                 _m(ix.owner, signer=True, writable=True),
@@ -561,9 +562,8 @@ def decode(
     r = borsh.Reader(data, "metadata instruction")
     tag = r.u8("instruction")
     acc = tuple(accounts)
-    T = InstructionType
     out: MetaplexIx
-    if tag == T.CREATE_METADATA_ACCOUNT_V3:
+    if tag == InstructionType.CREATE_METADATA_ACCOUNT_V3:
         _need(acc, 6, "CreateMetadataAccountV3")
         body = _read_data_v2(r)
         mutable = r.boolean("is_mutable")
@@ -572,20 +572,20 @@ def decode(
         out = CreateMetadataAccountV3(
             acc[0], acc[1], acc[2], acc[3], acc[4], signed, body, mutable, details
         )
-    elif tag == T.CREATE_MASTER_EDITION_V3:
+    elif tag == InstructionType.CREATE_MASTER_EDITION_V3:
         _need(acc, 8, "CreateMasterEditionV3")
         max_supply = r.option(lambda: r.u64("max_supply"), "max_supply")
         out = CreateMasterEditionV3(
             acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], max_supply, acc[6]
         )
-    elif tag == T.SIGN_METADATA:
+    elif tag == InstructionType.SIGN_METADATA:
         _need(acc, 2, "SignMetadata")
         out = SignMetadata(acc[0], acc[1])
-    elif tag == T.VERIFY_SIZED_COLLECTION_ITEM:
+    elif tag == InstructionType.VERIFY_SIZED_COLLECTION_ITEM:
         _need(acc, 6, "VerifySizedCollectionItem")
         record = _optional(acc, 6)
         out = VerifySizedCollectionItem(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], record)
-    elif tag == T.BURN_NFT:
+    elif tag == InstructionType.BURN_NFT:
         _need(acc, 6, "BurnNft")
         collection = _optional(acc, 6)
         out = BurnNft(acc[0], acc[1], acc[2], acc[3], acc[4], collection, acc[5])

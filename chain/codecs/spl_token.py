@@ -246,28 +246,31 @@ def _check_program(program_id: Pubkey) -> None:
 def encode(ix: TokenIx) -> Instruction:
     """Build the on-chain instruction for one decoded token instruction."""
     _check_program(ix.program_id)
-    T = TokenInstructionType
     metas: list[AccountMeta]
     match ix:
         case InitializeMint():
             data = (
-                bytes([T.INITIALIZE_MINT, ix.decimals])
+                bytes([TokenInstructionType.INITIALIZE_MINT, ix.decimals])
                 + bytes(ix.mint_authority)
                 + _pubkey_option(ix.freeze_authority)
             )
             metas = [_w(ix.mint), _r(SYSVAR_RENT)]
         case InitializeMint2():
             data = (
-                bytes([T.INITIALIZE_MINT2, ix.decimals])
+                bytes([TokenInstructionType.INITIALIZE_MINT2, ix.decimals])
                 + bytes(ix.mint_authority)
                 + _pubkey_option(ix.freeze_authority)
             )
             metas = [_w(ix.mint)]
         case Transfer():
-            data = bytes([T.TRANSFER]) + borsh.u64(ix.amount)
+            data = bytes([TokenInstructionType.TRANSFER]) + borsh.u64(ix.amount)
             metas = [_w(ix.source), _w(ix.destination), *_authority(ix.authority, ix.signers)]
         case TransferChecked():
-            data = bytes([T.TRANSFER_CHECKED]) + borsh.u64(ix.amount) + bytes([ix.decimals])
+            data = (
+                bytes([TokenInstructionType.TRANSFER_CHECKED])
+                + borsh.u64(ix.amount)
+                + bytes([ix.decimals])
+            )
             metas = [
                 _w(ix.source),
                 _r(ix.mint),
@@ -275,28 +278,38 @@ def encode(ix: TokenIx) -> Instruction:
                 *_authority(ix.authority, ix.signers),
             ]
         case MintTo():
-            data = bytes([T.MINT_TO]) + borsh.u64(ix.amount)
+            data = bytes([TokenInstructionType.MINT_TO]) + borsh.u64(ix.amount)
             metas = [_w(ix.mint), _w(ix.account), *_authority(ix.authority, ix.signers)]
         case MintToChecked():
-            data = bytes([T.MINT_TO_CHECKED]) + borsh.u64(ix.amount) + bytes([ix.decimals])
+            data = (
+                bytes([TokenInstructionType.MINT_TO_CHECKED])
+                + borsh.u64(ix.amount)
+                + bytes([ix.decimals])
+            )
             metas = [_w(ix.mint), _w(ix.account), *_authority(ix.authority, ix.signers)]
         case Burn():
-            data = bytes([T.BURN]) + borsh.u64(ix.amount)
+            data = bytes([TokenInstructionType.BURN]) + borsh.u64(ix.amount)
             metas = [_w(ix.account), _w(ix.mint), *_authority(ix.authority, ix.signers)]
         case BurnChecked():
-            data = bytes([T.BURN_CHECKED]) + borsh.u64(ix.amount) + bytes([ix.decimals])
+            data = (
+                bytes([TokenInstructionType.BURN_CHECKED])
+                + borsh.u64(ix.amount)
+                + bytes([ix.decimals])
+            )
             metas = [_w(ix.account), _w(ix.mint), *_authority(ix.authority, ix.signers)]
         case CloseAccount():
-            data = bytes([T.CLOSE_ACCOUNT])
+            data = bytes([TokenInstructionType.CLOSE_ACCOUNT])
             metas = [_w(ix.account), _w(ix.destination), *_authority(ix.authority, ix.signers)]
         case SetAuthority():
-            data = bytes([T.SET_AUTHORITY, ix.authority_type]) + _pubkey_option(ix.new_authority)
+            data = bytes([TokenInstructionType.SET_AUTHORITY, ix.authority_type]) + _pubkey_option(
+                ix.new_authority
+            )
             metas = [_w(ix.target), *_authority(ix.current_authority, ix.signers)]
         case FreezeAccount():
-            data = bytes([T.FREEZE_ACCOUNT])
+            data = bytes([TokenInstructionType.FREEZE_ACCOUNT])
             metas = [_w(ix.account), _r(ix.mint), *_authority(ix.authority, ix.signers)]
         case ThawAccount():
-            data = bytes([T.THAW_ACCOUNT])
+            data = bytes([TokenInstructionType.THAW_ACCOUNT])
             metas = [_w(ix.account), _r(ix.mint), *_authority(ix.authority, ix.signers)]
     return Instruction(ix.program_id, data, metas)
 
@@ -325,50 +338,51 @@ def decode(
     _check_program(program_id)
     r = borsh.Reader(data, "token instruction")
     tag = r.u8("instruction")
-    T = TokenInstructionType
     pid = program_id
     acc = tuple(accounts)
-    if tag in (T.INITIALIZE_MINT, T.INITIALIZE_MINT2):
+    if tag in (TokenInstructionType.INITIALIZE_MINT, TokenInstructionType.INITIALIZE_MINT2):
         decimals = r.u8("decimals")
         authority = r.pubkey("mint_authority")
         freeze = _read_pubkey_option(r, "freeze_authority")
-        if tag == T.INITIALIZE_MINT:
+        if tag == TokenInstructionType.INITIALIZE_MINT:
             _need(acc, 2, "InitializeMint")
             return InitializeMint(pid, acc[0], decimals, authority, freeze)
         _need(acc, 1, "InitializeMint2")
         return InitializeMint2(pid, acc[0], decimals, authority, freeze)
-    if tag == T.TRANSFER:
+    if tag == TokenInstructionType.TRANSFER:
         _need(acc, 3, "Transfer")
         return Transfer(pid, acc[0], acc[1], acc[2], r.u64("amount"), acc[3:])
-    if tag == T.TRANSFER_CHECKED:
+    if tag == TokenInstructionType.TRANSFER_CHECKED:
         _need(acc, 4, "TransferChecked")
         amount, decimals = r.u64("amount"), r.u8("decimals")
         return TransferChecked(pid, acc[0], acc[1], acc[2], acc[3], amount, decimals, acc[4:])
-    if tag == T.MINT_TO:
+    if tag == TokenInstructionType.MINT_TO:
         _need(acc, 3, "MintTo")
         return MintTo(pid, acc[0], acc[1], acc[2], r.u64("amount"), acc[3:])
-    if tag == T.MINT_TO_CHECKED:
+    if tag == TokenInstructionType.MINT_TO_CHECKED:
         _need(acc, 3, "MintToChecked")
         amount, decimals = r.u64("amount"), r.u8("decimals")
         return MintToChecked(pid, acc[0], acc[1], acc[2], amount, decimals, acc[3:])
-    if tag == T.BURN:
+    if tag == TokenInstructionType.BURN:
         _need(acc, 3, "Burn")
         return Burn(pid, acc[0], acc[1], acc[2], r.u64("amount"), acc[3:])
-    if tag == T.BURN_CHECKED:
+    if tag == TokenInstructionType.BURN_CHECKED:
         _need(acc, 3, "BurnChecked")
         amount, decimals = r.u64("amount"), r.u8("decimals")
         return BurnChecked(pid, acc[0], acc[1], acc[2], amount, decimals, acc[3:])
-    if tag == T.CLOSE_ACCOUNT:
+    if tag == TokenInstructionType.CLOSE_ACCOUNT:
         _need(acc, 3, "CloseAccount")
         return CloseAccount(pid, acc[0], acc[1], acc[2], acc[3:])
-    if tag == T.SET_AUTHORITY:
+    if tag == TokenInstructionType.SET_AUTHORITY:
         _need(acc, 2, "SetAuthority")
         kind = r.u8("authority_type")
         new = _read_pubkey_option(r, "new_authority")
         return SetAuthority(pid, acc[0], kind, new, acc[1], acc[2:])
-    if tag in (T.FREEZE_ACCOUNT, T.THAW_ACCOUNT):
-        _need(acc, 3, "FreezeAccount" if tag == T.FREEZE_ACCOUNT else "ThawAccount")
-        cls = FreezeAccount if tag == T.FREEZE_ACCOUNT else ThawAccount
+    if tag in (TokenInstructionType.FREEZE_ACCOUNT, TokenInstructionType.THAW_ACCOUNT):
+        _need(
+            acc, 3, "FreezeAccount" if tag == TokenInstructionType.FREEZE_ACCOUNT else "ThawAccount"
+        )
+        cls = FreezeAccount if tag == TokenInstructionType.FREEZE_ACCOUNT else ThawAccount
         return cls(pid, acc[0], acc[1], acc[2], acc[3:])
     return OtherTokenInstruction(pid, tag, acc, bytes(data))
 

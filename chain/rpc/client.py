@@ -81,7 +81,7 @@ from chain.rpc.errors import (
 from chain.rpc.metrics import NO_ENDPOINT, RpcMethod, RpcMetrics, Status
 from core.types import Slotted
 
-T = TypeVar("T")
+_Item = TypeVar("_Item")
 R = TypeVar("R")
 
 # Protocol limits of a Solana node: getMultipleAccounts takes at most 100 keys,
@@ -453,13 +453,13 @@ class RpcClient:
         return commitment if commitment is not None else self._config.commitment
 
     async def _gather(
-        self, one: Callable[[list[T]], Awaitable[R]], chunks: list[list[T]]
+        self, one: Callable[[list[_Item]], Awaitable[R]], chunks: list[list[_Item]]
     ) -> list[R]:
         if len(chunks) <= 1:
             return [await one(chunk) for chunk in chunks]
         gate = asyncio.Semaphore(self._config.chunk_concurrency)
 
-        async def gated(chunk: list[T]) -> R:
+        async def gated(chunk: list[_Item]) -> R:
             async with gate:
                 return await one(chunk)
 
@@ -690,7 +690,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _chunks(items: list[T], size: int) -> list[list[T]]:
+def _chunks(items: list[_Item], size: int) -> list[list[_Item]]:
     return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 

@@ -26,7 +26,6 @@ from chain.standards.base import (
 from core.types import StandardName
 
 TITLE_PREFIX = "AIW3 "
-P = TOKEN_PROGRAM
 
 
 class MetaplexStandard(AssetStandard):
@@ -36,7 +35,7 @@ class MetaplexStandard(AssetStandard):
     def _mint_one(
         self, system: Pubkey, owner: Pubkey, mint: Pubkey, data: DataV2, *, is_collection: bool
     ) -> list[Instruction]:
-        account = ata.address(owner, mint, P)
+        account = ata.address(owner, mint, TOKEN_PROGRAM)
         metadata = metaplex.metadata_pda(mint)
         return [
             create_account(
@@ -45,13 +44,13 @@ class MetaplexStandard(AssetStandard):
                     to_pubkey=mint,
                     lamports=self._rent(spl_token.MINT_SIZE),
                     space=spl_token.MINT_SIZE,
-                    owner=P,
+                    owner=TOKEN_PROGRAM,
                 )
             ),
             # Freeze authority = mint authority: the master edition takes over both.
-            spl_token.encode(spl_token.InitializeMint2(P, mint, 0, system, system)),
-            ata.create(system, owner, mint, P),
-            spl_token.encode(spl_token.MintToChecked(P, mint, account, system, 1, 0)),
+            spl_token.encode(spl_token.InitializeMint2(TOKEN_PROGRAM, mint, 0, system, system)),
+            ata.create(system, owner, mint, TOKEN_PROGRAM),
+            spl_token.encode(spl_token.MintToChecked(TOKEN_PROGRAM, mint, account, system, 1, 0)),
             metaplex.encode(
                 metaplex.CreateMetadataAccountV3(
                     metadata=metadata,
@@ -128,7 +127,7 @@ class MetaplexStandard(AssetStandard):
                 metadata=metaplex.metadata_pda(mint),
                 owner=owner,
                 mint=mint,
-                token_account=token_account or ata.address(owner, mint, P),
+                token_account=token_account or ata.address(owner, mint, TOKEN_PROGRAM),
                 master_edition=metaplex.master_edition_pda(mint),
                 # A verified member of a sized collection must name it so its size drops.
                 collection_metadata=metaplex.metadata_pda(collection) if collection else None,

@@ -29,7 +29,6 @@ from chain.standards.base import (
 from core.types import StandardName
 
 TITLE_PREFIX = "AIW3 Equity NFT · "
-P = TOKEN_2022_PROGRAM
 
 
 def nft_name(request: MintRequest) -> str:
@@ -58,7 +57,7 @@ class Token2022Standard(AssetStandard):
                     to_pubkey=mint,
                     lamports=self._rent(token2022.mint_size([*fixed, *grown])),
                     space=space,
-                    owner=P,
+                    owner=TOKEN_2022_PROGRAM,
                 )
             )
         ]
@@ -86,7 +85,7 @@ class Token2022Standard(AssetStandard):
             ixs.append(token2022.encode(token2022.InitializeGroupMemberPointer(mint, system, mint)))
         ixs += [
             token2022.encode(token2022.InitializeMetadataPointer(mint, system, mint)),
-            spl_token.encode(spl_token.InitializeMint2(P, mint, 0, system, None)),
+            spl_token.encode(spl_token.InitializeMint2(TOKEN_2022_PROGRAM, mint, 0, system, None)),
             token2022.encode(
                 token2022.MetadataInitialize(
                     mint, system, mint, system, name, request.symbol, request.uri
@@ -100,13 +99,17 @@ class Token2022Standard(AssetStandard):
                     token2022.GroupInitializeMember(mint, mint, system, collection, system)
                 )
             )
-        account = ata.address(owner, mint, P)
+        account = ata.address(owner, mint, TOKEN_2022_PROGRAM)
         ixs += [
-            ata.create(system, owner, mint, P),
-            spl_token.encode(spl_token.MintToChecked(P, mint, account, system, 1, 0)),
+            ata.create(system, owner, mint, TOKEN_2022_PROGRAM),
+            spl_token.encode(
+                spl_token.MintToChecked(TOKEN_2022_PROGRAM, mint, account, system, 1, 0)
+            ),
             # No one can ever mint a second token.
             spl_token.encode(
-                spl_token.SetAuthority(P, mint, AuthorityType.MINT_TOKENS, None, system)
+                spl_token.SetAuthority(
+                    TOKEN_2022_PROGRAM, mint, AuthorityType.MINT_TOKENS, None, system
+                )
             ),
         ]
         return Plan(tuple(ixs), system, required_signers(system, mint)).check_size()
@@ -120,37 +123,55 @@ class Token2022Standard(AssetStandard):
         collection: Pubkey | None = None,
         token_account: Pubkey | None = None,
     ) -> Plan:
-        account = token_account or ata.address(owner, mint, P)
+        account = token_account or ata.address(owner, mint, TOKEN_2022_PROGRAM)
         payer = fee_payer or owner
         ixs = (
-            spl_token.encode(spl_token.BurnChecked(P, account, mint, owner, 1, 0)),
+            spl_token.encode(spl_token.BurnChecked(TOKEN_2022_PROGRAM, account, mint, owner, 1, 0)),
             # Closing returns the token account's rent to the owner.
-            spl_token.encode(spl_token.CloseAccount(P, account, owner, owner)),
+            spl_token.encode(spl_token.CloseAccount(TOKEN_2022_PROGRAM, account, owner, owner)),
         )
         return Plan(ixs, payer, required_signers(payer, owner))
 
     def collection_plan(
         self, *, system: Pubkey, collection_mint: Pubkey, request: CollectionRequest
     ) -> Plan:
-        m = collection_mint
-        meta = TokenMetadata(system, m, request.name, request.symbol, request.uri)
-        group = TokenGroup(system, m, 0, request.max_size)
-        fixed: list[token2022.Extension] = [GroupPointer(system, m), MetadataPointer(system, m)]
-        ixs = self._create_mint(system, m, fixed, [meta, group])
+        meta = TokenMetadata(system, collection_mint, request.name, request.symbol, request.uri)
+        group = TokenGroup(system, collection_mint, 0, request.max_size)
+        fixed: list[token2022.Extension] = [
+            GroupPointer(system, collection_mint),
+            MetadataPointer(system, collection_mint),
+        ]
+        ixs = self._create_mint(system, collection_mint, fixed, [meta, group])
         ixs += [
-            token2022.encode(token2022.InitializeGroupPointer(m, system, m)),
-            token2022.encode(token2022.InitializeMetadataPointer(m, system, m)),
+            token2022.encode(
+                token2022.InitializeGroupPointer(collection_mint, system, collection_mint)
+            ),
+            token2022.encode(
+                token2022.InitializeMetadataPointer(collection_mint, system, collection_mint)
+            ),
             # The collection mint never has supply; its mint authority is only needed to
             # initialise the group.
-            spl_token.encode(spl_token.InitializeMint2(P, m, 0, system, None)),
+            spl_token.encode(
+                spl_token.InitializeMint2(TOKEN_2022_PROGRAM, collection_mint, 0, system, None)
+            ),
             token2022.encode(
                 token2022.MetadataInitialize(
-                    m, system, m, system, request.name, request.symbol, request.uri
+                    collection_mint,
+                    system,
+                    collection_mint,
+                    system,
+                    request.name,
+                    request.symbol,
+                    request.uri,
                 )
             ),
-            token2022.encode(token2022.GroupInitialize(m, m, system, system, request.max_size)),
+            token2022.encode(
+                token2022.GroupInitialize(
+                    collection_mint, collection_mint, system, system, request.max_size
+                )
+            ),
         ]
-        return Plan(tuple(ixs), system, required_signers(system, m)).check_size()
+        return Plan(tuple(ixs), system, required_signers(system, collection_mint)).check_size()
 
     def related_addresses(self, mint: Pubkey) -> tuple[Pubkey, ...]:
         return (mint,)
