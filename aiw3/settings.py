@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from core.errors import ConfigError
+from chain.pubkeys import parse_pubkey
+from core.errors import ConfigError, InvalidPublicKey
 from core.types import StandardName
 
 _ENV_PREFIX = "AIW3_"
@@ -61,8 +62,12 @@ class Settings(BaseSettings):
     pinning: Pinning = Pinning.LOCAL
     pinata_jwt: SecretStr | None = None
     jwt_secret: SecretStr = SecretStr("dev-only-change-me")
-    # Creator addresses accepted as authentic besides the system wallet (key rotation).
-    creator_addresses: Annotated[list[str], NoDecode, Field(default_factory=list)]
+    # Verified creators that make a Metaplex NFT authentic (comma separated). Empty: the system
+    # wallet alone; after a key rotation list the old keys too, so old NFTs stay authentic.
+    creators: Annotated[list[str], NoDecode, Field(default_factory=list)]
+    # Collection mints whose members are authentic Token-2022 NFTs, besides those the minting
+    # engine records in the database (comma separated).
+    collections: Annotated[list[str], NoDecode, Field(default_factory=list)]
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO
     api_host: str = "127.0.0.1"
@@ -78,7 +83,7 @@ class Settings(BaseSettings):
     def _rpc_url(cls, value: str) -> str:
         return _check_url(value, ("http", "https"))
 
-    @field_validator("rpc_fallback_urls", "creator_addresses", mode="before")
+    @field_validator("rpc_fallback_urls", "creators", "collections", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -89,6 +94,16 @@ class Settings(BaseSettings):
     @classmethod
     def _fallbacks(cls, value: list[str]) -> list[str]:
         return [_check_url(url, ("http", "https")) for url in value]
+
+    @field_validator("creators", "collections")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            try:
+                parse_pubkey(address)
+            except InvalidPublicKey:
+                raise ValueError(f"{address!r} is not a base58 public key") from None
+        return value
 
     @field_validator("ws_url")
     @classmethod
@@ -125,6 +140,12 @@ class Settings(BaseSettings):
         except KeypairError as exc:
             raise ValueError(exc.message) from None
         return value
+
+    def trusted_creators(self, system_wallet: str | None) -> list[str]:
+        """``AIW3_CREATORS``, or the system wallet alone when it is unset."""
+        if self.creators:
+            return list(self.creators)
+        return [system_wallet] if system_wallet else []
 
 
 def load_settings(**overrides: Any) -> Settings:

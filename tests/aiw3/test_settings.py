@@ -95,3 +95,18 @@ def test_keypair_file_is_checked_at_start_up(
     settings = load_settings()
     assert settings.system_keypair is not None
     assert str(path) not in repr(settings)  # the setting is a SecretStr
+
+
+def test_creators_and_collections_are_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    system = "11111111111111111111111111111111"
+    other = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
+    settings = load_settings()
+    assert settings.trusted_creators(system) == [system]  # default: the system wallet alone
+    monkeypatch.setenv("AIW3_CREATORS", f"{other}, {system}")
+    monkeypatch.setenv("AIW3_COLLECTIONS", other)
+    settings = load_settings()
+    assert settings.trusted_creators(system) == [other, system]
+    assert settings.collections == [other]
+    monkeypatch.setenv("AIW3_COLLECTIONS", "not-a-key")
+    with pytest.raises(ConfigError, match="AIW3_COLLECTIONS"):
+        load_settings()
