@@ -13,11 +13,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from chain.keys import KeypairError, Signer, load_keypair
 from chain.pubkeys import parse_pubkey
 from core.errors import ConfigError, InvalidPublicKey
 from core.types import StandardName
 
 _ENV_PREFIX = "AIW3_"
+SYSTEM_KEYPAIR_VARIABLE = _SYSTEM_KEYPAIR = _ENV_PREFIX + "SYSTEM_KEYPAIR"
 
 
 class Pinning(StrEnum):
@@ -133,13 +135,21 @@ class Settings(BaseSettings):
             return None
         # Load it once now: a bad or unreadable keypair must stop start-up, not the first mint.
         # The error text of chain.keys never repeats the value (it may be the secret itself).
-        from chain.keys import KeypairError, load_keypair
-
         try:
-            load_keypair(value.get_secret_value(), source=_ENV_PREFIX + "SYSTEM_KEYPAIR")
+            load_keypair(value.get_secret_value(), source=_SYSTEM_KEYPAIR)
         except KeypairError as exc:
             raise ValueError(exc.message) from None
         return value
+
+    def system_signer(self) -> Signer:
+        """The system wallet, or :class:`KeypairError` saying how to configure it."""
+        if self.system_keypair is None:
+            raise KeypairError(
+                f"{_SYSTEM_KEYPAIR} is not set: set it to the system keypair (JSON array or "
+                "base58) or to the path of a keypair file (create one with `aiw3 keys new`)",
+                details={"variable": _SYSTEM_KEYPAIR},
+            )
+        return load_keypair(self.system_keypair.get_secret_value(), source=_SYSTEM_KEYPAIR)
 
     def trusted_creators(self, system_wallet: str | None) -> list[str]:
         """``AIW3_CREATORS``, or the system wallet alone when it is unset."""

@@ -20,7 +20,6 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -32,18 +31,15 @@ from chain.pubkeys import decode_base58
 from core.errors import ConfigError, ConflictError
 
 __all__ = [
-    "SYSTEM_KEYPAIR_ENV",
     "KeypairError",
     "KeypairExists",
     "Signer",
     "load_keypair",
     "load_keypair_file",
-    "load_system_keys",
     "parse_keypair",
     "write_keypair_file",
 ]
 
-SYSTEM_KEYPAIR_ENV = "AIW3_SYSTEM_KEYPAIR"
 KEYPAIR_LENGTH = 64
 
 # A Solana CLI keypair file is about 250 bytes; anything much larger is not a keypair and is not
@@ -169,18 +165,6 @@ def load_keypair(value: str, *, source: str) -> Signer:
         source=f"the file named by {source} (its value is neither a JSON array nor base58, "
         "so it is read as a path)",
     )
-
-
-def load_system_keys(environ: Mapping[str, str], *, name: str = SYSTEM_KEYPAIR_ENV) -> Signer:
-    """The system wallet from the environment variable ``name`` (keypair text or a path)."""
-    value = environ.get(name)
-    if value is None:
-        raise KeypairError(
-            f"{name} is not set: set it to the system keypair (JSON array or base58) or to the "
-            "path of a keypair file (create one with `aiw3 keys new`)",
-            details={"variable": name},
-        )
-    return load_keypair(value, source=name)
 
 
 def write_keypair_file(

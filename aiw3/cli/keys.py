@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
-from aiw3.cli._common import err_console, fail
+from aiw3.cli._common import err_console, fail, settings_or_exit
+from aiw3.settings import SYSTEM_KEYPAIR_VARIABLE
 from chain.keys import (
-    SYSTEM_KEYPAIR_ENV,
     Signer,
     load_keypair_file,
-    load_system_keys,
     write_keypair_file,
 )
 from core.errors import AIW3Error
@@ -40,7 +38,7 @@ def new(
     # stdout carries the public key alone so scripts can capture it.
     typer.echo(str(signer.pubkey))
     err_console.print(
-        f"wrote {written} (mode 0600). Use it with: export {SYSTEM_KEYPAIR_ENV}={written}",
+        f"wrote {written} (mode 0600). Use it with: export {SYSTEM_KEYPAIR_VARIABLE}={written}",
         highlight=False,
     )
 
@@ -48,12 +46,12 @@ def new(
 @app.command()
 def pubkey(
     path: Path | None = typer.Argument(  # noqa: B008
-        None, help=f"A keypair file; without it, the keypair in {SYSTEM_KEYPAIR_ENV}."
+        None, help=f"A keypair file; without it, the keypair in {SYSTEM_KEYPAIR_VARIABLE}."
     ),
 ) -> None:
     """Print the public key of a keypair file or of the configured system keypair."""
     try:
-        signer = load_keypair_file(path) if path is not None else load_system_keys(os.environ)
+        signer = load_keypair_file(path) if path is not None else settings_or_exit().system_signer()
     except AIW3Error as exc:
         fail(exc.message, code=exc.code)
     typer.echo(str(signer.pubkey))

@@ -147,7 +147,7 @@ class RpcClient:
         rng: random.Random | None = None,
     ) -> None:
         if not endpoints:
-            endpoints_from_urls([])  # raises the ConfigError that names AIW3_RPC_URL
+            endpoints_from_urls([])  # raises the ConfigError saying an endpoint is needed
         specs = [
             e if isinstance(e, RpcEndpoint) else RpcEndpoint(url=e, name=str(i))
             for i, e in enumerate(endpoints)

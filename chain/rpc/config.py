@@ -41,7 +41,7 @@ class RpcEndpoint:
 def endpoints_from_urls(urls: Sequence[str]) -> list[RpcEndpoint]:
     """Endpoints named by their position (``"0"`` is the primary), in failover order."""
     if not urls:
-        raise ConfigError("at least one RPC endpoint is needed (AIW3_RPC_URL)")
+        raise ConfigError("at least one RPC endpoint is needed: configure a primary RPC URL")
     return [RpcEndpoint(url=url, name=str(index)) for index, url in enumerate(urls)]
 
 

@@ -1,5 +1,4 @@
-"""Asset standards behind one interface; ``get_standard(name)`` picks one by its config name
-(``AIW3_ASSET_STANDARD``)."""
+"""Asset standards behind one interface; ``get_standard(name)`` picks one by its name."""
 
 from __future__ import annotations
 
@@ -38,8 +37,7 @@ def get_standard(name: str, *, rent: RentFn = default_rent) -> AssetStandard:
         cls = known[name.strip().lower()]
     except KeyError:
         raise ConfigError(
-            f"unknown asset standard {name!r}: set AIW3_ASSET_STANDARD to one of "
-            f"{', '.join(sorted(known))}",
+            f"unknown asset standard {name!r}: use one of {', '.join(sorted(known))}",
             details={"standard": name, "known": sorted(known)},
         ) from None
     return cls(rent)

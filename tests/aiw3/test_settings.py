@@ -110,3 +110,18 @@ def test_creators_and_collections_are_addresses(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AIW3_COLLECTIONS", "not-a-key")
     with pytest.raises(ConfigError, match="AIW3_COLLECTIONS"):
         load_settings()
+
+
+def test_system_signer_says_how_to_configure_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from chain.keys import KeypairError, Signer, write_keypair_file
+
+    monkeypatch.delenv("AIW3_SYSTEM_KEYPAIR", raising=False)
+    with pytest.raises(KeypairError) as info:
+        load_settings().system_signer()
+    assert "AIW3_SYSTEM_KEYPAIR" in str(info.value)
+    assert "aiw3 keys new" in str(info.value)
+    signer = Signer.generate()
+    monkeypatch.setenv("AIW3_SYSTEM_KEYPAIR", str(write_keypair_file(tmp_path / "k.json", signer)))
+    assert load_settings().system_signer().pubkey == signer.pubkey

@@ -19,7 +19,6 @@ from chain.keys import (
     Signer,
     load_keypair,
     load_keypair_file,
-    load_system_keys,
     parse_keypair,
     write_keypair_file,
 )
@@ -106,18 +105,14 @@ def test_environment_accepts_json_and_base58(tmp_path: Path) -> None:
     as_json = json.dumps(list(bytes(keypair)))
     as_base58 = str(keypair)
     for value in (as_json, as_base58, f"  {as_base58}\n"):
-        signer = load_system_keys({"AIW3_SYSTEM_KEYPAIR": value})
+        signer = load_keypair(value, source="AIW3_SYSTEM_KEYPAIR")
         assert signer.pubkey == keypair.pubkey()
     path = write_keypair_file(tmp_path / "k.json", Signer(keypair))
-    assert load_system_keys({"AIW3_SYSTEM_KEYPAIR": str(path)}).pubkey == keypair.pubkey()
+    assert load_keypair(str(path), source="AIW3_SYSTEM_KEYPAIR").pubkey == keypair.pubkey()
     assert load_keypair(as_json, source="X").pubkey == keypair.pubkey()
 
 
-def test_missing_variable_and_file_say_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(KeypairError) as info:
-        load_system_keys({})
-    assert "AIW3_SYSTEM_KEYPAIR" in str(info.value)
-    assert "aiw3 keys new" in str(info.value)
+def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     missing = tmp_path / "nope.json"
     with pytest.raises(KeypairError) as info2:
         load_keypair_file(missing)
@@ -195,7 +190,7 @@ def test_malformed_text_errors_never_echo_the_secret(
     path.chmod(0o644)  # also triggers the permission warning: it must not carry content either
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(KeypairError) as from_env:
-            load_system_keys({"AIW3_SYSTEM_KEYPAIR": text})
+            load_keypair(text, source="AIW3_SYSTEM_KEYPAIR")
         with pytest.raises(KeypairError) as from_file:
             load_keypair_file(path)
     assert "AIW3_SYSTEM_KEYPAIR" in str(from_env.value)

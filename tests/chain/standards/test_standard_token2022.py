@@ -309,7 +309,9 @@ def test_plan_refuses_unneeded_keys_and_oversized_transactions() -> None:
 def test_get_standard() -> None:
     assert isinstance(get_standard(" Token2022 "), Token2022Standard)
     assert get_standard("metaplex").name == "metaplex"
-    with pytest.raises(ConfigError, match="AIW3_ASSET_STANDARD"):
+    with pytest.raises(
+        ConfigError, match="unknown asset standard 'erc721': use one of metaplex, token2022"
+    ):
         get_standard("erc721")
 
 
