@@ -79,6 +79,7 @@ from chain.rpc.errors import (
     error_from_rpc,
 )
 from chain.rpc.metrics import NO_ENDPOINT, RpcMethod, RpcMetrics, Status
+from core.errors import ConfigError
 from core.types import Slotted
 
 _Item = TypeVar("_Item")
@@ -153,7 +154,7 @@ class RpcClient:
             for i, e in enumerate(endpoints)
         ]
         if len({s.name for s in specs}) != len(specs):
-            raise ValueError("RPC endpoint names must be unique")
+            raise ConfigError("RPC endpoint names must be unique")
         self._config = config or RpcConfig()
         self._metrics = metrics if isinstance(metrics, RpcMetrics) else RpcMetrics(metrics)
         self._rng = rng or random.Random()  # jitter, not cryptography

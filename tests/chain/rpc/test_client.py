@@ -642,3 +642,8 @@ def test_endpoint_names_are_checked_and_urls_hidden() -> None:
         RpcEndpoint(url="ftp://h/?api-key=K", name="x")
     assert "api-key" not in str(info.value)
     assert "api-key" not in repr(RpcEndpoint(url="http://h/?api-key=K", name="x"))
+    with pytest.raises(ConfigError, match="must be unique"):
+        RpcClient(
+            [RpcEndpoint(url="http://a", name="x"), RpcEndpoint(url="http://b", name="x")],
+            metrics=CollectorRegistry(),
+        )
