@@ -84,7 +84,7 @@ class StoreError(AIW3Error):
     code = "store_error"
 
 
-class StoreConflict(StoreError, ConflictError):
+class StoreConflict(ConflictError, StoreError):
     """A unique or foreign-key constraint refused the write; ``constraint`` is its name
     (the naming convention of ``store.tables`` makes it stable across backends)."""
 
