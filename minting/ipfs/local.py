@@ -15,24 +15,23 @@ import asyncio
 import hashlib
 import os
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from multiformats import CID, multibase
 from prometheus_client import Histogram
 
 from minting.ipfs.errors import ContentMismatch, ContentNotFound, InvalidCid
-from minting.ipfs.pinner import Backend, json_bytes, timed_upload
+from minting.ipfs.pinner import Pinner, timed_upload
 from minting.ipfs.unixfs import CidVersion, add, decode_file_node
 
 _SHA2_256 = 0x12
 
 
-class LocalPinner:
+class LocalPinner(Pinner):
     """The ``local`` backend: blocks in a directory, created on first write."""
 
-    backend: Backend = "local"
+    backend = "local"
 
     def __init__(self, root: Path, *, histogram: Histogram | None = None) -> None:
         self._blocks = Path(root) / "blocks"
@@ -50,24 +49,11 @@ class LocalPinner:
         with timed_upload(self._histogram, self.backend):
             return await asyncio.to_thread(self.add, data, cid_version=cid_version)
 
-    async def pin_json(
-        self, document: Mapping[str, Any], *, name: str, cid_version: CidVersion = 1
-    ) -> str:
-        return await self.pin_bytes(
-            json_bytes(document),
-            name=name,
-            content_type="application/json",
-            cid_version=cid_version,
-        )
-
     async def is_pinned(self, cid: str) -> bool:
         return self._path(parse_cid(cid)).is_file()
 
     async def cat(self, cid: str) -> bytes:
         return await asyncio.to_thread(self.read, cid)
-
-    async def aclose(self) -> None:
-        return None
 
     # Synchronous forms, for the CLI and for threads.
 

@@ -30,7 +30,7 @@ import email.utils
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -44,7 +44,7 @@ from minting.ipfs.errors import (
     PinningUnavailable,
 )
 from minting.ipfs.local import parse_cid
-from minting.ipfs.pinner import Backend, json_bytes, timed_upload
+from minting.ipfs.pinner import Pinner, timed_upload
 from minting.ipfs.unixfs import CHUNK_SIZE, CidVersion, add
 
 API_URL = "https://api.pinata.cloud"
@@ -55,10 +55,10 @@ Sleep = Callable[[float], Awaitable[None]]
 _MAX_REASON = 300  # characters of Pinata's error text kept in a message
 
 
-class PinataPinner:
+class PinataPinner(Pinner):
     """Pins on Pinata. ``client`` is optional (tests pass one bound to a mock transport)."""
 
-    backend: Backend = "pinata"
+    backend = "pinata"
 
     def __init__(
         self,
@@ -112,16 +112,6 @@ class PinataPinner:
                 },
             )
             return _checked_cid(_field(response, "IpfsHash"), data, cid_version)
-
-    async def pin_json(
-        self, document: Mapping[str, Any], *, name: str, cid_version: CidVersion = 1
-    ) -> str:
-        return await self.pin_bytes(
-            json_bytes(document),
-            name=name,
-            content_type="application/json",
-            cid_version=cid_version,
-        )
 
     async def is_pinned(self, cid: str) -> bool:
         parse_cid(cid)  # refuse junk before it becomes a query

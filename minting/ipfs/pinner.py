@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal
 
 from prometheus_client import CollectorRegistry, Histogram
 
@@ -22,11 +23,12 @@ Backend = Literal["local", "pinata"]
 UploadStatus = Literal["ok", "error"]
 
 
-class Pinner(Protocol):
-    """What the minting engine needs of IPFS."""
+class Pinner(ABC):
+    """What the minting engine needs of IPFS. Backends implement the abstract methods."""
 
-    backend: Backend
+    backend: ClassVar[Backend]
 
+    @abstractmethod
     async def pin_bytes(
         self,
         data: bytes,
@@ -37,23 +39,28 @@ class Pinner(Protocol):
     ) -> str:
         """Pin ``data``; return its CID (as ``ipfs add`` would print it). ``name`` labels the
         pin where the backend keeps labels; it never changes the CID."""
-        ...
 
     async def pin_json(
         self, document: Mapping[str, Any], *, name: str, cid_version: CidVersion = 1
     ) -> str:
         """Pin ``json_bytes(document)``; the same document always gives the same CID."""
-        ...
+        return await self.pin_bytes(
+            json_bytes(document),
+            name=name,
+            content_type="application/json",
+            cid_version=cid_version,
+        )
 
+    @abstractmethod
     async def is_pinned(self, cid: str) -> bool:
         """True if the content under ``cid`` is pinned here."""
-        ...
 
+    @abstractmethod
     async def cat(self, cid: str) -> bytes:
         """The bytes under ``cid``, checked against it."""
-        ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:  # noqa: B027  (optional hook: most backends hold nothing)
+        """Release what the backend holds (connections); the default holds nothing."""
 
 
 def json_bytes(document: Mapping[str, Any]) -> bytes:
