@@ -7,6 +7,7 @@ environment anywhere else.
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -63,6 +64,7 @@ class Settings(BaseSettings):
     asset_standard: StandardName = StandardName.TOKEN2022
     pinning: Pinning = Pinning.LOCAL
     pinata_jwt: SecretStr | None = None
+    ipfs_dir: Path = Path("./ipfs")  # the local pinning backend's block store
     jwt_secret: SecretStr = SecretStr("dev-only-change-me")
     # Verified creators that make a Metaplex NFT authentic (comma separated). Empty: the system
     # wallet alone; after a key rotation list the old keys too, so old NFTs stay authentic.

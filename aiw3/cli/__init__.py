@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from aiw3.cli import asset, db, keys, localnet, up
+from aiw3.cli import asset, db, ipfs, keys, localnet, up
 
 app = typer.Typer(
     name="aiw3",
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(asset.app, name="asset")
 app.add_typer(db.app, name="db")
+app.add_typer(ipfs.app, name="ipfs")
 app.add_typer(keys.app, name="keys")
 app.command(name="up")(up.up)
 localnet.register(app)

@@ -1,0 +1,127 @@
+"""A content-addressed block store on disk whose CIDs are exactly kubo's ``ipfs add``.
+
+Layout: ``<root>/blocks/<xx>/<key>``, one file per block, where ``key`` is the block's
+sha2-256 multihash in lower-case base32 (as kubo's flatfs keys blocks by multihash, so a CIDv0
+and a CIDv1 of the same dag-pb block share one file) and ``xx`` two of its letters, to keep
+directories small. Every block is written to a temporary file, flushed to disk and renamed into
+place, children before their parents, so a root block present means its whole file is present
+and a crash never leaves a half block under a real name. Two processes adding the same content
+write the same bytes to the same name: whichever rename lands last wins, harmlessly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from multiformats import CID, multibase
+from prometheus_client import Histogram
+
+from minting.ipfs.errors import ContentMismatch, ContentNotFound, InvalidCid
+from minting.ipfs.pinner import Pinner, timed_upload
+from minting.ipfs.unixfs import CidVersion, add, decode_file_node
+
+_SHA2_256 = 0x12
+
+
+class LocalPinner(Pinner):
+    """The ``local`` backend: blocks in a directory, created on first write."""
+
+    backend = "local"
+
+    def __init__(self, root: Path, *, histogram: Histogram | None = None) -> None:
+        self._blocks = Path(root) / "blocks"
+        self._histogram = histogram
+
+    async def pin_bytes(
+        self,
+        data: bytes,
+        *,
+        name: str,
+        content_type: str = "application/octet-stream",
+        cid_version: CidVersion = 1,
+    ) -> str:
+        # name and content_type label a pin elsewhere; a block store has nowhere to keep them.
+        with timed_upload(self._histogram, self.backend):
+            return await asyncio.to_thread(self.add, data, cid_version=cid_version)
+
+    async def is_pinned(self, cid: str) -> bool:
+        return self._path(parse_cid(cid)).is_file()
+
+    async def cat(self, cid: str) -> bytes:
+        return await asyncio.to_thread(self.read, cid)
+
+    # Synchronous forms, for the CLI and for threads.
+
+    def add(self, source: bytes | BinaryIO, *, cid_version: CidVersion = 0) -> str:
+        """Store a file (bytes or a binary stream, read chunk by chunk); return its CID."""
+        return str(add(source, cid_version=cid_version, sink=self._put))
+
+    def read(self, cid: str) -> bytes:
+        """The file under ``cid``, every block checked against its hash on the way."""
+        return b"".join(self._file_parts(parse_cid(cid), cid))
+
+    def _file_parts(self, cid: CID, asked: str) -> list[bytes]:
+        block = self._get(cid, asked)
+        if cid.codec.name == "raw":
+            return [block]
+        if cid.codec.name != "dag-pb":
+            raise InvalidCid(f"{asked}: codec {cid.codec.name} is not a UnixFS file")
+        try:
+            node = decode_file_node(block)
+        except ValueError as exc:
+            raise InvalidCid(f"{asked}: not a UnixFS file ({exc})") from None
+        parts = [node.data]
+        for link in node.links:
+            parts.extend(self._file_parts(link, asked))
+        return parts
+
+    def _get(self, cid: CID, asked: str) -> bytes:
+        try:
+            block = self._path(cid).read_bytes()
+        except FileNotFoundError:
+            raise ContentNotFound(
+                f"{asked} is not in the local IPFS store", details={"cid": asked}
+            ) from None
+        if hashlib.sha256(block).digest() != cid.raw_digest:
+            # A damaged file must never be served as the content the chain points to.
+            raise ContentMismatch(
+                f"block {cid} of {asked} is damaged on disk", details={"cid": asked}
+            )
+        return block
+
+    def _put(self, cid: CID, block: bytes) -> None:
+        path = self._path(cid)
+        if path.is_file():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(block)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def _path(self, cid: CID) -> Path:
+        key = multibase.encode(bytes(cid.digest), "base32")[1:]  # drop the multibase prefix
+        return self._blocks / key[-3:-1] / key
+
+
+def parse_cid(text: str) -> CID:
+    """A sha2-256 CID (v0 or v1, any multibase), or :class:`InvalidCid`."""
+    value = text.strip().removeprefix("ipfs://").removeprefix("/ipfs/")
+    try:
+        cid = CID.decode(value)
+    except (ValueError, KeyError) as exc:
+        raise InvalidCid(f"{text!r} is not a CID: {exc}", details={"cid": text}) from None
+    if cid.hashfun.code != _SHA2_256:
+        raise InvalidCid(f"{text}: only sha2-256 CIDs are supported", details={"cid": text})
+    return cid
