@@ -2,7 +2,8 @@
 
 One engine per process, built from the database URL in the settings, opened in the caller's
 ``lifespan`` and disposed there. Each dialect gets the options that make it behave like the
-others: foreign keys and WAL on SQLite, READ COMMITTED and utf8mb4 on MySQL.
+others: foreign keys and WAL on SQLite, READ COMMITTED, utf8mb4 and strict mode on MySQL. Every
+engine translates its driver errors into ``core.errors`` (see ``store.errors``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from store import errors
+from store.tables import metadata
 
 _OPERATIONS = ("select", "insert", "update", "delete")
 
@@ -43,6 +47,9 @@ def create_engine(
     engine = create_async_engine(parsed, **options)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    elif backend == "mysql":
+        event.listen(engine.sync_engine, "connect", _mysql_strict)
+    errors.install(engine.sync_engine, metadata)
     if query_duration is not None:
         _observe_queries(engine, query_duration)
     return engine
@@ -58,6 +65,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _mysql_strict(dbapi_connection: Any, _record: Any) -> None:
+    # A server configured without strict mode would truncate an over-long value with a warning.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION sql_mode = CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_ALL_TABLES')")
     cursor.close()
 
 
