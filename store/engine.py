@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from core.errors import RetryableStoreError
 from store import errors
 from store.tables import metadata
 
@@ -50,6 +51,7 @@ def create_engine(
     elif backend == "mysql":
         event.listen(engine.sync_engine, "connect", _mysql_strict)
     errors.install(engine.sync_engine, metadata)
+    event.listen(engine.sync_engine, "do_connect", _connect)
     if query_duration is not None:
         _observe_queries(engine, query_duration)
     return engine
@@ -58,6 +60,16 @@ def create_engine(
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions whose objects stay readable after commit (no lazy reload on an async session)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    # asyncpg raises a bare OSError for a refused connection, which SQLAlchemy passes through.
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:
+        raise RetryableStoreError(
+            f"cannot reach the database ({type(exc).__name__}); try again"
+        ) from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -86,9 +86,10 @@ def _translate(context: ExceptionContext, metadata: MetaData) -> BaseException |
         # A check of ``store.types`` at bind time: SQLAlchemy would wrap it in a StatementError.
         # A copy, so the error is not raised "from" itself.
         return copy.copy(original)
-    table = _statement_table(context)
+    table = _statement_table(context, metadata)
     where = f" on {table.name}" if table is not None else ""
-    if context.is_disconnect:
+    if context.is_disconnect or isinstance(original, OSError):
+        # OSError: the server could not be reached at all (refused, reset, timed out).
         return RetryableStoreError(f"the database connection was lost{where}; run the unit again")
     if _driver_sql(context):
         # ``exec_driver_sql``: SQLAlchemy's own introspection (``has_table`` on MySQL catches the
@@ -307,10 +308,10 @@ def _statement(context: ExceptionContext) -> Insert | Update | Delete | None:
     return statement if isinstance(statement, Insert | Update | Delete) else None
 
 
-def _statement_table(context: ExceptionContext) -> Table | None:
-    statement = _statement(context)
-    table = getattr(statement, "table", None)
-    return table if isinstance(table, Table) else None
+def _statement_table(context: ExceptionContext, metadata: MetaData) -> Table | None:
+    # The metadata's own Table: an ORM statement carries an annotated copy of it.
+    name = getattr(getattr(_statement(context), "table", None), "name", None)
+    return metadata.tables.get(name) if isinstance(name, str) else None
 
 
 def _parameters(context: ExceptionContext) -> list[Mapping[str, Any]]:
