@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from core.errors import ConflictError, InputError, RetryableStoreError, StoreConflict
+from core.errors import ConflictError, InputError, StoreConflict
 from store.engine import session_factory
 from store.repos import mint_operations, nfts, outbox, read_model, tiers, users
 from store.tables import AssetRow, MintOperation, Trade, UserNft
-
-T = TypeVar("T")
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.UTC)
 
@@ -75,18 +71,7 @@ async def test_timestamps_come_back_as_aware_utc(session: AsyncSession) -> None:
     assert loaded.traded_at.utcoffset() == dt.timedelta(0)
 
 
-async def _unless_aborted(work: Awaitable[T], backend: str, aborts_on: set[str]) -> T | None:
-    """``work``'s result, or None when a backend in ``aborts_on`` legitimately gave up on it
-    (a deadlock or a busy file: the unit was rolled back). Any other error fails the test."""
-    try:
-        return await work
-    except RetryableStoreError:
-        if backend not in aborts_on:
-            raise
-        return None
-
-
-async def test_get_or_create_user_races_to_one_row(engine: AsyncEngine, backend: str) -> None:
+async def test_get_or_create_user_races_to_one_row(engine: AsyncEngine) -> None:
     factory = session_factory(engine)
 
     async def create() -> int:
@@ -95,7 +80,8 @@ async def test_get_or_create_user_races_to_one_row(engine: AsyncEngine, backend:
             await s.commit()
             return user.id
 
-    ids = await asyncio.gather(*(_unless_aborted(create(), backend, set()) for _ in range(4)))
+    # No error is accepted: the loser's unique-key conflict is absorbed, nothing aborts.
+    ids = await asyncio.gather(*(create() for _ in range(4)))
     assert len(set(ids)) == 1
     async with factory() as s:
         found = await users.get_user_by_wallet(s, "RaceWallet")
@@ -103,7 +89,7 @@ async def test_get_or_create_user_races_to_one_row(engine: AsyncEngine, backend:
         assert found.id == ids[0]
 
 
-async def test_idempotency_key_gives_one_operation(engine: AsyncEngine, backend: str) -> None:
+async def test_idempotency_key_gives_one_operation(engine: AsyncEngine) -> None:
     factory = session_factory(engine)
 
     async def claim(n: int) -> int:
@@ -112,7 +98,7 @@ async def test_idempotency_key_gives_one_operation(engine: AsyncEngine, backend:
             await s.commit()
             return op.id
 
-    ids = set(await asyncio.gather(*(_unless_aborted(claim(n), backend, set()) for n in range(5))))
+    ids = set(await asyncio.gather(*(claim(n) for n in range(5))))
     assert len(ids) == 1
     async with factory() as s:
         rows = (await s.execute(select(MintOperation))).scalars().all()
