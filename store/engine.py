@@ -2,7 +2,8 @@
 
 One engine per process, built from the database URL in the settings, opened in the caller's
 ``lifespan`` and disposed there. Each dialect gets the options that make it behave like the
-others: foreign keys and WAL on SQLite, READ COMMITTED and utf8mb4 on MySQL.
+others: foreign keys and WAL on SQLite, READ COMMITTED, utf8mb4 and strict mode on MySQL. Every
+engine translates its driver errors into ``core.errors`` (see ``store.errors``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from core.errors import RetryableStoreError
+from store import errors
+from store.tables import metadata
 
 _OPERATIONS = ("select", "insert", "update", "delete")
 
@@ -43,6 +48,10 @@ def create_engine(
     engine = create_async_engine(parsed, **options)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    elif backend == "mysql":
+        event.listen(engine.sync_engine, "connect", _mysql_strict)
+    errors.install(engine.sync_engine, metadata)
+    event.listen(engine.sync_engine, "do_connect", _connect)
     if query_duration is not None:
         _observe_queries(engine, query_duration)
     return engine
@@ -53,11 +62,28 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    # asyncpg raises a bare OSError for a refused connection, which SQLAlchemy passes through.
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:
+        raise RetryableStoreError(
+            f"cannot reach the database ({type(exc).__name__}); try again"
+        ) from exc
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _mysql_strict(dbapi_connection: Any, _record: Any) -> None:
+    # A server configured without strict mode would truncate an over-long value with a warning.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION sql_mode = CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_ALL_TABLES')")
     cursor.close()
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as redis
+from redis import exceptions as redis_errors
+
+from core.errors import ConfigError, RetryableStoreError, StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,7 @@ def _owner(owner: str | None) -> str:
 
 def _millis(ttl: float) -> int:
     if ttl <= 0:
-        raise ValueError("a lease needs a positive TTL")
+        raise ConfigError(f"a lease needs a positive TTL, not {ttl}", code="invalid_lease_ttl")
     return max(1, int(ttl * 1000))
 
 
@@ -101,6 +105,19 @@ return 0
 """
 
 
+@asynccontextmanager
+async def _redis_boundary() -> AsyncIterator[None]:
+    # Redis is the lease store: its errors leave as the store's, like the database's.
+    try:
+        yield
+    except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+        raise RetryableStoreError(
+            f"the lease store is unreachable ({type(exc).__name__}); try again"
+        ) from exc
+    except redis_errors.RedisError as exc:
+        raise StoreError(f"the lease store refused the call ({type(exc).__name__})") from exc
+
+
 class RedisLeases:
     """Leases in Redis: ``{prefix}lease:{name}`` holds ``owner:token`` with a TTL, and
     ``{prefix}fence:{name}`` the last token handed out (never expires)."""
@@ -117,14 +134,19 @@ class RedisLeases:
 
     async def acquire(self, name: str, ttl: float, owner: str | None = None) -> Lease | None:
         who = _owner(owner)
-        token = await self._acquire(keys=self._keys(name), args=[who, _millis(ttl)])
+        millis = _millis(ttl)
+        async with _redis_boundary():
+            token = await self._acquire(keys=self._keys(name), args=[who, millis])
         return None if token is None else Lease(name, who, int(token))
 
     async def renew(self, lease: Lease, ttl: float) -> bool:
         value = f"{lease.owner}:{lease.token}"
         keys = self._keys(lease.name)[:1]
-        return bool(await self._renew(keys=keys, args=[value, _millis(ttl)]))
+        millis = _millis(ttl)
+        async with _redis_boundary():
+            return bool(await self._renew(keys=keys, args=[value, millis]))
 
     async def release(self, lease: Lease) -> None:
         value = f"{lease.owner}:{lease.token}"
-        await self._release(keys=self._keys(lease.name)[:1], args=[value])
+        async with _redis_boundary():
+            await self._release(keys=self._keys(lease.name)[:1], args=[value])

@@ -28,14 +28,13 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Numeric,
-    String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.types import StandardName
-from store.types import BigId, JSONText, Money, UTCDateTime
+from store.types import BigId, BoundedString, JSONText, Money, UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -89,8 +88,8 @@ class NftTier(Base):
     )
 
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(BoundedString(64), unique=True)
+    kind: Mapped[str] = mapped_column(BoundedString(16))
     min_volume_usd: Mapped[Decimal | None] = mapped_column(Money())
     badges_required: Mapped[int] = mapped_column(Integer, default=0)
     fee_reduction_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))
@@ -101,7 +100,7 @@ class User(_Timestamps, Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    wallet_address: Mapped[str] = mapped_column(String(ADDRESS), unique=True)
+    wallet_address: Mapped[str] = mapped_column(BoundedString(ADDRESS), unique=True)
 
 
 class Trade(Base):
@@ -123,8 +122,8 @@ class Badge(_Timestamps, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    badge_type: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="owned")
+    badge_type: Mapped[str] = mapped_column(BoundedString(64))
+    status: Mapped[str] = mapped_column(BoundedString(16), default="owned")
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     consumed_by_upgrade_id: Mapped[int | None] = mapped_column(
@@ -144,20 +143,20 @@ class MintOperation(_Timestamps, Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str] = mapped_column(BoundedString(128), unique=True)
+    kind: Mapped[str] = mapped_column(BoundedString(16))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     level: Mapped[int] = mapped_column(ForeignKey("nft_tiers.level"))
-    owner_address: Mapped[str] = mapped_column(String(ADDRESS))
+    owner_address: Mapped[str] = mapped_column(BoundedString(ADDRESS))
     # Fixed before the first send: a second create at this address fails on chain.
-    mint_address: Mapped[str] = mapped_column(String(ADDRESS), unique=True)
-    asset_standard: Mapped[str] = mapped_column(String(16))
-    metadata_uri: Mapped[str | None] = mapped_column(String(512))
+    mint_address: Mapped[str] = mapped_column(BoundedString(ADDRESS), unique=True)
+    asset_standard: Mapped[str] = mapped_column(BoundedString(16))
+    metadata_uri: Mapped[str | None] = mapped_column(BoundedString(512))
     signed_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
-    signature: Mapped[str | None] = mapped_column(String(SIGNATURE), unique=True)
-    blockhash: Mapped[str | None] = mapped_column(String(ADDRESS))
+    signature: Mapped[str | None] = mapped_column(BoundedString(SIGNATURE), unique=True)
+    blockhash: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
     last_valid_block_height: Mapped[int | None] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16), default="created")
+    state: Mapped[str] = mapped_column(BoundedString(16), default="created")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     confirmed_slot: Mapped[int | None] = mapped_column(BigInteger)
@@ -176,13 +175,13 @@ class UserNft(_Timestamps, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     level: Mapped[int] = mapped_column(ForeignKey("nft_tiers.level"))
-    kind: Mapped[str] = mapped_column(String(16), default="tier")
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    mint_address: Mapped[str] = mapped_column(String(ADDRESS), unique=True)
+    kind: Mapped[str] = mapped_column(BoundedString(16), default="tier")
+    status: Mapped[str] = mapped_column(BoundedString(16), default="pending")
+    mint_address: Mapped[str] = mapped_column(BoundedString(ADDRESS), unique=True)
     mint_operation_id: Mapped[int | None] = mapped_column(
         ForeignKey("mint_operations.id"), unique=True
     )
-    metadata_uri: Mapped[str | None] = mapped_column(String(512))
+    metadata_uri: Mapped[str | None] = mapped_column(BoundedString(512))
     unlocked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     burned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -225,7 +224,7 @@ class NftUpgradeRequest(_Timestamps, Base):
     mint_operation_id: Mapped[int | None] = mapped_column(
         ForeignKey("mint_operations.id"), unique=True
     )
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(BoundedString(16), default="pending")
     error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -236,8 +235,8 @@ class EventOutbox(Base):
     __table_args__ = (Index(None, "published_at", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    topic: Mapped[str] = mapped_column(String(64))
-    event_type: Mapped[str] = mapped_column(String(32))
+    topic: Mapped[str] = mapped_column(BoundedString(64))
+    event_type: Mapped[str] = mapped_column(BoundedString(32))
     user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     payload: Mapped[Any] = mapped_column(JSONText())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
@@ -247,7 +246,7 @@ class EventOutbox(Base):
 # --- read model --------------------------------------------------------------------------------
 
 
-class Asset(Base):
+class AssetRow(Base):
     """One row per NFT mint, as the chain says; each source keeps the slot it was read at."""
 
     __tablename__ = "assets"
@@ -257,21 +256,21 @@ class Asset(Base):
         Index(None, "collection"),
     )
 
-    mint: Mapped[str] = mapped_column(String(ADDRESS), primary_key=True)
-    standard: Mapped[str] = mapped_column(String(16))
-    owner: Mapped[str | None] = mapped_column(String(ADDRESS))
-    token_account: Mapped[str | None] = mapped_column(String(ADDRESS))
+    mint: Mapped[str] = mapped_column(BoundedString(ADDRESS), primary_key=True)
+    standard: Mapped[str] = mapped_column(BoundedString(16))
+    owner: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
+    token_account: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
     level: Mapped[int | None] = mapped_column(Integer)
-    name: Mapped[str | None] = mapped_column(String(200))
-    symbol: Mapped[str | None] = mapped_column(String(32))
-    uri: Mapped[str | None] = mapped_column(String(512))
-    update_authority: Mapped[str | None] = mapped_column(String(ADDRESS))
+    name: Mapped[str | None] = mapped_column(BoundedString(200))
+    symbol: Mapped[str | None] = mapped_column(BoundedString(32))
+    uri: Mapped[str | None] = mapped_column(BoundedString(512))
+    update_authority: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
     creators: Mapped[Any] = mapped_column(JSONText(), default=list)
-    collection: Mapped[str | None] = mapped_column(String(ADDRESS))
+    collection: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
     supply: Mapped[int] = mapped_column(BigInteger, default=0)
     burnt: Mapped[bool] = mapped_column(Boolean, default=False)
     frozen: Mapped[bool] = mapped_column(Boolean, default=False)
-    delegate: Mapped[str | None] = mapped_column(String(ADDRESS))
+    delegate: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
     activated: Mapped[bool] = mapped_column(Boolean, default=False)
     mint_slot: Mapped[int | None] = mapped_column(BigInteger)
     metadata_slot: Mapped[int | None] = mapped_column(BigInteger)
@@ -292,14 +291,14 @@ class AssetEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    mint: Mapped[str] = mapped_column(String(ADDRESS))
-    kind: Mapped[str] = mapped_column(String(16))
-    signature: Mapped[str] = mapped_column(String(SIGNATURE))
+    mint: Mapped[str] = mapped_column(BoundedString(ADDRESS))
+    kind: Mapped[str] = mapped_column(BoundedString(16))
+    signature: Mapped[str] = mapped_column(BoundedString(SIGNATURE))
     instruction_index: Mapped[int] = mapped_column(Integer, default=0)
     slot: Mapped[int] = mapped_column(BigInteger)
     block_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    from_owner: Mapped[str | None] = mapped_column(String(ADDRESS))
-    to_owner: Mapped[str | None] = mapped_column(String(ADDRESS))
+    from_owner: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
+    to_owner: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
     finalized: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
 
@@ -309,9 +308,9 @@ class IndexerCursor(Base):
 
     __tablename__ = "indexer_cursors"
 
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(BoundedString(64), primary_key=True)
     slot: Mapped[int] = mapped_column(BigInteger)
-    signature: Mapped[str | None] = mapped_column(String(SIGNATURE))
+    signature: Mapped[str | None] = mapped_column(BoundedString(SIGNATURE))
     finalized_slot: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
 
@@ -324,8 +323,8 @@ class ReorgJournal(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     slot: Mapped[int] = mapped_column(BigInteger)
-    table_name: Mapped[str] = mapped_column(String(64))
-    row_key: Mapped[str] = mapped_column(String(128))
+    table_name: Mapped[str] = mapped_column(BoundedString(64))
+    row_key: Mapped[str] = mapped_column(BoundedString(128))
     before: Mapped[Any] = mapped_column(JSONText(), nullable=True)  # NULL: no row before
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
 
@@ -338,7 +337,7 @@ class ReconcileRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(BoundedString(16), default="running")
     chain_slot: Mapped[int | None] = mapped_column(BigInteger)
     findings_count: Mapped[int] = mapped_column(Integer, default=0)
     repaired_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -350,11 +349,11 @@ class DriftFinding(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("reconcile_runs.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(48))
-    subject: Mapped[str] = mapped_column(String(SIGNATURE))
+    kind: Mapped[str] = mapped_column(BoundedString(48))
+    subject: Mapped[str] = mapped_column(BoundedString(SIGNATURE))
     details: Mapped[Any] = mapped_column(JSONText(), default=dict)
     repaired: Mapped[bool] = mapped_column(Boolean, default=False)
-    repair_action: Mapped[str | None] = mapped_column(String(64))
+    repair_action: Mapped[str | None] = mapped_column(BoundedString(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
 
 

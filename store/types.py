@@ -6,6 +6,11 @@
   round through float, so there the value is stored as an integer count of 10^-8 units, which
   keeps ``SUM`` exact too.
 - :class:`JSONText`: JSON kept as text, so every database reflects the same column type.
+- :class:`BoundedString`: a VARCHAR that refuses a value longer than its length, since SQLite
+  keeps any length and MySQL's ``INSERT IGNORE`` or a non-strict session truncate it silently.
+
+A value these types refuse raises :class:`~core.errors.InputError` at bind time, before the
+statement reaches the database (``store.errors`` keeps SQLAlchemy from wrapping it).
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Numeric, Text
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Numeric, String, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from core.errors import InputError
 
 MONEY_SCALE = 8
 _MONEY_UNIT = Decimal(10) ** MONEY_SCALE
@@ -39,7 +46,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given; use an aware UTC datetime")
+            raise InputError(
+                "naive datetime given; use an aware UTC datetime", code="naive_datetime"
+            )
         value = value.astimezone(dt.UTC)
         return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
@@ -63,11 +72,18 @@ class Money(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | int | str | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        amount = Decimal(value)
+        try:
+            amount = Decimal(value)
+        except (ArithmeticError, ValueError, TypeError):
+            raise InputError(
+                f"money must be a number, not {value!r}", code="invalid_money"
+            ) from None
         if not amount.is_finite():
-            raise ValueError("money must be a finite number")
+            raise InputError("money must be a finite number", code="invalid_money")
         if amount != amount.quantize(Decimal(1) / _MONEY_UNIT):
-            raise ValueError(f"money has more than {MONEY_SCALE} decimal places")
+            raise InputError(
+                f"money has more than {MONEY_SCALE} decimal places", code="invalid_money"
+            )
         if dialect.name == "sqlite":
             return int(amount * _MONEY_UNIT)
         return amount
@@ -91,3 +107,23 @@ class JSONText(TypeDecorator[Any]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)
+
+
+class BoundedString(TypeDecorator[str]):
+    """``VARCHAR(length)`` that is an error, not a truncation, on every backend."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is not None and len(value) > self.length:
+            raise InputError(
+                f"a value of {len(value)} characters does not fit {self.length}",
+                code="value_too_long",
+                details={"length": len(value), "limit": self.length},
+            )
+        return value

@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import StoreConflict
+from store.dialect import lock_for_claim
 from store.tables import MintOperation
+
+_KEY = "uq_mint_operations_idempotency_key"
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ async def create_or_get(session: AsyncSession, new: NewMintOperation) -> tuple[M
     """Record the intent, or return the one already recorded under the same key.
 
     Returns ``(operation, created)``. Two racing callers with one key get one row: the loser's
-    insert fails on the unique key inside a savepoint and it reads the winner's row.
+    insert fails on the unique key inside a savepoint and it reads the winner's row. A clash on
+    another key (the mint address) is raised as :class:`~core.errors.StoreConflict`.
     """
     existing = await get_by_key(session, new.idempotency_key)
     if existing is not None:
@@ -56,10 +60,11 @@ async def create_or_get(session: AsyncSession, new: NewMintOperation) -> tuple[M
     try:
         async with session.begin_nested():
             session.add(operation)
-    except IntegrityError:
-        winner = await get_by_key(session, new.idempotency_key)
-        if winner is None:  # the collision was on another key (e.g. the mint address)
+    except StoreConflict as conflict:
+        if conflict.constraint != _KEY:
             raise
+        winner = await get_by_key(session, new.idempotency_key)
+        assert winner is not None  # the row that beat us is committed
         return winner, False
     return operation, True
 
@@ -69,9 +74,11 @@ async def claim_due(
 ) -> list[MintOperation]:
     """Lock up to ``limit`` operations that are due, skipping rows other workers hold.
 
-    On PostgreSQL and MySQL this is ``FOR UPDATE SKIP LOCKED``; SQLite has one writer at a
-    time, so the clause is dropped there and the write lock serialises workers instead.
+    On PostgreSQL and MySQL this is ``FOR UPDATE SKIP LOCKED``; SQLite has no row locks, so
+    there the claim takes the database's write lock first and workers take turns (see
+    :func:`store.dialect.lock_for_claim`). Either way no two open transactions hold one row.
     """
+    await lock_for_claim(session)
     stmt = (
         select(MintOperation)
         .where(MintOperation.state.in_(list(states)), MintOperation.next_attempt_at <= now)

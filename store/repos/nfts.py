@@ -33,16 +33,6 @@ async def get_by_mint(session: AsyncSession, mint_address: str) -> UserNft | Non
     ).scalar_one_or_none()
 
 
-async def list_for_user(session: AsyncSession, user_id: int) -> list[UserNft]:
-    return list(
-        (
-            await session.execute(
-                select(UserNft).where(UserNft.user_id == user_id).order_by(UserNft.id)
-            )
-        ).scalars()
-    )
-
-
 async def record_qualification(
     session: AsyncSession,
     *,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.dialect import lock_for_claim
 from store.tables import EventOutbox
 
 
@@ -21,7 +22,9 @@ async def enqueue(
 
 
 async def claim_unpublished(session: AsyncSession, limit: int = 100) -> list[EventOutbox]:
-    """Oldest unpublished events, locked so that two relays never publish the same one."""
+    """Oldest unpublished events, locked so that two relays never publish the same one
+    (row locks on PostgreSQL and MySQL, the write lock on SQLite)."""
+    await lock_for_claim(session)
     stmt = (
         select(EventOutbox)
         .where(EventOutbox.published_at.is_(None))

@@ -9,19 +9,19 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.dialect import insert_ignore, upsert
-from store.tables import Asset, AssetEvent, IndexerCursor, ReorgJournal
+from store.tables import AssetEvent, AssetRow, IndexerCursor, ReorgJournal
 
 
-async def get_asset(session: AsyncSession, mint: str) -> Asset | None:
-    return await session.get(Asset, mint)
+async def get_asset(session: AsyncSession, mint: str) -> AssetRow | None:
+    return await session.get(AssetRow, mint)
 
 
 async def assets_by_owner(
     session: AsyncSession, owner: str, *, include_burnt: bool = False, limit: int = 1000
-) -> list[Asset]:
-    stmt = select(Asset).where(Asset.owner == owner).order_by(Asset.mint).limit(limit)
+) -> list[AssetRow]:
+    stmt = select(AssetRow).where(AssetRow.owner == owner).order_by(AssetRow.mint).limit(limit)
     if not include_burnt:
-        stmt = stmt.where(Asset.burnt.is_(False))
+        stmt = stmt.where(AssetRow.burnt.is_(False))
     return list((await session.execute(stmt)).scalars())
 
 

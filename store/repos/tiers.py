@@ -13,7 +13,3 @@ async def list_tiers(session: AsyncSession, kind: str | None = None) -> list[Nft
     if kind is not None:
         stmt = stmt.where(NftTier.kind == kind)
     return list((await session.execute(stmt)).scalars())
-
-
-async def get_tier(session: AsyncSession, level: int) -> NftTier | None:
-    return await session.get(NftTier, level)

@@ -6,9 +6,9 @@ import datetime as dt
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import ConflictError, StoreConflict
 from store.tables import Badge, Trade, User
 
 LIVE_BADGE_STATUSES = ("owned", "activated")
@@ -29,7 +29,9 @@ async def get_or_create_user(session: AsyncSession, wallet: str) -> User:
         async with session.begin_nested():
             user = User(wallet_address=wallet)
             session.add(user)
-    except IntegrityError:
+    except StoreConflict as conflict:
+        if conflict.constraint != "uq_users_wallet_address":
+            raise
         found = await get_user_by_wallet(session, wallet)
         assert found is not None  # the row that beat us is committed
         return found
@@ -82,7 +84,8 @@ async def consume_badges(
 ) -> list[int]:
     """Mark ``count`` usable badges consumed by an upgrade (oldest first); returns their ids.
 
-    Raises ``ValueError`` when the user has fewer: nothing is changed then.
+    Raises :class:`~core.errors.ConflictError` (``not_enough_badges``) when the user has fewer:
+    nothing is changed then.
     """
     if count == 0:
         return []
@@ -98,7 +101,11 @@ async def consume_badges(
         ).scalars()
     )
     if len(ids) < count:
-        raise ValueError(f"user {user_id} has {len(ids)} usable badges, {count} needed")
+        raise ConflictError(
+            f"user {user_id} has {len(ids)} usable badges, {count} needed",
+            code="not_enough_badges",
+            details={"usable": len(ids), "needed": count},
+        )
     await session.execute(
         update(Badge)
         .where(Badge.id.in_(ids))

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as redis
 
+from core.errors import ConfigError, RetryableStoreError
 from store.leases import Leases, LocalLeases, RedisLeases
 
 TTL = 0.2
@@ -66,5 +67,14 @@ async def test_concurrent_acquire_has_one_winner(leases: tuple[Leases, Leases]) 
 
 
 async def test_ttl_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="positive TTL"):
+    with pytest.raises(ConfigError, match="positive TTL"):
         await LocalLeases().acquire("x", 0)
+
+
+async def test_unreachable_redis_is_retryable() -> None:
+    client = redis.Redis(host="127.0.0.1", port=1)  # nothing listens there
+    try:
+        with pytest.raises(RetryableStoreError, match="lease store is unreachable"):
+            await RedisLeases(client).acquire("indexer", 10)
+    finally:
+        await client.aclose()

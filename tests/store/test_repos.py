@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from core.errors import ConflictError, InputError, StoreConflict
 from store.engine import session_factory
 from store.repos import mint_operations, nfts, outbox, read_model, tiers, users
-from store.tables import Asset, MintOperation, Trade, UserNft
+from store.tables import AssetRow, MintOperation, Trade, UserNft
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.UTC)
 
@@ -53,8 +53,9 @@ async def test_trading_volume_is_exact(session: AsyncSession) -> None:
 async def test_money_refuses_sub_unit_precision(session: AsyncSession) -> None:
     user = await users.get_or_create_user(session, "Wallet2")
     session.add(Trade(user_id=user.id, total_usd_price=Decimal("1.000000001")))
-    with pytest.raises(Exception, match="decimal places"):
+    with pytest.raises(InputError, match="decimal places") as refused:
         await session.flush()
+    assert refused.value.code == "invalid_money"
 
 
 async def test_timestamps_come_back_as_aware_utc(session: AsyncSession) -> None:
@@ -79,11 +80,13 @@ async def test_get_or_create_user_races_to_one_row(engine: AsyncEngine) -> None:
             await s.commit()
             return user.id
 
-    ids = await asyncio.gather(*(create() for _ in range(4)), return_exceptions=True)
-    # SQLite may report "database is locked" for a loser; every winner agrees on the id.
-    assert len({i for i in ids if isinstance(i, int)}) == 1
+    # No error is accepted: the loser's unique-key conflict is absorbed, nothing aborts.
+    ids = await asyncio.gather(*(create() for _ in range(4)))
+    assert len(set(ids)) == 1
     async with factory() as s:
-        assert (await users.get_user_by_wallet(s, "RaceWallet")) is not None
+        found = await users.get_user_by_wallet(s, "RaceWallet")
+        assert found is not None
+        assert found.id == ids[0]
 
 
 async def test_idempotency_key_gives_one_operation(engine: AsyncEngine) -> None:
@@ -95,8 +98,7 @@ async def test_idempotency_key_gives_one_operation(engine: AsyncEngine) -> None:
             await s.commit()
             return op.id
 
-    results = await asyncio.gather(*(claim(n) for n in range(5)), return_exceptions=True)
-    ids = {r for r in results if isinstance(r, int)}
+    ids = set(await asyncio.gather(*(claim(n) for n in range(5))))
     assert len(ids) == 1
     async with factory() as s:
         rows = (await s.execute(select(MintOperation))).scalars().all()
@@ -109,8 +111,9 @@ async def test_idempotency_key_gives_one_operation(engine: AsyncEngine) -> None:
 
 async def test_mint_address_is_unique_across_operations(session: AsyncSession) -> None:
     await mint_operations.create_or_get(session, _new_op("k1", "SameMint"))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(StoreConflict) as clash:
         await mint_operations.create_or_get(session, _new_op("k2", "SameMint"))
+    assert clash.value.constraint == "uq_mint_operations_mint_address"
 
 
 async def _user_nft(session: AsyncSession, user_id: int, mint: str, status: str, kind: str) -> None:
@@ -131,10 +134,14 @@ async def test_at_most_one_live_tier_nft_per_user(session: AsyncSession) -> None
     assert live is not None
     assert live.mint_address == "M-live"
 
-    for mint, status in (("M-second", "active"), ("M-second-pending", "pending")):
-        with pytest.raises(IntegrityError):
+    for mint, status, key in (
+        ("M-second", "active", "uq_user_nfts_live_tier_user_id"),
+        ("M-second-pending", "pending", "uq_user_nfts_pending_tier_user_id"),
+    ):
+        with pytest.raises(StoreConflict) as clash:
             async with session.begin_nested():
                 await _user_nft(session, user.id, mint, status, "tier")
+        assert clash.value.constraint == key
 
     # Burning the old one frees the slot for the upgraded NFT, in one transaction.
     live.status = "burned"
@@ -148,31 +155,69 @@ async def test_at_most_one_live_tier_nft_per_user(session: AsyncSession) -> None
 
 async def test_status_values_are_checked(session: AsyncSession) -> None:
     user = await users.get_or_create_user(session, "Checked")
-    with pytest.raises((IntegrityError, DBAPIError)):
+    with pytest.raises(InputError) as refused:
         await _user_nft(session, user.id, "M-bad", "minted-ish", "tier")
+    assert refused.value.details["constraint"] == "ck_user_nfts_status"
 
 
-async def test_claim_due_skips_rows_other_workers_hold(engine: AsyncEngine, backend: str) -> None:
-    factory = session_factory(engine)
-    async with factory() as s:
-        for n in range(4):
+async def _due_operations(engine: AsyncEngine, count: int) -> None:
+    async with session_factory(engine)() as s:
+        for n in range(count):
             await mint_operations.create_or_get(s, _new_op(f"due{n}", f"DueMint{n}"))
         later, _ = await mint_operations.create_or_get(s, _new_op("later", "LaterMint"))
         later.next_attempt_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         await s.commit()
+
+
+async def test_claim_due_skips_rows_other_workers_hold(engine: AsyncEngine, backend: str) -> None:
+    factory = session_factory(engine)
+    await _due_operations(engine, 4)
     now = dt.datetime.now(dt.UTC)
+
+    async def second_worker() -> set[int]:
+        async with factory() as second:
+            theirs = await mint_operations.claim_due(second, ["created"], now, limit=10)
+            ids = {o.id for o in theirs}
+            await second.rollback()
+            return ids
 
     async with factory() as first:
         mine = await mint_operations.claim_due(first, ["created"], now, limit=2)
         assert len(mine) == 2
-        if backend == "sqlite":
-            return  # one writer at a time: there is nothing to skip
-        async with factory() as second:
-            theirs = await mint_operations.claim_due(second, ["created"], now, limit=10)
-            assert {o.id for o in theirs}.isdisjoint({o.id for o in mine})
-            assert len(theirs) == 2  # the other two due rows; "later" is not due
-            await second.rollback()
-        await first.rollback()
+        waiting = asyncio.create_task(second_worker())
+        if backend != "sqlite":
+            # Row locks: the second worker skips the held rows without waiting for this one.
+            theirs = await waiting
+        for operation in mine:
+            operation.state = "sent"
+        await first.commit()
+    # SQLite: the second worker waited for the write lock, then saw the rows already sent.
+    theirs = await waiting
+    assert theirs.isdisjoint({o.id for o in mine})
+    assert len(theirs) == 2  # the other two due rows; "later" is not due
+
+
+async def test_concurrent_workers_never_share_a_claim(engine: AsyncEngine, backend: str) -> None:
+    await _due_operations(engine, 40)
+    factory = session_factory(engine)
+    now = dt.datetime.now(dt.UTC)
+    claimed: list[int] = []
+
+    async def worker() -> None:
+        while True:
+            async with factory() as s:
+                batch = await mint_operations.claim_due(s, ["created"], now, limit=3)
+                if not batch:
+                    return
+                for operation in batch:
+                    operation.state = "sent"
+                await asyncio.sleep(0)  # let the other workers try to claim the same rows
+                await s.commit()
+                claimed.extend(o.id for o in batch)
+
+    await asyncio.gather(*(worker() for _ in range(6)))
+    assert len(claimed) == 40
+    assert len(set(claimed)) == 40
 
 
 async def test_events_are_recorded_once(session: AsyncSession) -> None:
@@ -196,13 +241,13 @@ async def test_events_are_recorded_once(session: AsyncSession) -> None:
 async def test_cursor_moves_with_its_rows(engine: AsyncEngine) -> None:
     factory = session_factory(engine)
     async with factory() as s:
-        s.add(Asset(mint="MintC", standard="token2022", owner="O", last_slot=5))
+        s.add(AssetRow(mint="MintC", standard="token2022", owner="O", last_slot=5))
         await read_model.set_cursor(s, "live", 5, "SigA")
         await s.rollback()  # a crash before commit loses both, never one of them
         assert await read_model.get_cursor(s, "live") is None
         assert await read_model.get_asset(s, "MintC") is None
 
-        s.add(Asset(mint="MintC", standard="token2022", owner="O", last_slot=5))
+        s.add(AssetRow(mint="MintC", standard="token2022", owner="O", last_slot=5))
         await read_model.set_cursor(s, "live", 5, "SigA", finalized_slot=3)
         await s.commit()
         await read_model.set_cursor(s, "live", 9, "SigB")
@@ -216,9 +261,9 @@ async def test_cursor_moves_with_its_rows(engine: AsyncEngine) -> None:
 async def test_assets_by_owner_hides_burnt(session: AsyncSession) -> None:
     session.add_all(
         [
-            Asset(mint="M1", standard="token2022", owner="Alice", burnt=False, last_slot=1),
-            Asset(mint="M2", standard="token2022", owner="Alice", burnt=True, last_slot=2),
-            Asset(mint="M3", standard="metaplex", owner="Bob", burnt=False, last_slot=3),
+            AssetRow(mint="M1", standard="token2022", owner="Alice", burnt=False, last_slot=1),
+            AssetRow(mint="M2", standard="token2022", owner="Alice", burnt=True, last_slot=2),
+            AssetRow(mint="M3", standard="metaplex", owner="Bob", burnt=False, last_slot=3),
         ]
     )
     await session.commit()
@@ -262,8 +307,9 @@ async def test_badges_are_consumed_all_or_nothing(session: AsyncSession) -> None
     for kind in ("first-trade", "streak", "whale"):
         await users.add_badge(session, user.id, kind)
     assert await users.count_usable_badges(session, user.id) == 3
-    with pytest.raises(ValueError, match="3 usable badges, 4 needed"):
+    with pytest.raises(ConflictError, match="3 usable badges, 4 needed") as short:
         await users.consume_badges(session, user.id, 4, upgrade_id=0, at=NOW)
+    assert short.value.code == "not_enough_badges"
     assert await users.count_usable_badges(session, user.id) == 3
 
 
