@@ -379,7 +379,10 @@ class FaultProxy:
                 self.counts.lagged += 1
                 answers[index] = answer
         rest = [i for i in range(len(items)) if i not in answers]
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"
+        connection = b"keep-alive" if request.keep_alive else b"close"
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: %s\r\n\r\n" % (
+            connection
+        )
         if rest:
             body = [items[i] for i in rest] if is_batch else items[0]
             response = await upstream.exchange(request.with_body(_dump(body)))
@@ -573,8 +576,8 @@ class FaultProxy:
                 twice = notification and self._duplicate
                 if notification:
                     self.counts.notifications += 1
-                    self.counts.delayed += self._delay > 0
-                    self.counts.duplicated += twice
+                    self.counts.delayed += int(self._delay > 0)
+                    self.counts.duplicated += int(twice)
                 pair.outgoing.append(_Frame(loop.time(), message, notification, twice))
                 pair.wake.set()
 

@@ -332,13 +332,10 @@ async def _subscribe(ws: Any, method: str, params: list[Any]) -> int:
 async def test_duplicate_notifications_sends_each_frame_twice(
     fault_proxy: FaultProxy, landed: Signature
 ) -> None:
-    signature = landed
     fault_proxy.duplicate_notifications(True)
     async with websockets.connect(fault_proxy.ws_url) as ws:
         # Already landed: the node notifies at once, after the subscribe reply.
-        sub = await _subscribe(
-            ws, "signatureSubscribe", [str(signature), {"commitment": "processed"}]
-        )
+        sub = await _subscribe(ws, "signatureSubscribe", [str(landed), {"commitment": "processed"}])
         first = await asyncio.wait_for(ws.recv(), 10)
         second = await asyncio.wait_for(ws.recv(), 10)
     assert first == second
@@ -349,10 +346,9 @@ async def test_duplicate_notifications_sends_each_frame_twice(
 async def test_solana_py_sees_duplicated_notifications(
     fault_proxy: FaultProxy, landed: Signature
 ) -> None:
-    signature = landed
     fault_proxy.duplicate_notifications(True)
     async with SolanaWsClient(fault_proxy.ws_url) as ws:
-        await ws.signature_subscribe(signature=signature, commitment=Processed)
+        await ws.signature_subscribe(signature=landed, commitment=Processed)
         notes = [await asyncio.wait_for(ws.recv(), 10) for _ in range(2)]
     assert all(isinstance(n, SignatureNotification) for n in notes)
     assert notes[0].to_json() == notes[1].to_json()
@@ -361,12 +357,9 @@ async def test_solana_py_sees_duplicated_notifications(
 async def test_delayed_notification_is_held_and_replies_overtake_it(
     fault_proxy: FaultProxy, landed: Signature
 ) -> None:
-    signature = landed
     fault_proxy.delay_notifications(3600)
     async with websockets.connect(fault_proxy.ws_url) as ws:
-        sub = await _subscribe(
-            ws, "signatureSubscribe", [str(signature), {"commitment": "processed"}]
-        )
+        sub = await _subscribe(ws, "signatureSubscribe", [str(landed), {"commitment": "processed"}])
         await _eventually(lambda: fault_proxy.counts.delayed == 1)
         # The node has sent the notification; the proxy holds it, so the reply to a later
         # request comes first.
@@ -378,6 +371,27 @@ async def test_delayed_notification_is_held_and_replies_overtake_it(
         note = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert note["method"] == "signatureNotification"
     assert note["params"]["subscription"] == sub
+
+
+async def test_clear_switches_every_fault_off(fault_proxy: FaultProxy, landed: Signature) -> None:
+    fault_proxy.rate_limit(n=None)
+    fault_proxy.timeout(n=None)
+    fault_proxy.drop_http(n=None)
+    fault_proxy.duplicate_notifications(True)
+    fault_proxy.delay_notifications(3600)
+    view = await fault_proxy.lag(slots=5)
+    fault_proxy.clear()
+    reply = await _post(fault_proxy.rpc_url, _call("getSlot", [{"commitment": "processed"}]))
+    assert reply.status_code == 200
+    assert reply.json()["result"] > view
+    async with websockets.connect(fault_proxy.ws_url) as ws:
+        await _subscribe(ws, "signatureSubscribe", [str(landed), {"commitment": "processed"}])
+        note = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert note["method"] == "signatureNotification"
+        await ws.send(json.dumps(_call("slotUnsubscribe", [123456789], request_id=5)))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["id"] == 5  # no second copy
+    assert fault_proxy.counts.forwarded == 1
+    assert fault_proxy.counts.duplicated == fault_proxy.counts.delayed == 0
 
 
 # ---------------------------------------------------------------------- lagging node
