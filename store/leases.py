@@ -1,6 +1,6 @@
 """Leases: one holder at a time for a named job (the leading indexer, a reconcile run).
 
-With ``AIW3_REDIS_URL`` set, leases live in Redis and hold across processes and machines;
+With a Redis client, leases live in Redis and hold across processes and machines;
 without it they are in-process (one machine, one process: the embedded default).
 
 Every acquisition gets a **fencing token** that is larger than any token handed out before for
