@@ -18,6 +18,7 @@ from store.engine import create_engine, session_factory
 from store.repos import users
 from store.tables import AssetRow, Badge, Trade, User, UserNft
 
+_SERVERS_ONLY = pytest.mark.parametrize("backend", ["postgres", "mysql"], indirect=True)
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
 
@@ -113,12 +114,12 @@ async def test_value_longer_than_its_column(session: AsyncSession) -> None:
     assert refused.value.details == {"length": 45, "limit": 44}
 
 
+# SQLite keeps any length; BoundedString is the only check there.
+@_SERVERS_ONLY
 async def test_database_refuses_too_long_where_it_checks(
     session: AsyncSession, backend: str
 ) -> None:
     """Past the type check (raw SQL), PostgreSQL and strict MySQL refuse it themselves."""
-    if backend == "sqlite":
-        pytest.skip("SQLite keeps any length; BoundedString is the only check there")
     statement = text(
         "INSERT INTO users (wallet_address, created_at, updated_at) VALUES (:w, :t, :t)"
     )
@@ -172,9 +173,9 @@ async def _wait_until_blocked(engine: AsyncEngine, backend: str) -> None:
             await conn.rollback()
 
 
+# SQLite has one writer at a time: it cannot deadlock on rows.
+@_SERVERS_ONLY
 async def test_deadlock_is_retryable(engine: AsyncEngine, backend: str) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite has one writer at a time: it cannot deadlock on rows")
     first_id, second_id = await _user(engine, "W7"), await _user(engine, "W8")
     factory = session_factory(engine)
 
@@ -197,9 +198,9 @@ async def _server_connection_id(session: AsyncSession, backend: str) -> int:
     return int((await session.execute(text(query))).scalar_one())
 
 
+# SQLite is a file in this process: there is no connection to lose.
+@_SERVERS_ONLY
 async def test_lost_connection_is_retryable(engine: AsyncEngine, backend: str) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite is a file in this process: there is no connection to lose")
     factory = session_factory(engine)
     async with factory() as victim:
         server_id = await _server_connection_id(victim, backend)
@@ -214,9 +215,9 @@ async def test_lost_connection_is_retryable(engine: AsyncEngine, backend: str) -
         assert (await again.execute(select(User.id))).all() == []
 
 
+# SQLite has no server to reach.
+@_SERVERS_ONLY
 async def test_unreachable_server_is_retryable(backend: str) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite has no server to reach")
     url = {
         "postgres": "postgresql+asyncpg://postgres@127.0.0.1:1/test",
         "mysql": "mysql+asyncmy://root@127.0.0.1:1/test",
