@@ -29,7 +29,7 @@ Behaviour worth knowing:
 ``LocalChain`` is the state machine underneath, usable in-process without any I/O.
 """
 
-from chain.localnet.runtime import Commitment, LocalChain, LocalnetConfig
+from chain.localnet.runtime import CommitmentLevel, LocalChain, LocalnetConfig
 from chain.localnet.server import Localnet
 
-__all__ = ["Commitment", "LocalChain", "Localnet", "LocalnetConfig"]
+__all__ = ["CommitmentLevel", "LocalChain", "Localnet", "LocalnetConfig"]

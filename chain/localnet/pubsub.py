@@ -19,19 +19,11 @@ from typing import Any
 from solders.account import Account
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.system_program import ID as SYSTEM_PROGRAM
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from chain.localnet.encoding import encode_account
-from chain.localnet.errors import (
-    INTERNAL_ERROR,
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    PARSE_ERROR,
-    RpcError,
-    invalid_params,
-)
+from chain.localnet.errors import RpcError, invalid_params
 from chain.localnet.params import account_filters
 from chain.localnet.params import commitment as _commitment
 from chain.localnet.params import config as _config
@@ -40,12 +32,14 @@ from chain.localnet.params import required as _required
 from chain.localnet.params import signature as _signature
 from chain.localnet.runtime import (
     Block,
-    Commitment,
+    CommitmentLevel,
     LocalChain,
     SlotAdvance,
     TxRecord,
     reached,
 )
+from chain.programs import SYSTEM_PROGRAM
+from chain.rpc.protocol import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 
 _log = logging.getLogger(__name__)
 _DELETED = Account(0, b"", SYSTEM_PROGRAM)
@@ -63,7 +57,7 @@ class _Sub:
     id: int
     kind: str
     conn: _Connection
-    commitment: Commitment
+    commitment: CommitmentLevel
     key: Any = None  # Pubkey (account, logs mentions) or Signature
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -174,7 +168,7 @@ class PubSubServer:
             raise RpcError(METHOD_NOT_FOUND, "Method not found")
         kind = method[: -len("Subscribe")]
         if kind == "slot":
-            sub = _Sub(next(self._ids), kind, conn, Commitment.PROCESSED)
+            sub = _Sub(next(self._ids), kind, conn, CommitmentLevel.PROCESSED)
             self._register(sub, self._slot_subs, request_id)
         elif kind == "account":
             pubkey = _pubkey(_required(params, 0, str))
@@ -183,7 +177,7 @@ class PubSubServer:
                 next(self._ids),
                 kind,
                 conn,
-                _commitment(config, Commitment.FINALIZED),
+                _commitment(config, CommitmentLevel.FINALIZED),
                 pubkey,
                 config,
             )
@@ -198,7 +192,7 @@ class PubSubServer:
                 next(self._ids),
                 kind,
                 conn,
-                _commitment(config, Commitment.FINALIZED),
+                _commitment(config, CommitmentLevel.FINALIZED),
                 program,
                 config,
             )
@@ -209,7 +203,7 @@ class PubSubServer:
                 next(self._ids),
                 kind,
                 conn,
-                _commitment(config, Commitment.FINALIZED),
+                _commitment(config, CommitmentLevel.FINALIZED),
                 _logs_filter(params),
             )
             self._register(sub, self._logs_subs, request_id)
@@ -217,7 +211,11 @@ class PubSubServer:
             signature = _signature(_required(params, 0, str))
             config = _config(params, 1)
             sub = _Sub(
-                next(self._ids), kind, conn, _commitment(config, Commitment.FINALIZED), signature
+                next(self._ids),
+                kind,
+                conn,
+                _commitment(config, CommitmentLevel.FINALIZED),
+                signature,
             )
             record = self._chain.status(signature, search_history=True)
             if record is not None and reached(self._chain.commitment_of(record), sub.commitment):
@@ -252,31 +250,37 @@ class PubSubServer:
     # ------------------------------------------------------------------ chain events
 
     def on_transaction(self, record: TxRecord, written: Sequence[Pubkey]) -> None:
-        self._transaction_events(record, Commitment.PROCESSED)
+        self._transaction_events(record, CommitmentLevel.PROCESSED)
         self.on_accounts_written(written)
 
     def on_accounts_written(self, written: Sequence[Pubkey]) -> None:
-        self._account_events(written, Commitment.PROCESSED)
+        self._account_events(written, CommitmentLevel.PROCESSED)
 
     def on_slot(self, advance: SlotAdvance) -> None:
         block = advance.block
-        root = self._chain.block_at(Commitment.FINALIZED).slot
+        root = self._chain.block_at(CommitmentLevel.FINALIZED).slot
         for sub in list(self._slot_subs.values()):
             self._send(sub, {"parent": block.parent_slot, "root": root, "slot": block.slot})
         if advance.confirmed is not None:
-            self._block_events(advance.confirmed, advance.confirmed_written, Commitment.CONFIRMED)
+            self._block_events(
+                advance.confirmed, advance.confirmed_written, CommitmentLevel.CONFIRMED
+            )
         if advance.finalized is not None:
-            self._block_events(advance.finalized, advance.finalized_written, Commitment.FINALIZED)
+            self._block_events(
+                advance.finalized, advance.finalized_written, CommitmentLevel.FINALIZED
+            )
 
-    def _block_events(self, block: Block, written: Sequence[Pubkey], level: Commitment) -> None:
+    def _block_events(
+        self, block: Block, written: Sequence[Pubkey], level: CommitmentLevel
+    ) -> None:
         if self._logs_subs or self._signature_subs:
             for signature in block.signatures:
-                record = self._chain.transaction(signature, Commitment.PROCESSED)
+                record = self._chain.transaction(signature, CommitmentLevel.PROCESSED)
                 if record is not None:
                     self._transaction_events(record, level)
         self._account_events(written, level)
 
-    def _transaction_events(self, record: TxRecord, level: Commitment) -> None:
+    def _transaction_events(self, record: TxRecord, level: CommitmentLevel) -> None:
         for sub in list(self._signature_subs.get(record.signature, {}).values()):
             if sub.commitment is level:
                 self._remove(sub.id)
@@ -295,7 +299,7 @@ class PubSubServer:
                     ),
                 )
 
-    def _account_events(self, written: Sequence[Pubkey], level: Commitment) -> None:
+    def _account_events(self, written: Sequence[Pubkey], level: CommitmentLevel) -> None:
         if not self._account_subs and not self._program_subs:
             return
         for pubkey in written:

@@ -79,16 +79,12 @@ from chain.rpc.errors import (
     error_from_rpc,
 )
 from chain.rpc.metrics import NO_ENDPOINT, RpcMethod, RpcMetrics, Status
+from chain.rpc.protocol import MAX_MULTIPLE_ACCOUNTS, MAX_SIGNATURE_STATUSES, NODE_UNHEALTHY
 from core.types import Slotted
 
 _Item = TypeVar("_Item")
 R = TypeVar("R")
 
-# Protocol limits of a Solana node: getMultipleAccounts takes at most 100 keys,
-# getSignatureStatuses at most 256 signatures.
-MAX_MULTIPLE_ACCOUNTS = 100
-MAX_SIGNATURE_STATUSES = 256
-_NODE_UNHEALTHY = -32005
 
 _log = structlog.stdlib.get_logger(__name__)
 
@@ -631,7 +627,7 @@ def _with_status(
 ) -> tuple[RpcRetryableError | RpcRejected, Status]:
     if isinstance(error, RpcRejected):
         return error, "rejected"
-    if error.rpc_code == _NODE_UNHEALTHY:
+    if error.rpc_code == NODE_UNHEALTHY:
         return error, "unavailable"
     return error, "error"
 

@@ -18,8 +18,7 @@ from solders.rpc.errors import SendTransactionPreflightFailureMessage
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
-from chain.localnet import Commitment as ChainCommitment
-from chain.localnet import Localnet
+from chain.localnet import CommitmentLevel, Localnet
 
 from .nft import T22, burn_and_close_tx, mint_rent_size, transfer_nft_tx
 from .util import blockhash, mint_nft, raw_rpc, send, status_rank, wait_status
@@ -651,7 +650,7 @@ async def test_preflight_runs_at_the_preflight_commitment(manual_localnet: Local
         # Signed with a blockhash the finalized bank knows: lands via a processed preflight...
         for _ in range(3):
             chain.advance_slot()
-        older = chain.block_at(ChainCommitment.FINALIZED).blockhash
+        older = chain.block_at(CommitmentLevel.FINALIZED).blockhash
         tx = _transfer_tx(wallet, Keypair().pubkey(), RENT_FREE, older)
         assert (await send(rpc, tx)).value == tx.signatures[0]
         # ...and a duplicate not yet visible at finalized passes that preflight and is dropped

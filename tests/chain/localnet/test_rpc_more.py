@@ -14,7 +14,6 @@ from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.message import Message, MessageV0
-from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 from spl.memo.constants import MEMO_PROGRAM_ID
@@ -22,13 +21,12 @@ from spl.memo.instructions import create_memo
 from spl.memo.models import MemoParams
 
 from chain.localnet import Localnet
+from chain.programs import ADDRESS_LOOKUP_TABLE_PROGRAM, COMPUTE_BUDGET_PROGRAM
 
 from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size, transfer_nft_tx
 from .util import mint_nft, raw_rpc, send
 
 SOL = 10**9
-ALT_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
-COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 
 
 async def _parsed_tx(url: str, signature: Any) -> dict[str, Any]:
@@ -176,7 +174,7 @@ async def test_v0_transaction_with_lookup_table(manual_localnet: Localnet) -> No
                 str(table),
                 {
                     "lamports": SOL,
-                    "owner": str(ALT_PROGRAM),
+                    "owner": str(ADDRESS_LOOKUP_TABLE_PROGRAM),
                     "data": [base64.b64encode(data).decode(), "base64"],
                 },
             ],
@@ -262,8 +260,8 @@ async def test_blocks_epoch_and_fees(manual_localnet: Localnet) -> None:
             ],
         )
         assert fee["result"]["value"] == 5000
-        limit = Instruction(COMPUTE_BUDGET, b"\x02" + (300_000).to_bytes(4, "little"), [])
-        price = Instruction(COMPUTE_BUDGET, b"\x03" + (10_000).to_bytes(8, "little"), [])
+        limit = Instruction(COMPUTE_BUDGET_PROGRAM, b"\x02" + (300_000).to_bytes(4, "little"), [])
+        price = Instruction(COMPUTE_BUDGET_PROGRAM, b"\x03" + (10_000).to_bytes(8, "little"), [])
         priced = Message.new_with_blockhash(
             [limit, price, ix], wallet.pubkey(), chain.current.blockhash
         )
