@@ -22,9 +22,14 @@ from solders.transaction import Transaction
 
 from chain.localnet import CommitmentLevel, Localnet, LocalnetConfig
 from tests.das_fixtures import das_case
-
-from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size
-from .util import raw_rpc, send
+from tests.harness.localnet import (
+    T22,
+    burn_and_close_tx,
+    mint_nft_tx,
+    mint_rent_size,
+    raw_rpc,
+    send,
+)
 
 SPL_TOKEN = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 SOL = 10**9

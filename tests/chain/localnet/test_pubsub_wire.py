@@ -20,8 +20,7 @@ from solders.transaction import Transaction
 from websockets.asyncio.client import ClientConnection
 
 from chain.localnet import Localnet
-
-from .util import send
+from tests.harness.localnet import send
 
 SOL = 10**9
 LAMPORTS = 1_500_000

@@ -19,9 +19,18 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
 from chain.localnet import CommitmentLevel, Localnet
-
-from .nft import T22, burn_and_close_tx, mint_rent_size, transfer_nft_tx
-from .util import blockhash, mint_nft, raw_rpc, send, status_rank, wait_status
+from tests.harness.localnet import (
+    T22,
+    blockhash,
+    burn_and_close_tx,
+    mint_nft,
+    mint_rent_size,
+    raw_rpc,
+    send,
+    status_rank,
+    transfer_nft_tx,
+    wait_status,
+)
 
 SOL = 10**9
 # Enough for a new 0-byte account to be rent exempt (890,880 lamports).
