@@ -25,6 +25,11 @@ Behaviour worth knowing:
   It answers ``{droppedSlots, forkSlot, slot}``; ``processed`` account and program subscribers
   are notified of every account the drop restored; ``confirmed`` ones, of every restored
   account they had seen on a dropped confirmed block, when the new branch's first block confirms.
+  ``localnet_dropConnections [[subscription ids]?]`` closes every PubSub connection (or those
+  holding the given subscriptions) from the server side, close code 1001, as a node restart or
+  a load balancer would; it answers ``{closedConnections, subscriptions}``.
+- ``logsSubscribe`` with ``mentions`` is indexed by address: many subscriptions cost nothing
+  per transaction beyond a lookup per account key.
 
 ``LocalChain`` is the state machine underneath, usable in-process without any I/O.
 """

@@ -56,7 +56,7 @@ Handler = Callable[[list[Any]], Any]
 class RpcMethods:
     """Dispatches one JSON-RPC call to the chain. Stateless apart from the chain itself."""
 
-    def __init__(self, chain: LocalChain) -> None:
+    def __init__(self, chain: LocalChain, extra: dict[str, Handler] | None = None) -> None:
         self.chain = chain
         self._table: dict[str, Handler] = {
             "getLatestBlockhash": self.get_latest_blockhash,
@@ -90,6 +90,8 @@ class RpcMethods:
             "getGenesisHash": lambda params: str(self.chain.block_by_slot(0).blockhash),  # type: ignore[union-attr]
             "localnet_setAccount": self.set_account,
             "localnet_dropSlots": self.drop_slots,
+            # Methods of the transport around the chain (e.g. localnet_dropConnections).
+            **(extra or {}),
         }
 
     def call(self, method: str, params: Any) -> Any:

@@ -582,7 +582,16 @@ class LocalChain:
                 return _refused("AlreadyProcessed")
             if not self.blockhash_valid(message.recent_blockhash, preflight):
                 return _refused("BlockhashNotFound")
-        if existing is not None or not self.blockhash_valid(message.recent_blockhash):
+        if existing is not None:
+            return None
+        if not self.blockhash_valid(message.recent_blockhash):
+            if preflight is not None:
+                # The leader will drop it (the blockhash expired on the newest block), but a
+                # node simulates on the preflight bank first, where it is still valid: a
+                # failing transaction is refused there (-32002), not accepted and then lost.
+                outcome, _ = self.simulate(tx, replace_blockhash=False, commitment=preflight)
+                if outcome.err is not None:
+                    return outcome
             return None
         resolved = self._resolve_keys(message)
         if resolved is None:

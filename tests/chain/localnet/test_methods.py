@@ -673,3 +673,34 @@ async def test_preflight_runs_at_the_preflight_commitment(manual_localnet: Local
         assert (await rpc.get_balance(dest, Processed)).value == RENT_FREE
         spent = (await rpc.get_signatures_for_address(wallet.pubkey(), commitment=Confirmed)).value
         assert [s.signature for s in spent].count(tx.signatures[0]) == 1
+
+
+async def test_preflight_at_the_expiry_edge_simulates_before_dropping(
+    manual_localnet: Localnet,
+) -> None:
+    """Confirmed height at the blockhash's lastValidBlockHeight, processed one past it: the
+    preflight bank (confirmed) still knows the blockhash, the leader no longer does. A failing
+    transaction is refused with -32002 (not accepted with a signature and lost); a good one
+    passes preflight and is dropped by the leader, as on a node."""
+    chain = manual_localnet.chain
+    async with AsyncClient(manual_localnet.rpc_url, commitment=Confirmed) as rpc:
+        wallet = Keypair()
+        await rpc.request_airdrop(wallet.pubkey(), SOL)
+        chain.advance_slot()
+        latest = (await rpc.get_latest_blockhash(Confirmed)).value
+        while chain.block_at(CommitmentLevel.CONFIRMED).height < latest.last_valid_block_height:
+            chain.advance_slot()
+        assert chain.current.height == latest.last_valid_block_height + 1
+        opts = TxOpts(preflight_commitment=Confirmed)
+        too_much = _transfer_tx(wallet, Keypair().pubkey(), 2 * SOL, latest.blockhash)
+        with pytest.raises(RPCException) as caught:
+            await rpc.send_raw_transaction(bytes(too_much), opts)
+        reply = caught.value.args[0]
+        assert isinstance(reply, SendTransactionPreflightFailureMessage)
+        assert "custom program error: 0x1" in reply.message
+        good = _transfer_tx(wallet, Keypair().pubkey(), RENT_FREE, latest.blockhash)
+        assert (await rpc.send_raw_transaction(bytes(good), opts)).value == good.signatures[0]
+        chain.advance_slot()
+        chain.advance_slot()
+        statuses = await rpc.get_signature_statuses([good.signatures[0], too_much.signatures[0]])
+        assert statuses.value == [None, None]
