@@ -16,6 +16,7 @@ from chain.codecs.spl_token import AccountState
 from chain.localnet import params as params_mod
 from chain.localnet.encoding import encode_account, ui_token_amount
 from chain.localnet.errors import RpcError, invalid_params
+from chain.localnet.parsed import token_extensions
 from chain.localnet.runtime import Block, CommitmentLevel, LocalChain, TxRecord, decode_transaction
 from chain.localnet.tokens import parse_mint, parse_token_account
 from chain.localnet.txjson import status_json, transaction_json
@@ -589,7 +590,8 @@ def _decode_wire_text(text: str, encoding: str) -> bytes:
 
 
 def _parsed_token_data(chain: LocalChain, account: Account) -> dict[str, Any] | None:
-    """jsonParsed data for SPL Token / Token-2022 accounts and mints (base layout only)."""
+    """jsonParsed data for SPL Token / Token-2022 accounts and mints, with the Token-2022
+    extensions."""
     program_name = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-2022"}.get(
         account.owner
     )
@@ -605,6 +607,9 @@ def _parsed_token_data(chain: LocalChain, account: Account) -> dict[str, Any] | 
             "state": "frozen" if token.state == AccountState.FROZEN else "initialized",
             "tokenAmount": ui_token_amount(token.amount, chain.mint_decimals(token.mint)),
         }
+        extensions = token_extensions(account.owner, bytes(account.data), mint=False)
+        if extensions:  # a node leaves the key out when there are none
+            info["extensions"] = extensions
         return {
             "program": program_name,
             "parsed": {"info": info, "type": "account"},
@@ -619,5 +624,8 @@ def _parsed_token_data(chain: LocalChain, account: Account) -> dict[str, Any] | 
             "mintAuthority": str(mint.mint_authority) if mint.mint_authority else None,
             "supply": str(mint.supply),
         }
+        extensions = token_extensions(account.owner, bytes(account.data), mint=True)
+        if extensions:
+            info["extensions"] = extensions
         return {"program": program_name, "parsed": {"info": info, "type": "mint"}, "space": space}
     return None

@@ -194,3 +194,69 @@ def _associated(names: list[str], accounts: list[Pubkey], data: bytes) -> Parsed
     return "spl-associated-token-account", _typed(
         "createIdempotent" if ix.idempotent else "create", info
     )
+
+
+# ---------------------------------------------------------------------- Token-2022 extensions
+
+
+def token_extensions(owner: Pubkey, data: bytes, *, mint: bool) -> list[dict[str, Any]]:
+    """The ``extensions`` list of a parsed Token-2022 mint or token account, in agave's
+    ``UiExtension`` shape (``{"extension": name, "state": {...}}``), decoded by
+    ``chain.codecs.token2022``. Empty for the classic program and unextended accounts; an
+    account whose extensions do not decode gets none, as its base was already parsed."""
+    if owner != TOKEN_2022_PROGRAM or len(data) <= token2022.ACCOUNT_TYPE_OFFSET:
+        return []
+    try:
+        decoded = token2022.decode_mint(data) if mint else token2022.decode_account(data)
+    except CodecError:
+        return []
+    return [_extension_json(ext) for ext in decoded.extensions]
+
+
+def _key(value: Pubkey | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _extension_json(ext: token2022.Extension) -> dict[str, Any]:
+    match ext:
+        case token2022.ImmutableOwner():
+            return {"extension": "immutableOwner"}
+        case token2022.MetadataPointer():
+            state: dict[str, Any] = {
+                "authority": _key(ext.authority),
+                "metadataAddress": _key(ext.metadata_address),
+            }
+            return {"extension": "metadataPointer", "state": state}
+        case token2022.GroupPointer():
+            state = {"authority": _key(ext.authority), "groupAddress": _key(ext.group_address)}
+            return {"extension": "groupPointer", "state": state}
+        case token2022.GroupMemberPointer():
+            state = {"authority": _key(ext.authority), "memberAddress": _key(ext.member_address)}
+            return {"extension": "groupMemberPointer", "state": state}
+        case token2022.TokenMetadata():
+            state = {
+                "updateAuthority": _key(ext.update_authority),
+                "mint": str(ext.mint),
+                "name": ext.name,
+                "symbol": ext.symbol,
+                "uri": ext.uri,
+                "additionalMetadata": [[k, v] for k, v in ext.additional_metadata],
+            }
+            return {"extension": "tokenMetadata", "state": state}
+        case token2022.TokenGroup():
+            state = {
+                "updateAuthority": _key(ext.update_authority),
+                "mint": str(ext.mint),
+                "size": ext.size,
+                "maxSize": ext.max_size,
+            }
+            return {"extension": "tokenGroup", "state": state}
+        case token2022.TokenGroupMember():
+            state = {
+                "mint": str(ext.mint),
+                "group": str(ext.group),
+                "memberNumber": ext.member_number,
+            }
+            return {"extension": "tokenGroupMember", "state": state}
+    # Extensions the codec does not model yet: a node names each; we say we could not parse it.
+    return {"extension": "unparsableExtension"}

@@ -18,8 +18,13 @@ from solders.transaction import Transaction, VersionedTransaction
 from spl.memo.constants import MEMO_PROGRAM_ID
 from spl.memo.instructions import create_memo
 from spl.memo.models import MemoParams
+from spl.token.instructions import get_associated_token_address
 
+from chain.codecs import token2022
+from chain.codecs.spl_token import MintState
+from chain.keys import Signer
 from chain.localnet import Localnet
+from chain.localnet.parsed import token_extensions
 from chain.programs import ADDRESS_LOOKUP_TABLE_PROGRAM
 from tests.harness.localnet import (
     T22,
@@ -217,3 +222,77 @@ async def test_memo_in_signature_list(manual_localnet: Localnet) -> None:
         assert listed[0].memo == f"[{len(text)}] {text}"
         parsed = await _parsed_tx(manual_localnet.rpc_url, tx.signatures[0])
         assert parsed["transaction"]["message"]["instructions"][0]["parsed"] == text
+
+
+async def test_json_parsed_carries_the_token_2022_extensions(
+    system_wallet: Signer, solana_client: AsyncClient, rpc_url: str
+) -> None:
+    """A wallet reading parsed accounts sees the NFT's name, uri and level, as on mainnet."""
+    holder = Keypair().pubkey()
+    mint, _ = await mint_nft(solana_client, system_wallet, holder, level=4)
+    config = {"encoding": "jsonParsed", "commitment": "confirmed"}
+    reply = await raw_rpc(rpc_url, "getAccountInfo", [str(mint.pubkey()), config])
+    info = reply["result"]["value"]["data"]["parsed"]["info"]
+    authority = str(system_wallet.pubkey)
+    assert info["extensions"] == [
+        {
+            "extension": "metadataPointer",
+            "state": {"authority": authority, "metadataAddress": str(mint.pubkey())},
+        },
+        {
+            "extension": "tokenMetadata",
+            "state": {
+                "updateAuthority": authority,
+                "mint": str(mint.pubkey()),
+                "name": "AIW3 Equity L4",
+                "symbol": "AIW3",
+                "uri": "https://example.invalid/nft.json",
+                "additionalMetadata": [["level", "4"]],
+            },
+        },
+    ]
+    ata = get_associated_token_address(holder, mint.pubkey(), T22)
+    reply = await raw_rpc(rpc_url, "getAccountInfo", [str(ata), config])
+    info = reply["result"]["value"]["data"]["parsed"]["info"]
+    assert info["extensions"] == [{"extension": "immutableOwner"}]
+
+
+def test_group_extensions_render_in_agaves_shape() -> None:
+    collection, member_mint, authority = (Keypair().pubkey() for _ in range(3))
+    base = MintState(None, 1, 0, True, None)
+    data = token2022.encode_mint(
+        token2022.Mint2022(
+            base,
+            (
+                token2022.GroupPointer(authority, collection),
+                token2022.TokenGroup(authority, collection, 2, 10),
+                token2022.GroupMemberPointer(None, member_mint),
+                token2022.TokenGroupMember(member_mint, collection, 2),
+            ),
+        )
+    )
+    assert token_extensions(T22, data, mint=True) == [
+        {
+            "extension": "groupPointer",
+            "state": {"authority": str(authority), "groupAddress": str(collection)},
+        },
+        {
+            "extension": "tokenGroup",
+            "state": {
+                "updateAuthority": str(authority),
+                "mint": str(collection),
+                "size": 2,
+                "maxSize": 10,
+            },
+        },
+        {
+            "extension": "groupMemberPointer",
+            "state": {"authority": None, "memberAddress": str(member_mint)},
+        },
+        {
+            "extension": "tokenGroupMember",
+            "state": {"mint": str(member_mint), "group": str(collection), "memberNumber": 2},
+        },
+    ]
+    # Classic-program accounts and unextended Token-2022 ones carry no list.
+    assert token_extensions(T22, data[:82], mint=True) == []
