@@ -10,7 +10,10 @@ In-process sends it to a bare ``LiteSVM``. The RPC paths send it, preflight on, 
 production uses; its client stack costs more CPU per request than the server does) and with
 plain keep-alive HTTP/1.1 (what the server itself sustains). Each RPC run then checks that every
 signature landed without error. Prints the median rate of each path and its ratio to
-in-process. Bounded: a fixed number of transactions and a timeout on every wait.
+in-process. Then the cost of ``logsSubscribe``: the plain-HTTP mint rate with 0, 1,000 and
+10,000 ``mentions`` subscriptions open (each on its own address, as an indexer following many
+wallets would hold), and each rate's ratio to the rate with none (the target: >= 0.9 at 10,000).
+Bounded: a fixed number of transactions and a timeout on every wait.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import websockets
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.account import Account
@@ -45,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # same transactions without asking the chain (an underfunded mint would fail, and be caught).
 STANDARD = get_standard("token2022")
 REQUEST = MintRequest(level="1", uri="https://example.invalid/nft.json")
+SUBSCRIPTIONS = (0, 1000, 10_000)
 
 
 def mint_nft_tx(payer: Keypair, owner: Pubkey, blockhash: Hash) -> Transaction:
@@ -187,7 +192,25 @@ async def _wait_landed(rpc: AsyncClient, signatures: list[Signature]) -> None:
             await asyncio.sleep(0.05)
 
 
-async def _start_localnet() -> tuple[asyncio.subprocess.Process, str]:
+async def bench_with_subscriptions(
+    rpc_url: str, ws_url: str, subscriptions: int, count: int, in_flight: int
+) -> float:
+    """The plain-HTTP mint rate while ``subscriptions`` logs ``mentions`` subscriptions, each
+    on a different address that no mint names, are open (so none is notified: the cost
+    measured is matching, not sending)."""
+    async with websockets.connect(ws_url, max_size=None) as ws:
+        for i in range(subscriptions):
+            mention = {"mentions": [str(Keypair().pubkey())]}
+            request = {"jsonrpc": "2.0", "id": i, "method": "logsSubscribe", "params": [mention]}
+            await ws.send(json.dumps(request))
+        for _ in range(subscriptions):
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            if "result" not in reply:
+                raise RuntimeError(f"logsSubscribe failed: {reply}")
+        return await bench_rpc(rpc_url, count, in_flight, raw_http=True)
+
+
+async def _start_localnet() -> tuple[asyncio.subprocess.Process, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -206,7 +229,11 @@ async def _start_localnet() -> tuple[asyncio.subprocess.Process, str]:
     if match is None:
         proc.kill()
         raise RuntimeError(f"unexpected localnet output: {line!r}")
-    return proc, match.group(1)
+    ws = re.search(r"(ws://\S+)", line)
+    if ws is None:
+        proc.kill()
+        raise RuntimeError(f"unexpected localnet output: {line!r}")
+    return proc, match.group(1), ws.group(1)
 
 
 async def main() -> None:
@@ -219,7 +246,7 @@ async def main() -> None:
     bench_in_process(100)  # warm-up: program cache, imports
     local = [bench_in_process(args.count) for _ in range(args.repeat)]
 
-    proc, rpc_url = await _start_localnet()
+    proc, rpc_url, ws_url = await _start_localnet()
     flight = args.in_flight
     try:
         await bench_rpc(rpc_url, 100, flight)  # warm-up
@@ -228,6 +255,12 @@ async def main() -> None:
             rates["py1"].append(await bench_rpc(rpc_url, args.count // 4, 1))
             rates["py"].append(await bench_rpc(rpc_url, args.count, flight))
             rates["raw"].append(await bench_rpc(rpc_url, args.count, flight, raw_http=True))
+        subscribed: dict[int, list[float]] = {n: [] for n in SUBSCRIPTIONS}
+        for _ in range(args.repeat):
+            for n in SUBSCRIPTIONS:
+                subscribed[n].append(
+                    await bench_with_subscriptions(rpc_url, ws_url, n, args.count, flight)
+                )
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)
@@ -247,6 +280,11 @@ async def main() -> None:
     for key, label in rows:
         rate = median[key]
         print(f"  {label:<52} {rate:6.0f} tx/s  ratio {rate / in_process:.2f}")
+    base = statistics.median(subscribed[0])
+    print(f"logsSubscribe mentions (plain HTTP/1.1, {flight} in flight), ratio to none")
+    for n in SUBSCRIPTIONS:
+        rate = statistics.median(subscribed[n])
+        print(f"  {n:>6} subscriptions {'':<32} {rate:6.0f} tx/s  ratio {rate / base:.2f}")
 
 
 if __name__ == "__main__":

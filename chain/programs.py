@@ -14,6 +14,10 @@ MEMO_PROGRAM: Final = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLG
 # Memo v1 is still seen in old transactions; the decoder accepts both.
 MEMO_V1_PROGRAM: Final = Pubkey.from_string("Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo")
 TOKEN_METADATA_PROGRAM: Final = Pubkey.from_string("metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s")
+COMPUTE_BUDGET_PROGRAM: Final = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
+ADDRESS_LOOKUP_TABLE_PROGRAM: Final = Pubkey.from_string(
+    "AddressLookupTab1e1111111111111111111111111"
+)
 SYSVAR_RENT: Final = Pubkey.from_string("SysvarRent111111111111111111111111111111111")
 SYSVAR_INSTRUCTIONS: Final = Pubkey.from_string("Sysvar1nstructions1111111111111111111111111")
 

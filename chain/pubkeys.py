@@ -25,12 +25,14 @@ _MAX_PUBKEY_CHARS = 44
 _MAX_DECODE_CHARS = 128
 
 
-def decode_base58(text: str) -> bytes | None:
-    """Decode Bitcoin-alphabet base58 (the Solana encoding); ``None`` if ``text`` is not base58.
+def decode_base58(text: str, *, max_chars: int = _MAX_DECODE_CHARS) -> bytes | None:
+    """Decode Bitcoin-alphabet base58 (the Solana encoding); ``None`` if ``text`` is not base58
+    or longer than ``max_chars`` (the decode is quadratic: callers bound what they accept, e.g.
+    the local chain a whole transaction's 1,683 characters).
 
     Leading ``1`` characters stand for leading zero bytes, as in every Solana tool.
     """
-    if not text or len(text) > _MAX_DECODE_CHARS:
+    if not text or len(text) > max_chars:
         return None
     number = 0
     for char in text:

@@ -18,6 +18,9 @@ from store.engine import create_engine, session_factory
 from store.tables import metadata
 from tests.services import BACKENDS, REDIS_URL, fresh_database, unavailable
 
+# The shared local-chain harness: its fixtures serve every test package.
+pytest_plugins = ["tests.harness.localnet"]
+
 # A loaded 2-core CI machine must not turn a slow example into a failure; in CI the examples
 # are derived from the test itself, so a red run can be replayed exactly.
 hypothesis_settings.register_profile("aiw3", deadline=None)

@@ -25,11 +25,16 @@ Behaviour worth knowing:
   It answers ``{droppedSlots, forkSlot, slot}``; ``processed`` account and program subscribers
   are notified of every account the drop restored; ``confirmed`` ones, of every restored
   account they had seen on a dropped confirmed block, when the new branch's first block confirms.
+  ``localnet_dropConnections [[subscription ids]?]`` closes every PubSub connection (or those
+  holding the given subscriptions) from the server side, close code 1001, as a node restart or
+  a load balancer would; it answers ``{closedConnections, subscriptions}``.
+- ``logsSubscribe`` with ``mentions`` is indexed by address: many subscriptions cost nothing
+  per transaction beyond a lookup per account key.
 
 ``LocalChain`` is the state machine underneath, usable in-process without any I/O.
 """
 
-from chain.localnet.runtime import Commitment, LocalChain, LocalnetConfig
+from chain.localnet.runtime import CommitmentLevel, LocalChain, LocalnetConfig
 from chain.localnet.server import Localnet
 
-__all__ = ["Commitment", "LocalChain", "Localnet", "LocalnetConfig"]
+__all__ = ["CommitmentLevel", "LocalChain", "Localnet", "LocalnetConfig"]

@@ -15,14 +15,12 @@ from solders.rpc.responses import RpcSimulateTransactionResult
 from solders.transaction_metadata import InnerInstruction
 from solders.transaction_status import TransactionErrorType
 
-from chain.localnet.errors import INVALID_REQUEST, RpcError, invalid_params
+from chain.localnet.errors import RpcError, invalid_params
+from chain.rpc.protocol import INVALID_REQUEST, MAX_BASE58_ACCOUNT_BYTES
 
 _B58_ALPHABET = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
 # rentEpoch of every rent-exempt account on a current cluster.
 RENT_EPOCH_EXEMPT = 2**64 - 1
-# A real node refuses base58 account data above this size.
-MAX_BASE58_BYTES = 128
 
 
 def b58encode(data: bytes) -> str:
@@ -33,18 +31,6 @@ def b58encode(data: bytes) -> str:
         out.append(_B58_ALPHABET[r])
     pad = len(data) - len(data.lstrip(b"\0"))
     return (b"1" * pad + bytes(reversed(out))).decode()
-
-
-def b58decode(text: str) -> bytes:
-    n = 0
-    for ch in text.encode():
-        try:
-            n = n * 58 + _B58_INDEX[ch]
-        except KeyError:
-            raise ValueError("invalid base58 character") from None
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
-    pad = len(text) - len(text.lstrip("1"))
-    return b"\0" * pad + body
 
 
 def encode_account(
@@ -82,7 +68,7 @@ def encode_account(
 
 
 def _check_base58_size(raw: bytes) -> None:
-    if len(raw) > MAX_BASE58_BYTES:
+    if len(raw) > MAX_BASE58_ACCOUNT_BYTES:
         raise RpcError(
             INVALID_REQUEST,
             "Encoded binary (base 58) data should be less than 128 bytes, please use Base64 "

@@ -12,18 +12,13 @@ import json
 import logging
 from typing import Any
 
-from chain.localnet.errors import (
-    INTERNAL_ERROR,
-    INVALID_REQUEST,
-    PARSE_ERROR,
-    RpcError,
-)
+from chain.localnet.errors import RpcError
 from chain.localnet.methods import RpcMethods
+from chain.rpc.protocol import INTERNAL_ERROR, INVALID_REQUEST, MAX_BATCH_SIZE, PARSE_ERROR
 
 _log = logging.getLogger(__name__)
 _MAX_HEADER = 16 * 1024
 _MAX_BODY = 4 * 1024 * 1024
-_MAX_BATCH = 1000
 
 
 class HttpRpcServer:
@@ -67,7 +62,7 @@ class HttpRpcServer:
         except (ValueError, UnicodeDecodeError):
             return _dump(_error(None, RpcError(PARSE_ERROR, "Parse error")))
         if isinstance(request, list):
-            if not request or len(request) > _MAX_BATCH:
+            if not request or len(request) > MAX_BATCH_SIZE:
                 return _dump(_error(None, RpcError(INVALID_REQUEST, "Invalid request")))
             return _dump([self._one(item) for item in request])
         return _dump(self._one(request))

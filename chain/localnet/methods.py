@@ -14,29 +14,39 @@ from solders.pubkey import Pubkey
 
 from chain.codecs.spl_token import AccountState
 from chain.localnet import params as params_mod
-from chain.localnet.encoding import b58decode, encode_account, ui_token_amount
-from chain.localnet.errors import (
-    METHOD_NOT_FOUND,
-    MIN_CONTEXT_SLOT_NOT_REACHED,
-    UNSUPPORTED_TRANSACTION_VERSION,
-    RpcError,
-    invalid_params,
-)
-from chain.localnet.runtime import Block, Commitment, LocalChain, TxRecord, decode_transaction
+from chain.localnet.encoding import encode_account, ui_token_amount
+from chain.localnet.errors import RpcError, invalid_params
+from chain.localnet.parsed import token_extensions
+from chain.localnet.runtime import Block, CommitmentLevel, LocalChain, TxRecord, decode_transaction
 from chain.localnet.tokens import parse_mint, parse_token_account
 from chain.localnet.txjson import status_json, transaction_json
-from chain.programs import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, TOKEN_PROGRAMS
+from chain.programs import (
+    COMPUTE_BUDGET_PROGRAM,
+    SYSTEM_PROGRAM,
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAM,
+    TOKEN_PROGRAMS,
+)
+from chain.pubkeys import decode_base58
+from chain.rpc.protocol import (
+    BLOCK_NOT_AVAILABLE,
+    LONG_TERM_STORAGE_SLOT_SKIPPED,
+    MAX_BASE58_TRANSACTION,
+    MAX_BASE64_TRANSACTION,
+    MAX_MULTIPLE_ACCOUNTS,
+    MAX_SIGNATURE_STATUSES,
+    MAX_SIGNATURES_FOR_ADDRESS,
+    MAX_TOKEN_LARGEST_ACCOUNTS,
+    METHOD_NOT_FOUND,
+    MIN_CONTEXT_SLOT_NOT_REACHED,
+    PACKET_DATA_SIZE,
+    SLOT_SKIPPED,
+    TRANSACTION_SIGNATURE_VERIFICATION_FAILURE,
+    UNSUPPORTED_TRANSACTION_VERSION,
+)
 
 SOLANA_CORE_VERSION = "2.2.16"
 FEATURE_SET = 3294202862
-_MAX_SIGNATURE_STATUSES = 256
-_MAX_MULTIPLE_ACCOUNTS = 100
-_MAX_SIGNATURES_LIMIT = 1000
-_MAX_BASE58_TX = 1683
-_MAX_BASE64_TX = 1644
-_PACKET_DATA_SIZE = 1232  # the largest transaction, in bytes, once decoded
-_LARGEST_ACCOUNTS = 20
-_COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 _DEFAULT_INSTRUCTION_CU = 200_000
 _MAX_CU = 1_400_000
 _LAMPORTS_PER_SIGNATURE = 5000
@@ -47,7 +57,7 @@ Handler = Callable[[list[Any]], Any]
 class RpcMethods:
     """Dispatches one JSON-RPC call to the chain. Stateless apart from the chain itself."""
 
-    def __init__(self, chain: LocalChain) -> None:
+    def __init__(self, chain: LocalChain, extra: dict[str, Handler] | None = None) -> None:
         self.chain = chain
         self._table: dict[str, Handler] = {
             "getLatestBlockhash": self.get_latest_blockhash,
@@ -81,6 +91,8 @@ class RpcMethods:
             "getGenesisHash": lambda params: str(self.chain.block_by_slot(0).blockhash),  # type: ignore[union-attr]
             "localnet_setAccount": self.set_account,
             "localnet_dropSlots": self.drop_slots,
+            # Methods of the transport around the chain (e.g. localnet_dropConnections).
+            **(extra or {}),
         }
 
     def call(self, method: str, params: Any) -> Any:
@@ -101,7 +113,9 @@ class RpcMethods:
     def _wrap(self, block: Block, value: Any) -> dict[str, Any]:
         return {"context": self._context(block), "value": value}
 
-    def _block(self, config: dict[str, Any], default: Commitment = Commitment.FINALIZED) -> Block:
+    def _block(
+        self, config: dict[str, Any], default: CommitmentLevel = CommitmentLevel.FINALIZED
+    ) -> Block:
         """The block a read at the config's commitment sees; checks minContextSlot."""
         block = self.chain.block_at(params_mod.commitment(config, default))
         wanted = config.get("minContextSlot")
@@ -149,7 +163,7 @@ class RpcMethods:
         return self._wrap(
             block,
             self.chain.blockhash_valid(
-                blockhash, params_mod.commitment(config, Commitment.FINALIZED)
+                blockhash, params_mod.commitment(config, CommitmentLevel.FINALIZED)
             ),
         )
 
@@ -173,23 +187,26 @@ class RpcMethods:
     def get_block_time(self, params: list[Any]) -> Any:
         block = self.chain.block_by_slot(params_mod.required(params, 0, int))
         if block is None:
-            raise RpcError(-32009, f"Slot {params[0]} was skipped, or missing in long-term storage")
+            raise RpcError(
+                LONG_TERM_STORAGE_SLOT_SKIPPED,
+                f"Slot {params[0]} was skipped, or missing in long-term storage",
+            )
         return block.block_time
 
     def get_block(self, params: list[Any]) -> Any:
         slot = params_mod.required(params, 0, int)
         config = params_mod.config(params, 1, string_key="encoding")
-        commitment = params_mod.commitment(config, Commitment.FINALIZED)
-        if commitment is Commitment.PROCESSED:
+        commitment = params_mod.commitment(config, CommitmentLevel.FINALIZED)
+        if commitment is CommitmentLevel.PROCESSED:
             raise invalid_params("Method does not support commitment below `confirmed`")
         block = self.chain.block_by_slot(slot)
         if block is None or block.height > self.chain.block_at(commitment).height:
             if slot < self.chain.current.slot:
                 raise RpcError(
-                    -32007,
+                    SLOT_SKIPPED,
                     f"Slot {slot} was skipped, or missing due to ledger jump to recent snapshot",
                 )
-            raise RpcError(-32004, f"Block not available for slot {slot}")
+            raise RpcError(BLOCK_NOT_AVAILABLE, f"Block not available for slot {slot}")
         encoding = config.get("encoding", "json")
         details = config.get("transactionDetails", "full")
         with_version = config.get("maxSupportedTransactionVersion") is not None
@@ -202,7 +219,7 @@ class RpcMethods:
             "previousBlockhash": str(parent.blockhash if parent else block.blockhash),
             "rewards": [] if config.get("rewards", True) else None,
         }
-        records = [self.chain.transaction(s, Commitment.PROCESSED) for s in block.signatures]
+        records = [self.chain.transaction(s, CommitmentLevel.PROCESSED) for s in block.signatures]
         if details == "signatures":
             out["signatures"] = [str(s) for s in block.signatures]
         elif details == "full":
@@ -228,7 +245,7 @@ class RpcMethods:
         signature = self.chain.submit(
             raw,
             skip_preflight=bool(config.get("skipPreflight", False)),
-            preflight_commitment=params_mod.commitment(preflight, Commitment.FINALIZED),
+            preflight_commitment=params_mod.commitment(preflight, CommitmentLevel.FINALIZED),
         )
         return str(signature)
 
@@ -239,11 +256,14 @@ class RpcMethods:
         replace = bool(config.get("replaceRecentBlockhash", False))
         if sig_verify and replace:
             raise invalid_params("sigVerify may not be used with replaceRecentBlockhash")
-        block = self._block(config, Commitment.FINALIZED)
+        block = self._block(config, CommitmentLevel.FINALIZED)
         tx = decode_transaction(raw)
         if sig_verify and not all(tx.verify_with_results()):
-            raise RpcError(-32003, "Transaction signature verification failure")
-        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+            raise RpcError(
+                TRANSACTION_SIGNATURE_VERIFICATION_FAILURE,
+                "Transaction signature verification failure",
+            )
+        commitment = params_mod.commitment(config, CommitmentLevel.FINALIZED)
         outcome, post = self.chain.simulate(tx, replace_blockhash=replace, commitment=commitment)
         value = outcome.simulation_value()
         if not config.get("innerInstructions", False):
@@ -269,8 +289,8 @@ class RpcMethods:
 
     def get_signature_statuses(self, params: list[Any]) -> Any:
         signatures = params_mod.required(params, 0, list)
-        if len(signatures) > _MAX_SIGNATURE_STATUSES:
-            raise invalid_params(f"Too many inputs provided; max {_MAX_SIGNATURE_STATUSES}")
+        if len(signatures) > MAX_SIGNATURE_STATUSES:
+            raise invalid_params(f"Too many inputs provided; max {MAX_SIGNATURE_STATUSES}")
         config = params_mod.config(params, 1)
         search = bool(config.get("searchTransactionHistory", False))
         values = []
@@ -282,8 +302,8 @@ class RpcMethods:
     def get_transaction(self, params: list[Any]) -> Any:
         signature = params_mod.signature(params_mod.required(params, 0, str))
         config = params_mod.config(params, 1, string_key="encoding")
-        commitment = params_mod.commitment(config, Commitment.FINALIZED)
-        if commitment is Commitment.PROCESSED:
+        commitment = params_mod.commitment(config, CommitmentLevel.FINALIZED)
+        if commitment is CommitmentLevel.PROCESSED:
             raise invalid_params("Method does not support commitment below `confirmed`")
         encoding = config.get("encoding", "json")
         if encoding not in ("json", "jsonParsed", "base64", "base58"):
@@ -308,13 +328,13 @@ class RpcMethods:
     def get_signatures_for_address(self, params: list[Any]) -> Any:
         address = params_mod.pubkey(params_mod.required(params, 0, str))
         config = params_mod.config(params, 1)
-        commitment = params_mod.commitment(config, Commitment.FINALIZED)
-        if commitment is Commitment.PROCESSED:
+        commitment = params_mod.commitment(config, CommitmentLevel.FINALIZED)
+        if commitment is CommitmentLevel.PROCESSED:
             raise invalid_params("Method does not support commitment below `confirmed`")
         self._block(config)
-        limit = int(config.get("limit", _MAX_SIGNATURES_LIMIT))
-        if limit < 1 or limit > _MAX_SIGNATURES_LIMIT:
-            raise invalid_params(f"Invalid limit; max {_MAX_SIGNATURES_LIMIT}")
+        limit = int(config.get("limit", MAX_SIGNATURES_FOR_ADDRESS))
+        if limit < 1 or limit > MAX_SIGNATURES_FOR_ADDRESS:
+            raise invalid_params(f"Invalid limit; max {MAX_SIGNATURES_FOR_ADDRESS}")
         before = config.get("before")
         until = config.get("until")
         records = self.chain.signatures_for_address(
@@ -350,7 +370,7 @@ class RpcMethods:
         config = params_mod.config(params, 1)
         block = self._block(config)
         account = self.chain.get_account(
-            pubkey, params_mod.commitment(config, Commitment.FINALIZED)
+            pubkey, params_mod.commitment(config, CommitmentLevel.FINALIZED)
         )
         return self._wrap(block, self._account_json(account, config))
 
@@ -359,17 +379,17 @@ class RpcMethods:
         config = params_mod.config(params, 1)
         block = self._block(config)
         account = self.chain.get_account(
-            pubkey, params_mod.commitment(config, Commitment.FINALIZED)
+            pubkey, params_mod.commitment(config, CommitmentLevel.FINALIZED)
         )
         return self._wrap(block, account.lamports if account is not None else 0)
 
     def get_multiple_accounts(self, params: list[Any]) -> Any:
         keys = params_mod.required(params, 0, list)
-        if len(keys) > _MAX_MULTIPLE_ACCOUNTS:
-            raise invalid_params(f"Too many inputs provided; max {_MAX_MULTIPLE_ACCOUNTS}")
+        if len(keys) > MAX_MULTIPLE_ACCOUNTS:
+            raise invalid_params(f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
         config = params_mod.config(params, 1)
         block = self._block(config)
-        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+        commitment = params_mod.commitment(config, CommitmentLevel.FINALIZED)
         pubkeys = [params_mod.pubkey(k) for k in keys]
         # Unlike getAccountInfo (base58), a node defaults getMultipleAccounts to base64.
         return self._wrap(
@@ -387,7 +407,7 @@ class RpcMethods:
         filters = params_mod.account_filters(config.get("filters"))
         out = []
         for pubkey, account in self.chain.program_accounts(
-            program, params_mod.commitment(config, Commitment.FINALIZED)
+            program, params_mod.commitment(config, CommitmentLevel.FINALIZED)
         ):
             if all(f(account) for f in filters):
                 out.append({"pubkey": str(pubkey), "account": self._account_json(account, config)})
@@ -414,7 +434,7 @@ class RpcMethods:
             mint_account = self.chain.get_account(mint)
             if parse_mint(mint_account) is None:
                 raise invalid_params("Invalid param: could not find mint")
-        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+        commitment = params_mod.commitment(config, CommitmentLevel.FINALIZED)
         found = self.chain.token_accounts(owner=owner, mint=mint, commitment=commitment)
         return self._wrap(
             block,
@@ -429,7 +449,7 @@ class RpcMethods:
         mint = params_mod.pubkey(params_mod.required(params, 0, str))
         config = params_mod.config(params, 1)
         block = self._block(config)
-        commitment = params_mod.commitment(config, Commitment.FINALIZED)
+        commitment = params_mod.commitment(config, CommitmentLevel.FINALIZED)
         parsed = parse_mint(self.chain.get_account(mint, commitment))
         if parsed is None:
             raise invalid_params("Invalid param: could not find mint")
@@ -439,7 +459,7 @@ class RpcMethods:
             block,
             [
                 {"address": str(pubkey), **ui_token_amount(token.amount, parsed.decimals)}
-                for pubkey, _, token in found[:_LARGEST_ACCOUNTS]
+                for pubkey, _, token in found[:MAX_TOKEN_LARGEST_ACCOUNTS]
             ],
         )
 
@@ -448,7 +468,7 @@ class RpcMethods:
         config = params_mod.config(params, 1)
         block = self._block(config)
         token = parse_token_account(
-            self.chain.get_account(pubkey, params_mod.commitment(config, Commitment.FINALIZED))
+            self.chain.get_account(pubkey, params_mod.commitment(config, CommitmentLevel.FINALIZED))
         )
         if token is None:
             raise invalid_params("Invalid param: could not find account")
@@ -461,7 +481,7 @@ class RpcMethods:
         config = params_mod.config(params, 1)
         block = self._block(config)
         parsed = parse_mint(
-            self.chain.get_account(mint, params_mod.commitment(config, Commitment.FINALIZED))
+            self.chain.get_account(mint, params_mod.commitment(config, CommitmentLevel.FINALIZED))
         )
         if parsed is None:
             raise invalid_params("Invalid param: could not find mint")
@@ -499,7 +519,7 @@ class RpcMethods:
         account = Account(
             lamports=int(spec.get("lamports") or 0),
             data=raw,
-            owner=params_mod.pubkey(spec.get("owner") or "11111111111111111111111111111111"),
+            owner=params_mod.pubkey(spec.get("owner") or str(SYSTEM_PROGRAM)),
             executable=bool(spec.get("executable", False)),
         )
         self.chain.set_account(pubkey, account)
@@ -520,7 +540,7 @@ def message_fee(message: Message | MessageV0) -> int:
     others = 0
     for ix in message.instructions:
         data = bytes(ix.data)
-        if keys[ix.program_id_index] != _COMPUTE_BUDGET:
+        if keys[ix.program_id_index] != COMPUTE_BUDGET_PROGRAM:
             others += 1
         elif data[:1] == b"\x02" and len(data) >= 5:
             limit = int.from_bytes(data[1:5], "little")
@@ -537,30 +557,30 @@ def _decode_wire_tx(text: str, encoding: str) -> bytes:
     """The transaction bytes, with a node's two size checks: the encoded text first, then the
     decoded bytes (1,644 base64 characters still decode to 1,233 bytes)."""
     raw = _decode_wire_text(text, encoding)
-    if len(raw) > _PACKET_DATA_SIZE:
+    if len(raw) > PACKET_DATA_SIZE:
         raise invalid_params(
             "decoded solana_transaction::versioned::VersionedTransaction too large: "
-            f"{len(raw)} bytes (max: {_PACKET_DATA_SIZE} bytes)"
+            f"{len(raw)} bytes (max: {PACKET_DATA_SIZE} bytes)"
         )
     return raw
 
 
 def _decode_wire_text(text: str, encoding: str) -> bytes:
     if encoding == "base58":
-        if len(text) > _MAX_BASE58_TX:
+        if len(text) > MAX_BASE58_TRANSACTION:
             raise invalid_params(
                 f"base58 encoded solana_transaction::versioned::VersionedTransaction too large: "
-                f"{len(text)} bytes (max: encoded/raw {_MAX_BASE58_TX}/{_PACKET_DATA_SIZE})"
+                f"{len(text)} bytes (max: encoded/raw {MAX_BASE58_TRANSACTION}/{PACKET_DATA_SIZE})"
             )
-        try:
-            return b58decode(text)
-        except ValueError:
-            raise invalid_params("invalid base58 encoding: InvalidCharacter") from None
+        raw = decode_base58(text, max_chars=MAX_BASE58_TRANSACTION)
+        if raw is None:
+            raise invalid_params("invalid base58 encoding: InvalidCharacter")
+        return raw
     if encoding == "base64":
-        if len(text) > _MAX_BASE64_TX:
+        if len(text) > MAX_BASE64_TRANSACTION:
             raise invalid_params(
                 f"base64 encoded solana_transaction::versioned::VersionedTransaction too large: "
-                f"{len(text)} bytes (max: encoded/raw {_MAX_BASE64_TX}/{_PACKET_DATA_SIZE})"
+                f"{len(text)} bytes (max: encoded/raw {MAX_BASE64_TRANSACTION}/{PACKET_DATA_SIZE})"
             )
         try:
             return base64.b64decode(text, validate=True)
@@ -570,7 +590,8 @@ def _decode_wire_text(text: str, encoding: str) -> bytes:
 
 
 def _parsed_token_data(chain: LocalChain, account: Account) -> dict[str, Any] | None:
-    """jsonParsed data for SPL Token / Token-2022 accounts and mints (base layout only)."""
+    """jsonParsed data for SPL Token / Token-2022 accounts and mints, with the Token-2022
+    extensions."""
     program_name = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-2022"}.get(
         account.owner
     )
@@ -586,6 +607,9 @@ def _parsed_token_data(chain: LocalChain, account: Account) -> dict[str, Any] | 
             "state": "frozen" if token.state == AccountState.FROZEN else "initialized",
             "tokenAmount": ui_token_amount(token.amount, chain.mint_decimals(token.mint)),
         }
+        extensions = token_extensions(account.owner, bytes(account.data), mint=False)
+        if extensions:  # a node leaves the key out when there are none
+            info["extensions"] = extensions
         return {
             "program": program_name,
             "parsed": {"info": info, "type": "account"},
@@ -600,5 +624,8 @@ def _parsed_token_data(chain: LocalChain, account: Account) -> dict[str, Any] | 
             "mintAuthority": str(mint.mint_authority) if mint.mint_authority else None,
             "supply": str(mint.supply),
         }
+        extensions = token_extensions(account.owner, bytes(account.data), mint=True)
+        if extensions:
+            info["extensions"] = extensions
         return {"program": program_name, "parsed": {"info": info, "type": "mint"}, "space": space}
     return None

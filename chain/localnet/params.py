@@ -11,23 +11,21 @@ from solders.account import Account
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from chain.localnet.encoding import b58decode
-from chain.localnet.errors import INVALID_PARAMS, RpcError, invalid_params
-from chain.localnet.runtime import Commitment
+from chain.localnet.errors import RpcError, invalid_params
+from chain.localnet.runtime import CommitmentLevel
 from chain.localnet.tokens import parse_token_account
-
-MAX_FILTERS = 4
-MAX_MEMCMP_BYTES = 128
+from chain.pubkeys import decode_base58
+from chain.rpc.protocol import INVALID_PARAMS, MAX_ACCOUNT_FILTERS, MAX_MEMCMP_BYTES
 
 COMMITMENT_ALIASES = {
-    "processed": Commitment.PROCESSED,
-    "recent": Commitment.PROCESSED,
-    "confirmed": Commitment.CONFIRMED,
-    "single": Commitment.CONFIRMED,
-    "singleGossip": Commitment.CONFIRMED,
-    "finalized": Commitment.FINALIZED,
-    "max": Commitment.FINALIZED,
-    "root": Commitment.FINALIZED,
+    "processed": CommitmentLevel.PROCESSED,
+    "recent": CommitmentLevel.PROCESSED,
+    "confirmed": CommitmentLevel.CONFIRMED,
+    "single": CommitmentLevel.CONFIRMED,
+    "singleGossip": CommitmentLevel.CONFIRMED,
+    "finalized": CommitmentLevel.FINALIZED,
+    "max": CommitmentLevel.FINALIZED,
+    "root": CommitmentLevel.FINALIZED,
 }
 
 
@@ -54,7 +52,7 @@ def config(params: list[Any], index: int, *, string_key: str | None = None) -> d
     return {k: v for k, v in value.items() if v is not None}
 
 
-def commitment(config: dict[str, Any], default: Commitment) -> Commitment:
+def commitment(config: dict[str, Any], default: CommitmentLevel) -> CommitmentLevel:
     text = config.get("commitment")
     if text is None:
         return default
@@ -87,8 +85,8 @@ def account_filters(raw: Any) -> list[Callable[[Account], bool]]:
         return []
     if not isinstance(raw, list):
         raise invalid_params("Invalid params: filters must be an array")
-    if len(raw) > MAX_FILTERS:
-        raise RpcError(INVALID_PARAMS, f"Too many filters provided; max {MAX_FILTERS}")
+    if len(raw) > MAX_ACCOUNT_FILTERS:
+        raise RpcError(INVALID_PARAMS, f"Too many filters provided; max {MAX_ACCOUNT_FILTERS}")
     out: list[Callable[[Account], bool]] = []
     for item in raw:
         if not isinstance(item, dict):
@@ -117,7 +115,10 @@ def _memcmp_bytes(value: Any, encoding: str) -> bytes:
         elif encoding == "base64":
             data = base64.b64decode(value, validate=True)
         elif encoding == "base58":
-            data = b58decode(value)
+            decoded = decode_base58(value) if value != "" else b""
+            if decoded is None:
+                raise ValueError("not base58")
+            data = decoded
         else:
             raise ValueError(encoding)
     except (ValueError, TypeError, binascii.Error):

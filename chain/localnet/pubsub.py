@@ -19,19 +19,11 @@ from typing import Any
 from solders.account import Account
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.system_program import ID as SYSTEM_PROGRAM
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from chain.localnet.encoding import encode_account
-from chain.localnet.errors import (
-    INTERNAL_ERROR,
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    PARSE_ERROR,
-    RpcError,
-    invalid_params,
-)
+from chain.localnet.errors import RpcError, invalid_params
 from chain.localnet.params import account_filters
 from chain.localnet.params import commitment as _commitment
 from chain.localnet.params import config as _config
@@ -40,12 +32,14 @@ from chain.localnet.params import required as _required
 from chain.localnet.params import signature as _signature
 from chain.localnet.runtime import (
     Block,
-    Commitment,
+    CommitmentLevel,
     LocalChain,
     SlotAdvance,
     TxRecord,
     reached,
 )
+from chain.programs import SYSTEM_PROGRAM
+from chain.rpc.protocol import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 
 _log = logging.getLogger(__name__)
 _DELETED = Account(0, b"", SYSTEM_PROGRAM)
@@ -63,7 +57,7 @@ class _Sub:
     id: int
     kind: str
     conn: _Connection
-    commitment: Commitment
+    commitment: CommitmentLevel
     key: Any = None  # Pubkey (account, logs mentions) or Signature
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -81,9 +75,13 @@ class PubSubServer:
         self._account_subs: dict[Pubkey, dict[int, _Sub]] = {}
         self._signature_subs: dict[Signature, dict[int, _Sub]] = {}
         self._program_subs: dict[Pubkey, dict[int, _Sub]] = {}
-        self._logs_subs: dict[int, _Sub] = {}
+        # logsSubscribe: `all` / `allWithVotes` apart, `mentions` by the mentioned address, so a
+        # transaction costs a lookup per account key, not a check per subscription.
+        self._logs_all: dict[int, _Sub] = {}
+        self._logs_mentions: dict[Pubkey, dict[int, _Sub]] = {}
         self._slot_subs: dict[int, _Sub] = {}
         self._connections: set[_Connection] = set()
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
@@ -109,6 +107,29 @@ class PubSubServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+    def drop_connections(self, params: list[Any]) -> dict[str, Any]:
+        """``localnet_dropConnections [ids?]`` (test-only): close every PubSub connection, or
+        those holding any of the given subscription ids, from the server side, as a node
+        restart or a load balancer would (close code 1001, going away). Their subscriptions
+        end at once: nothing more is queued for them. Unknown ids are ignored."""
+        if params and params[0] is not None:
+            ids = params[0]
+            if not isinstance(ids, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in ids
+            ):
+                raise invalid_params("Invalid params: expected a list of subscription ids")
+            targets = {self._subs[i].conn for i in ids if i in self._subs}
+        else:
+            targets = set(self._connections)
+        ended = sorted(i for conn in targets for i in conn.subs)
+        for conn in targets:
+            for sub_id in list(conn.subs):
+                self._remove(sub_id)
+            task = asyncio.create_task(conn.ws.close(1001, "localnet_dropConnections"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return {"closedConnections": len(targets), "subscriptions": ended}
 
     # ------------------------------------------------------------------ connections
 
@@ -174,7 +195,7 @@ class PubSubServer:
             raise RpcError(METHOD_NOT_FOUND, "Method not found")
         kind = method[: -len("Subscribe")]
         if kind == "slot":
-            sub = _Sub(next(self._ids), kind, conn, Commitment.PROCESSED)
+            sub = _Sub(next(self._ids), kind, conn, CommitmentLevel.PROCESSED)
             self._register(sub, self._slot_subs, request_id)
         elif kind == "account":
             pubkey = _pubkey(_required(params, 0, str))
@@ -183,7 +204,7 @@ class PubSubServer:
                 next(self._ids),
                 kind,
                 conn,
-                _commitment(config, Commitment.FINALIZED),
+                _commitment(config, CommitmentLevel.FINALIZED),
                 pubkey,
                 config,
             )
@@ -198,7 +219,7 @@ class PubSubServer:
                 next(self._ids),
                 kind,
                 conn,
-                _commitment(config, Commitment.FINALIZED),
+                _commitment(config, CommitmentLevel.FINALIZED),
                 program,
                 config,
             )
@@ -209,15 +230,22 @@ class PubSubServer:
                 next(self._ids),
                 kind,
                 conn,
-                _commitment(config, Commitment.FINALIZED),
+                _commitment(config, CommitmentLevel.FINALIZED),
                 _logs_filter(params),
             )
-            self._register(sub, self._logs_subs, request_id)
+            index = (
+                self._logs_all if sub.key is None else self._logs_mentions.setdefault(sub.key, {})
+            )
+            self._register(sub, index, request_id)
         else:
             signature = _signature(_required(params, 0, str))
             config = _config(params, 1)
             sub = _Sub(
-                next(self._ids), kind, conn, _commitment(config, Commitment.FINALIZED), signature
+                next(self._ids),
+                kind,
+                conn,
+                _commitment(config, CommitmentLevel.FINALIZED),
+                signature,
             )
             record = self._chain.status(signature, search_history=True)
             if record is not None and reached(self._chain.commitment_of(record), sub.commitment):
@@ -244,58 +272,66 @@ class PubSubServer:
             _discard(self._program_subs, sub.key, sub_id)
         elif sub.kind == "signature":
             _discard(self._signature_subs, sub.key, sub_id)
+        elif sub.kind == "logs" and sub.key is None:
+            self._logs_all.pop(sub_id, None)
         elif sub.kind == "logs":
-            self._logs_subs.pop(sub_id, None)
+            _discard(self._logs_mentions, sub.key, sub_id)
         else:
             self._slot_subs.pop(sub_id, None)
 
     # ------------------------------------------------------------------ chain events
 
     def on_transaction(self, record: TxRecord, written: Sequence[Pubkey]) -> None:
-        self._transaction_events(record, Commitment.PROCESSED)
+        self._transaction_events(record, CommitmentLevel.PROCESSED)
         self.on_accounts_written(written)
 
     def on_accounts_written(self, written: Sequence[Pubkey]) -> None:
-        self._account_events(written, Commitment.PROCESSED)
+        self._account_events(written, CommitmentLevel.PROCESSED)
 
     def on_slot(self, advance: SlotAdvance) -> None:
         block = advance.block
-        root = self._chain.block_at(Commitment.FINALIZED).slot
+        root = self._chain.block_at(CommitmentLevel.FINALIZED).slot
         for sub in list(self._slot_subs.values()):
             self._send(sub, {"parent": block.parent_slot, "root": root, "slot": block.slot})
         if advance.confirmed is not None:
-            self._block_events(advance.confirmed, advance.confirmed_written, Commitment.CONFIRMED)
+            self._block_events(
+                advance.confirmed, advance.confirmed_written, CommitmentLevel.CONFIRMED
+            )
         if advance.finalized is not None:
-            self._block_events(advance.finalized, advance.finalized_written, Commitment.FINALIZED)
+            self._block_events(
+                advance.finalized, advance.finalized_written, CommitmentLevel.FINALIZED
+            )
 
-    def _block_events(self, block: Block, written: Sequence[Pubkey], level: Commitment) -> None:
-        if self._logs_subs or self._signature_subs:
+    def _block_events(
+        self, block: Block, written: Sequence[Pubkey], level: CommitmentLevel
+    ) -> None:
+        if self._logs_all or self._logs_mentions or self._signature_subs:
             for signature in block.signatures:
-                record = self._chain.transaction(signature, Commitment.PROCESSED)
+                record = self._chain.transaction(signature, CommitmentLevel.PROCESSED)
                 if record is not None:
                     self._transaction_events(record, level)
         self._account_events(written, level)
 
-    def _transaction_events(self, record: TxRecord, level: Commitment) -> None:
+    def _transaction_events(self, record: TxRecord, level: CommitmentLevel) -> None:
         for sub in list(self._signature_subs.get(record.signature, {}).values()):
             if sub.commitment is level:
                 self._remove(sub.id)
                 self._notify_signature(sub, record)
-        for sub in list(self._logs_subs.values()):
-            if sub.commitment is level and (sub.key is None or sub.key in record.account_keys):
-                self._send(
-                    sub,
-                    self._with_context(
-                        sub,
-                        {
-                            "signature": str(record.signature),
-                            "err": record.err,
-                            "logs": record.logs,
-                        },
-                    ),
-                )
+        matched = [s for s in self._logs_all.values() if s.commitment is level]
+        if self._logs_mentions:
+            for key in dict.fromkeys(record.account_keys):
+                subs = self._logs_mentions.get(key)
+                if subs:
+                    matched += [s for s in subs.values() if s.commitment is level]
+            matched.sort(key=lambda s: s.id)  # subscription order, as before the index
+        if not matched:
+            return
+        value = {"signature": str(record.signature), "err": record.err, "logs": record.logs}
+        result = {"context": {"slot": self._chain.block_at(level).slot}, "value": value}
+        for sub in matched:
+            self._send(sub, result)
 
-    def _account_events(self, written: Sequence[Pubkey], level: Commitment) -> None:
+    def _account_events(self, written: Sequence[Pubkey], level: CommitmentLevel) -> None:
         if not self._account_subs and not self._program_subs:
             return
         for pubkey in written:

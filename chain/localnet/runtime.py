@@ -29,7 +29,6 @@ from solders.litesvm import LiteSVM
 from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.system_program import ID as SYSTEM_PROGRAM
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_metadata import (
@@ -44,33 +43,44 @@ from chain.localnet.encoding import (
     inner_instructions_json,
     return_data_json,
 )
-from chain.localnet.errors import (
-    INVALID_PARAMS,
-    PREFLIGHT_FAILURE,
-    SIGNATURE_VERIFICATION_FAILURE,
-    UNSUPPORTED_TRANSACTION_VERSION,
-    RpcError,
-    invalid_params,
-)
+from chain.localnet.errors import RpcError, invalid_params
 from chain.localnet.tokens import TokenAccount, parse_mint, parse_token_account
-from chain.programs import MEMO_PROGRAM, MEMO_V1_PROGRAM
+from chain.programs import (
+    ADDRESS_LOOKUP_TABLE_PROGRAM,
+    MEMO_PROGRAM,
+    MEMO_V1_PROGRAM,
+    SYSTEM_PROGRAM,
+)
+from chain.rpc.protocol import (
+    INVALID_PARAMS,
+    SEND_TRANSACTION_PREFLIGHT_FAILURE,
+    TRANSACTION_SIGNATURE_VERIFICATION_FAILURE,
+    UNSUPPORTED_TRANSACTION_VERSION,
+)
+from core.errors import ConfigError
 
 MEMO_PROGRAMS = frozenset({MEMO_PROGRAM, MEMO_V1_PROGRAM})
-ADDRESS_LOOKUP_TABLE_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
 _LOOKUP_TABLE_META_SIZE = 56
 _EMPTY = Account(0, b"", SYSTEM_PROGRAM)
 
 
-class Commitment(StrEnum):
+class CommitmentLevel(StrEnum):
+    """How settled a block is on the local chain (named apart from solana-py's client-side
+    ``Commitment`` strings)."""
+
     PROCESSED = "processed"
     CONFIRMED = "confirmed"
     FINALIZED = "finalized"
 
 
-_COMMITMENT_RANK = {Commitment.PROCESSED: 0, Commitment.CONFIRMED: 1, Commitment.FINALIZED: 2}
+_COMMITMENT_RANK = {
+    CommitmentLevel.PROCESSED: 0,
+    CommitmentLevel.CONFIRMED: 1,
+    CommitmentLevel.FINALIZED: 2,
+}
 
 
-def reached(level: Commitment, wanted: Commitment) -> bool:
+def reached(level: CommitmentLevel, wanted: CommitmentLevel) -> bool:
     """Whether something at ``level`` satisfies a request for ``wanted``."""
     return _COMMITMENT_RANK[level] >= _COMMITMENT_RANK[wanted]
 
@@ -87,9 +97,9 @@ class LocalnetConfig:
 
     def __post_init__(self) -> None:
         if self.slot_ms < 1:
-            raise ValueError("slot_ms must be at least 1")
+            raise ConfigError("slot_ms must be at least 1")
         if self.finality_depth < 1:
-            raise ValueError("finality_depth must be at least 1")
+            raise ConfigError("finality_depth must be at least 1")
 
 
 @dataclass(slots=True, eq=False)
@@ -242,15 +252,15 @@ class LocalChain:
     def current(self) -> Block:
         return self._chain[-1]
 
-    def block_at(self, commitment: Commitment) -> Block:
+    def block_at(self, commitment: CommitmentLevel) -> Block:
         """The newest block at ``commitment``."""
         return self._chain[self._height_at(commitment)]
 
-    def _height_at(self, commitment: Commitment) -> int:
+    def _height_at(self, commitment: CommitmentLevel) -> int:
         top = len(self._chain) - 1
-        if commitment is Commitment.PROCESSED:
+        if commitment is CommitmentLevel.PROCESSED:
             return top
-        if commitment is Commitment.CONFIRMED:
+        if commitment is CommitmentLevel.CONFIRMED:
             return max(top - 1, self._root)
         return self._root
 
@@ -319,7 +329,7 @@ class LocalChain:
                 "not-yet-finalized slots"
             )
         dropped = self._chain[first:]
-        confirmed_height = self._height_at(Commitment.CONFIRMED)
+        confirmed_height = self._height_at(CommitmentLevel.CONFIRMED)
         restored: dict[Pubkey, None] = {}
         for block in reversed(dropped):
             for pubkey, prior in (block.undo or {}).items():
@@ -353,7 +363,7 @@ class LocalChain:
     # ----------------------------------------------------------------- blockhashes
 
     def blockhash_valid(
-        self, blockhash: Hash, commitment: Commitment = Commitment.PROCESSED
+        self, blockhash: Hash, commitment: CommitmentLevel = CommitmentLevel.PROCESSED
     ) -> bool:
         height = self._hash_height.get(blockhash)
         if height is None:
@@ -367,7 +377,7 @@ class LocalChain:
     # ----------------------------------------------------------------- accounts
 
     def get_account(
-        self, pubkey: Pubkey, commitment: Commitment = Commitment.PROCESSED
+        self, pubkey: Pubkey, commitment: CommitmentLevel = CommitmentLevel.PROCESSED
     ) -> Account | None:
         """The account as of the newest block at ``commitment`` (None: does not exist)."""
         for block in self._chain[self._height_at(commitment) + 1 :]:
@@ -376,7 +386,7 @@ class LocalChain:
         return self._svm.get_account(pubkey)
 
     def program_accounts(
-        self, owner: Pubkey, commitment: Commitment = Commitment.PROCESSED
+        self, owner: Pubkey, commitment: CommitmentLevel = CommitmentLevel.PROCESSED
     ) -> list[tuple[Pubkey, Account]]:
         candidates = set(self._by_owner.get(owner, ()))
         candidates.update(self._recently_written(commitment))
@@ -392,7 +402,7 @@ class LocalChain:
         *,
         owner: Pubkey | None = None,
         mint: Pubkey | None = None,
-        commitment: Commitment = Commitment.PROCESSED,
+        commitment: CommitmentLevel = CommitmentLevel.PROCESSED,
     ) -> list[tuple[Pubkey, Account, TokenAccount]]:
         """Token accounts (both token programs) by token owner and/or mint."""
         if owner is not None:
@@ -412,7 +422,7 @@ class LocalChain:
                 out.append((pubkey, account, token))
         return out
 
-    def _recently_written(self, commitment: Commitment) -> Iterable[Pubkey]:
+    def _recently_written(self, commitment: CommitmentLevel) -> Iterable[Pubkey]:
         """Accounts written after the block at ``commitment``: the indexes show their newest
         state, so an older commitment must look at them one by one."""
         for block in self._chain[self._height_at(commitment) + 1 :]:
@@ -477,7 +487,7 @@ class LocalChain:
         raw: bytes,
         *,
         skip_preflight: bool,
-        preflight_commitment: Commitment = Commitment.FINALIZED,
+        preflight_commitment: CommitmentLevel = CommitmentLevel.FINALIZED,
     ) -> Signature:
         """sendTransaction: execute ``raw`` in the current block.
 
@@ -493,12 +503,13 @@ class LocalChain:
             if skip_preflight:
                 return signature
             raise RpcError(
-                SIGNATURE_VERIFICATION_FAILURE, "Transaction signature verification failure"
+                TRANSACTION_SIGNATURE_VERIFICATION_FAILURE,
+                "Transaction signature verification failure",
             )
         result = self._execute(tx, raw, preflight=None if skip_preflight else preflight_commitment)
         if isinstance(result, Outcome) and not skip_preflight:
             raise RpcError(
-                PREFLIGHT_FAILURE,
+                SEND_TRANSACTION_PREFLIGHT_FAILURE,
                 f"Transaction simulation failed: {describe_error(result.err)}",
                 result.simulation_value(),
             )
@@ -509,7 +520,7 @@ class LocalChain:
         tx: VersionedTransaction,
         *,
         replace_blockhash: bool,
-        commitment: Commitment = Commitment.FINALIZED,
+        commitment: CommitmentLevel = CommitmentLevel.FINALIZED,
     ) -> tuple[Outcome, list[tuple[Pubkey, Account]]]:
         """Run ``tx`` without changing anything; also returns the accounts it would write.
         The blockhash must be known at ``commitment`` (the bank a node simulates on)."""
@@ -551,7 +562,7 @@ class LocalChain:
             tx = Transaction([self._faucet], message, blockhash)
         raw = bytes(tx)
         result = self._execute(
-            VersionedTransaction.from_bytes(raw), raw, preflight=Commitment.PROCESSED
+            VersionedTransaction.from_bytes(raw), raw, preflight=CommitmentLevel.PROCESSED
         )
         if not isinstance(result, TxRecord):
             err = result.err if result is not None else "AlreadyProcessed"
@@ -559,7 +570,7 @@ class LocalChain:
         return result.signature
 
     def _execute(
-        self, tx: VersionedTransaction, raw: bytes, *, preflight: Commitment | None
+        self, tx: VersionedTransaction, raw: bytes, *, preflight: CommitmentLevel | None
     ) -> TxRecord | Outcome | None:
         """Land ``tx`` (a record), refuse it in preflight (an outcome: nothing changed), or
         drop it as a leader would (None). ``preflight`` None: no preflight, failures land."""
@@ -571,7 +582,16 @@ class LocalChain:
                 return _refused("AlreadyProcessed")
             if not self.blockhash_valid(message.recent_blockhash, preflight):
                 return _refused("BlockhashNotFound")
-        if existing is not None or not self.blockhash_valid(message.recent_blockhash):
+        if existing is not None:
+            return None
+        if not self.blockhash_valid(message.recent_blockhash):
+            if preflight is not None:
+                # The leader will drop it (the blockhash expired on the newest block), but a
+                # node simulates on the preflight bank first, where it is still valid: a
+                # failing transaction is refused there (-32002), not accepted and then lost.
+                outcome, _ = self.simulate(tx, replace_blockhash=False, commitment=preflight)
+                if outcome.err is not None:
+                    return outcome
             return None
         resolved = self._resolve_keys(message)
         if resolved is None:
@@ -677,13 +697,13 @@ class LocalChain:
 
     # ----------------------------------------------------------------- history
 
-    def commitment_of(self, record: TxRecord) -> Commitment:
+    def commitment_of(self, record: TxRecord) -> CommitmentLevel:
         height = record.block.height
         if height <= self._root:
-            return Commitment.FINALIZED
+            return CommitmentLevel.FINALIZED
         if height < len(self._chain) - 1:
-            return Commitment.CONFIRMED
-        return Commitment.PROCESSED
+            return CommitmentLevel.CONFIRMED
+        return CommitmentLevel.PROCESSED
 
     def confirmations(self, record: TxRecord) -> int | None:
         """Blocks built on top of the record's block; None once finalized (rooted)."""
@@ -691,7 +711,7 @@ class LocalChain:
             return None
         return len(self._chain) - 1 - record.block.height
 
-    def transaction(self, signature: Signature, commitment: Commitment) -> TxRecord | None:
+    def transaction(self, signature: Signature, commitment: CommitmentLevel) -> TxRecord | None:
         record = self._txs.get(signature)
         if record is None or not reached(self.commitment_of(record), commitment):
             return None
@@ -710,7 +730,7 @@ class LocalChain:
         self,
         address: Pubkey,
         *,
-        commitment: Commitment,
+        commitment: CommitmentLevel,
         limit: int,
         before: Signature | None,
         until: Signature | None,

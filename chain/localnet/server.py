@@ -29,8 +29,11 @@ class Localnet:
         self.config = config or LocalnetConfig()
         self.host = host
         self.chain = LocalChain(self.config)
-        self._http = HttpRpcServer(RpcMethods(self.chain), host, rpc_port)
         self._pubsub = PubSubServer(self.chain, host, ws_port)
+        methods = RpcMethods(
+            self.chain, extra={"localnet_dropConnections": self._pubsub.drop_connections}
+        )
+        self._http = HttpRpcServer(methods, host, rpc_port)
         self._clock: asyncio.Task[None] | None = None
 
     @property

@@ -2,7 +2,7 @@
 typed errors and the ``solana_rpc_duration_seconds`` histogram."""
 
 from chain.rpc.breaker import BreakerState
-from chain.rpc.client import MAX_MULTIPLE_ACCOUNTS, RpcClient
+from chain.rpc.client import RpcClient
 from chain.rpc.config import RpcConfig, RpcEndpoint, endpoints_from_urls
 from chain.rpc.errors import (
     PreflightFailure,
@@ -15,6 +15,7 @@ from chain.rpc.errors import (
     RpcUnavailable,
 )
 from chain.rpc.metrics import RPC_METHODS, STATUSES, RpcMetrics
+from chain.rpc.protocol import MAX_MULTIPLE_ACCOUNTS
 from core.types import Slotted
 
 __all__ = [

@@ -79,17 +79,13 @@ from chain.rpc.errors import (
     error_from_rpc,
 )
 from chain.rpc.metrics import NO_ENDPOINT, RpcMethod, RpcMetrics, Status
+from chain.rpc.protocol import MAX_MULTIPLE_ACCOUNTS, MAX_SIGNATURE_STATUSES, NODE_UNHEALTHY
 from core.errors import ConfigError
 from core.types import Slotted
 
 _Item = TypeVar("_Item")
-R = TypeVar("R")
+_Result = TypeVar("_Result")
 
-# Protocol limits of a Solana node: getMultipleAccounts takes at most 100 keys,
-# getSignatureStatuses at most 256 signatures.
-MAX_MULTIPLE_ACCOUNTS = 100
-MAX_SIGNATURE_STATUSES = 256
-_NODE_UNHEALTHY = -32005
 
 _log = structlog.stdlib.get_logger(__name__)
 
@@ -454,13 +450,13 @@ class RpcClient:
         return commitment if commitment is not None else self._config.commitment
 
     async def _gather(
-        self, one: Callable[[list[_Item]], Awaitable[R]], chunks: list[list[_Item]]
-    ) -> list[R]:
+        self, one: Callable[[list[_Item]], Awaitable[_Result]], chunks: list[list[_Item]]
+    ) -> list[_Result]:
         if len(chunks) <= 1:
             return [await one(chunk) for chunk in chunks]
         gate = asyncio.Semaphore(self._config.chunk_concurrency)
 
-        async def gated(chunk: list[_Item]) -> R:
+        async def gated(chunk: list[_Item]) -> _Result:
             async with gate:
                 return await one(chunk)
 
@@ -472,8 +468,8 @@ class RpcClient:
         self,
         method: RpcMethod,
         request: Callable[[AsyncClient], Awaitable[Any]],
-        expected: type[R],
-    ) -> R:
+        expected: type[_Result],
+    ) -> _Result:
         config = self._config
         attempts = 0
         rounds = 0
@@ -543,11 +539,11 @@ class RpcClient:
         method: RpcMethod,
         endpoint: _Endpoint,
         request: Callable[[AsyncClient], Awaitable[Any]],
-        expected: type[R],
-    ) -> R | RpcRetryableError | RpcRejected:
+        expected: type[_Result],
+    ) -> _Result | RpcRetryableError | RpcRejected:
         endpoint.breaker.begin()
         started = time.perf_counter()
-        outcome: R | RpcRetryableError | RpcRejected
+        outcome: _Result | RpcRetryableError | RpcRejected
         status: Status
         try:
             outcome, status = await self._request(method, endpoint, request, expected)
@@ -570,8 +566,8 @@ class RpcClient:
         method: RpcMethod,
         endpoint: _Endpoint,
         request: Callable[[AsyncClient], Awaitable[Any]],
-        expected: type[R],
-    ) -> tuple[R | RpcRetryableError | RpcRejected, Status]:
+        expected: type[_Result],
+    ) -> tuple[_Result | RpcRetryableError | RpcRejected, Status]:
         try:
             async with asyncio.timeout(self._config.request_timeout):
                 result = await request(endpoint.client)
@@ -632,7 +628,7 @@ def _with_status(
 ) -> tuple[RpcRetryableError | RpcRejected, Status]:
     if isinstance(error, RpcRejected):
         return error, "rejected"
-    if error.rpc_code == _NODE_UNHEALTHY:
+    if error.rpc_code == NODE_UNHEALTHY:
         return error, "unavailable"
     return error, "error"
 

@@ -30,6 +30,7 @@ from solders.rpc.errors import (
 )
 from solders.rpc.responses import RpcSimulateTransactionResult
 
+from chain.rpc import protocol
 from core.errors import AIW3Error, DefinitiveChainError, RetryableChainError
 
 
@@ -128,31 +129,45 @@ class PreflightFailure(RpcRejected):
 # solders parses an error reply into one class per known code and drops the code itself; these
 # tables put it back and say which side of the retry line each one falls on.
 _RETRYABLE_MESSAGES: dict[type[Any], int] = {
-    BlockNotAvailableMessage: -32004,
-    NodeUnhealthyMessage: -32005,
-    ScanErrorMessage: -32012,
-    BlockStatusNotAvailableYetMessage: -32014,
-    MinContextSlotNotReachedMessage: -32016,
-    InternalErrorMessage: -32603,
+    BlockNotAvailableMessage: protocol.BLOCK_NOT_AVAILABLE,
+    NodeUnhealthyMessage: protocol.NODE_UNHEALTHY,
+    ScanErrorMessage: protocol.SCAN_ERROR,
+    BlockStatusNotAvailableYetMessage: protocol.BLOCK_STATUS_NOT_AVAILABLE_YET,
+    MinContextSlotNotReachedMessage: protocol.MIN_CONTEXT_SLOT_NOT_REACHED,
+    InternalErrorMessage: protocol.INTERNAL_ERROR,
 }
 _DEFINITIVE_MESSAGES: dict[type[Any], int] = {
-    BlockCleanedUpMessage: -32001,
-    TransactionPrecompileVerificationFailureMessage: -32006,
-    SlotSkippedMessage: -32007,
-    LongTermStorageSlotSkippedMessage: -32009,
-    KeyExcludedFromSecondaryIndexMessage: -32010,
-    UnsupportedTransactionVersionMessage: -32015,
-    ParseErrorMessage: -32700,
-    InvalidRequestMessage: -32600,
-    MethodNotFoundMessage: -32601,
-    InvalidParamsMessage: -32602,
+    BlockCleanedUpMessage: protocol.BLOCK_CLEANED_UP,
+    TransactionPrecompileVerificationFailureMessage: (
+        protocol.TRANSACTION_PRECOMPILE_VERIFICATION_FAILURE
+    ),
+    SlotSkippedMessage: protocol.SLOT_SKIPPED,
+    LongTermStorageSlotSkippedMessage: protocol.LONG_TERM_STORAGE_SLOT_SKIPPED,
+    KeyExcludedFromSecondaryIndexMessage: protocol.KEY_EXCLUDED_FROM_SECONDARY_INDEX,
+    UnsupportedTransactionVersionMessage: protocol.UNSUPPORTED_TRANSACTION_VERSION,
+    ParseErrorMessage: protocol.PARSE_ERROR,
+    InvalidRequestMessage: protocol.INVALID_REQUEST,
+    MethodNotFoundMessage: protocol.METHOD_NOT_FOUND,
+    InvalidParamsMessage: protocol.INVALID_PARAMS,
 }
 _FIELDLESS: list[tuple[RpcCustomErrorFieldless, int, bool]] = [
     # (variant, code, retryable)
-    (RpcCustomErrorFieldless.TransactionSignatureVerificationFailure, -32003, False),
-    (RpcCustomErrorFieldless.NoSnapshot, -32008, True),
-    (RpcCustomErrorFieldless.TransactionHistoryNotAvailable, -32011, False),
-    (RpcCustomErrorFieldless.TransactionSignatureLenMismatch, -32013, False),
+    (
+        RpcCustomErrorFieldless.TransactionSignatureVerificationFailure,
+        protocol.TRANSACTION_SIGNATURE_VERIFICATION_FAILURE,
+        False,
+    ),
+    (RpcCustomErrorFieldless.NoSnapshot, protocol.NO_SNAPSHOT, True),
+    (
+        RpcCustomErrorFieldless.TransactionHistoryNotAvailable,
+        protocol.TRANSACTION_HISTORY_NOT_AVAILABLE,
+        False,
+    ),
+    (
+        RpcCustomErrorFieldless.TransactionSignatureLenMismatch,
+        protocol.TRANSACTION_SIGNATURE_LEN_MISMATCH,
+        False,
+    ),
 ]
 
 
@@ -164,7 +179,7 @@ def error_from_rpc(
         return PreflightFailure(
             f"{method} on endpoint {endpoint}: {parsed.message}",
             simulation=parsed.data,
-            rpc_code=-32002,
+            rpc_code=protocol.SEND_TRANSACTION_PREFLIGHT_FAILURE,
             method=method,
             endpoint=endpoint,
         )

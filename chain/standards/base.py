@@ -21,11 +21,12 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
 from chain.asset import Asset, RawAccount, decode_asset
+from chain.rpc.protocol import PACKET_DATA_SIZE
 from core.errors import InputError
 from core.types import StandardName
 
 #: Largest serialised transaction the network accepts.
-MAX_TRANSACTION_SIZE: Final = 1232
+MAX_TRANSACTION_SIZE: Final = PACKET_DATA_SIZE
 
 _LAMPORTS_PER_BYTE_YEAR = 3480
 _EXEMPTION_YEARS = 2

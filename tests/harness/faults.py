@@ -34,10 +34,16 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from chain.localnet import Localnet
-from chain.localnet.encoding import b58decode, describe_error
-from chain.localnet.errors import MIN_CONTEXT_SLOT_NOT_REACHED, PREFLIGHT_FAILURE, RpcError
+from chain.localnet.encoding import describe_error
+from chain.localnet.errors import RpcError
 from chain.localnet.methods import SOLANA_CORE_VERSION
 from chain.localnet.runtime import Outcome, decode_transaction
+from chain.pubkeys import decode_base58
+from chain.rpc.protocol import (
+    MAX_BASE58_TRANSACTION,
+    MIN_CONTEXT_SLOT_NOT_REACHED,
+    SEND_TRANSACTION_PREFLIGHT_FAILURE,
+)
 
 # A real node's blockhash validity: a blockhash is usable while the chain is at most this many
 # blocks past it (lastValidBlockHeight = height + 150).
@@ -435,7 +441,7 @@ class FaultProxy:
         refused = Outcome("BlockhashNotFound", [], 0, [], None, 0, []).simulation_value()
         if method == "sendTransaction":
             error = RpcError(
-                PREFLIGHT_FAILURE,
+                SEND_TRANSACTION_PREFLIGHT_FAILURE,
                 f"Transaction simulation failed: {describe_error('BlockhashNotFound')}",
                 refused,
             )
@@ -778,7 +784,10 @@ def _blockhash_of(params: list[Any], encoding: Any) -> str | None:
         if encoding == "base64":  # both methods default to base58
             raw = base64.b64decode(params[0], validate=True)
         else:
-            raw = b58decode(params[0])
+            decoded = decode_base58(params[0], max_chars=MAX_BASE58_TRANSACTION)
+            if decoded is None:
+                return None
+            raw = decoded
         return str(decode_transaction(raw).message.recent_blockhash)
     except (ValueError, binascii.Error, RpcError):
         return None

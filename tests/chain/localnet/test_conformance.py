@@ -19,9 +19,7 @@ from spl.token.instructions import get_associated_token_address
 
 from chain.localnet import Localnet
 from chain.localnet.encoding import b58encode
-
-from .nft import T22, mint_nft_tx, mint_rent_size, transfer_nft_tx
-from .util import raw_rpc, send
+from tests.harness.localnet import T22, mint_nft_tx, mint_rent_size, raw_rpc, send, transfer_nft_tx
 
 SOL = 10**9
 RENT_FREE = 1_000_000

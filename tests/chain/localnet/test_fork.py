@@ -20,11 +20,16 @@ from solders.rpc.responses import SlotNotification
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
-from chain.localnet import Commitment, Localnet, LocalnetConfig
+from chain.localnet import CommitmentLevel, Localnet, LocalnetConfig
 from tests.das_fixtures import das_case
-
-from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size
-from .util import raw_rpc, send
+from tests.harness.localnet import (
+    T22,
+    burn_and_close_tx,
+    mint_nft_tx,
+    mint_rent_size,
+    raw_rpc,
+    send,
+)
 
 SPL_TOKEN = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 SOL = 10**9
@@ -119,7 +124,7 @@ async def test_drop_slots_reverts_to_the_fork_point(manual_localnet: Localnet) -
             rpc, mint_nft_tx(wallet, kept_mint, holder.pubkey(), rent, chain.current.blockhash)
         )
         chain.advance_slot()
-        fork_point = chain.block_at(Commitment.CONFIRMED)  # holds the kept mint
+        fork_point = chain.block_at(CommitmentLevel.CONFIRMED)  # holds the kept mint
         fork = chain.current  # first block of the branch that will be abandoned
         assert (await rpc.get_slot(Processed)).value == fork.slot
         fork_height = (await rpc.get_block_height(Processed)).value
@@ -202,7 +207,7 @@ async def test_finalized_slots_cannot_be_dropped(manual_localnet: Localnet) -> N
     for bad in (0, -1, depth + 1):
         reply = await raw_rpc(url, "localnet_dropSlots", [bad])
         assert reply["error"]["code"] == -32602, bad
-    finalized = chain.block_at(Commitment.FINALIZED)
+    finalized = chain.block_at(CommitmentLevel.FINALIZED)
     reply = await raw_rpc(url, "localnet_dropSlots", [depth])
     assert reply["result"]["forkSlot"] == finalized.slot
 

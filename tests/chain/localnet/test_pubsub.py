@@ -29,9 +29,14 @@ from solders.transaction import Transaction
 from spl.token.instructions import get_associated_token_address
 
 from chain.localnet import Localnet
-
-from .nft import T22, mint_nft_tx, mint_rent_size
-from .util import blockhash, status_rank, wait_status
+from tests.harness.localnet import (
+    T22,
+    blockhash,
+    mint_nft_tx,
+    mint_rent_size,
+    status_rank,
+    wait_status,
+)
 
 LAMPORTS = 1_500_000
 _RANK = {Processed: 0, Confirmed: 1, Finalized: 2}

@@ -18,10 +18,10 @@ from solders.rpc.responses import SignatureNotification
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from chain.localnet import Localnet
-
-from .util import send
+from tests.harness.localnet import raw_rpc, send
 
 SOL = 10**9
 LAMPORTS = 1_500_000
@@ -304,3 +304,99 @@ def _lamports(frame: dict[str, Any]) -> int:
     value = frame["params"]["result"]["value"]
     lamports: int = value["account"]["lamports"] if "account" in value else value["lamports"]
     return lamports
+
+
+async def test_logs_mentions_are_matched_by_address_among_many_subscriptions(
+    manual_localnet: Localnet,
+) -> None:
+    """Indexed by mentioned address: each subscription hears exactly the transactions naming
+    its address (and `all` hears every one), whatever else is subscribed; unsubscribing one
+    leaves the others on the same address."""
+    chain = manual_localnet.chain
+    async with (
+        AsyncClient(manual_localnet.rpc_url) as rpc,
+        websockets.connect(manual_localnet.ws_url) as ws,
+    ):
+        raw = _Raw(ws)
+        wallet, dest, other = Keypair(), Keypair().pubkey(), Keypair().pubkey()
+        await rpc.request_airdrop(wallet.pubkey(), SOL)
+        chain.advance_slot()
+        noise = [
+            (await raw.call("logsSubscribe", [{"mentions": [str(Keypair().pubkey())]}]))["result"]
+            for _ in range(50)
+        ]
+        processed = {"commitment": "processed"}
+        on_dest = [
+            (await raw.call("logsSubscribe", [{"mentions": [str(dest)]}, processed]))["result"]
+            for _ in range(2)
+        ]
+        on_other = (await raw.call("logsSubscribe", [{"mentions": [str(other)]}, processed]))[
+            "result"
+        ]
+        everything = (await raw.call("logsSubscribe", ["all", processed]))["result"]
+        assert manual_localnet.subscription_count == len(noise) + 4
+        tx = _transfer_tx(wallet, dest, chain.current.blockhash)
+        await send(rpc, tx)
+        heard = _by_sub(await raw.drain())
+        assert set(heard) == {*on_dest, everything}
+        assert {f["params"]["result"]["value"]["signature"] for f in heard.values()} == {
+            str(tx.signatures[0])
+        }
+        assert (await raw.call("logsUnsubscribe", [on_dest[0]]))["result"] is True
+        chain.advance_slot()  # a new blockhash: the same transfer again is a new transaction
+        tx = _transfer_tx(wallet, dest, chain.current.blockhash)
+        tx_other = _transfer_tx(wallet, other, chain.current.blockhash)
+        await send(rpc, tx)
+        await send(rpc, tx_other)
+        frames = await raw.drain()
+        assert [f["params"]["subscription"] for f in frames] == [
+            on_dest[1],
+            everything,
+            on_other,
+            everything,
+        ]
+
+
+async def _closed_by_server(ws: ClientConnection) -> int | None:
+    """Read what was still queued until the server's close arrives; its close code."""
+    for _ in range(100):
+        try:
+            await asyncio.wait_for(ws.recv(), 10)
+        except ConnectionClosed:
+            return ws.close_code
+    raise AssertionError("the server did not close the connection")
+
+
+async def test_drop_connections_closes_them_server_side(manual_localnet: Localnet) -> None:
+    """localnet_dropConnections closes the connections holding the given subscriptions (or all
+    of them) as a node restart would: the client sees the close (1001), the others keep
+    their subscriptions, and a new connection subscribes afresh."""
+    chain = manual_localnet.chain
+    url = manual_localnet.ws_url
+    async with (
+        websockets.connect(url) as first,
+        websockets.connect(url) as second,
+        websockets.connect(url) as third,
+    ):
+        a, b, c = _Raw(first), _Raw(second), _Raw(third)
+        sub_a = (await a.call("slotSubscribe", []))["result"]
+        sub_b = (await b.call("slotSubscribe", []))["result"]
+        await c.call("slotSubscribe", [])
+        assert manual_localnet.subscription_count == 3
+        reply = await raw_rpc(manual_localnet.rpc_url, "localnet_dropConnections", [[sub_a, 12345]])
+        assert reply["result"] == {"closedConnections": 1, "subscriptions": [sub_a]}
+        assert await _closed_by_server(first) == 1001
+        assert manual_localnet.subscription_count == 2
+        chain.advance_slot()
+        assert [f["params"]["subscription"] for f in await b.drain()] == [sub_b]
+        reply = await raw_rpc(manual_localnet.rpc_url, "localnet_dropConnections")
+        assert reply["result"]["closedConnections"] == 2
+        assert await _closed_by_server(second) == 1001
+        assert await _closed_by_server(third) == 1001
+        assert manual_localnet.subscription_count == 0
+        bad = await raw_rpc(manual_localnet.rpc_url, "localnet_dropConnections", ["all"])
+        assert bad["error"]["code"] == -32602
+    async with websockets.connect(url) as fresh:
+        sub = (await _Raw(fresh).call("slotSubscribe", []))["result"]
+        chain.advance_slot()
+        assert [f["params"]["subscription"] for f in await _Raw(fresh).drain()] == [sub]

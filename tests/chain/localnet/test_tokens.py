@@ -19,7 +19,7 @@ from solders.transaction import Transaction
 
 from chain.codecs import ata, spl_token, token2022
 from chain.codecs.spl_token import AccountState
-from chain.localnet import Commitment, LocalChain, LocalnetConfig
+from chain.localnet import CommitmentLevel, LocalChain, LocalnetConfig
 from chain.localnet.methods import RpcMethods
 from chain.localnet.runtime import TxRecord
 from chain.localnet.tokens import parse_mint, parse_token_account
@@ -27,7 +27,7 @@ from chain.programs import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from chain.standards import MintRequest, get_standard
 from core.errors import CodecError
 
-PROCESSED = Commitment.PROCESSED
+PROCESSED = CommitmentLevel.PROCESSED
 
 
 def _chain() -> tuple[LocalChain, Keypair]:

@@ -1,4 +1,5 @@
-"""More RPC surface: jsonParsed, memos, lookup tables, blocks, fees, token balances."""
+"""jsonParsed on the local chain: token and ATA instructions, token accounts and mints, and v0
+transactions with lookup tables, memos (also in signature lists), in a node's shapes."""
 
 from __future__ import annotations
 
@@ -7,28 +8,36 @@ import struct
 from typing import Any
 
 from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Confirmed, Processed
+from solana.rpc.commitment import Confirmed
 from solana.rpc.models import TokenAccountOpts
 from solders.address_lookup_table_account import AddressLookupTableAccount
-from solders.hash import Hash
-from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.message import Message, MessageV0
-from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 from spl.memo.constants import MEMO_PROGRAM_ID
 from spl.memo.instructions import create_memo
 from spl.memo.models import MemoParams
+from spl.token.instructions import get_associated_token_address
 
+from chain.codecs import token2022
+from chain.codecs.spl_token import MintState
+from chain.keys import Signer
 from chain.localnet import Localnet
-
-from .nft import T22, burn_and_close_tx, mint_nft_tx, mint_rent_size, transfer_nft_tx
-from .util import mint_nft, raw_rpc, send
+from chain.localnet.parsed import token_extensions
+from chain.programs import ADDRESS_LOOKUP_TABLE_PROGRAM
+from tests.harness.localnet import (
+    T22,
+    burn_and_close_tx,
+    mint_nft,
+    mint_nft_tx,
+    mint_rent_size,
+    raw_rpc,
+    send,
+    transfer_nft_tx,
+)
 
 SOL = 10**9
-ALT_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
-COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 
 
 async def _parsed_tx(url: str, signature: Any) -> dict[str, Any]:
@@ -137,27 +146,6 @@ async def test_json_parsed_token_accounts_and_balances(
     assert balance.ui_amount_string == "1"
 
 
-async def test_memo_in_signature_list(manual_localnet: Localnet) -> None:
-    chain = manual_localnet.chain
-    async with AsyncClient(manual_localnet.rpc_url) as rpc:
-        wallet = Keypair()
-        await rpc.request_airdrop(wallet.pubkey(), SOL)
-        text = f"aiw3:activate:{Keypair().pubkey()}"
-        memo = create_memo(
-            MemoParams(program_id=MEMO_PROGRAM_ID, signer=wallet.pubkey(), message=text.encode())
-        )
-        tx = Transaction([wallet], Message([memo], wallet.pubkey()), chain.current.blockhash)
-        await send(rpc, tx)
-        chain.advance_slot()
-        listed = (
-            await rpc.get_signatures_for_address(wallet.pubkey(), limit=1, commitment=Confirmed)
-        ).value
-        assert listed[0].signature == tx.signatures[0]
-        assert listed[0].memo == f"[{len(text)}] {text}"
-        parsed = await _parsed_tx(manual_localnet.rpc_url, tx.signatures[0])
-        assert parsed["transaction"]["message"]["instructions"][0]["parsed"] == text
-
-
 async def test_v0_transaction_with_lookup_table(manual_localnet: Localnet) -> None:
     chain = manual_localnet.chain
     url = manual_localnet.rpc_url
@@ -176,7 +164,7 @@ async def test_v0_transaction_with_lookup_table(manual_localnet: Localnet) -> No
                 str(table),
                 {
                     "lamports": SOL,
-                    "owner": str(ALT_PROGRAM),
+                    "owner": str(ADDRESS_LOOKUP_TABLE_PROGRAM),
                     "data": [base64.b64encode(data).decode(), "base64"],
                 },
             ],
@@ -215,82 +203,96 @@ async def test_v0_transaction_with_lookup_table(manual_localnet: Localnet) -> No
         assert [s.signature for s in listed] == [tx.signatures[0]]
 
 
-async def test_blocks_epoch_and_fees(manual_localnet: Localnet) -> None:
-    chain = manual_localnet.chain
-    url = manual_localnet.rpc_url
-    async with AsyncClient(url) as rpc:
-        wallet = Keypair()
-        await rpc.request_airdrop(wallet.pubkey(), SOL)
-        ix = transfer(
-            TransferParams(
-                from_pubkey=wallet.pubkey(), to_pubkey=Keypair().pubkey(), lamports=SOL // 100
-            )
-        )
-        tx = Transaction([wallet], Message([ix], wallet.pubkey()), chain.current.blockhash)
-        await send(rpc, tx)
-        slot = chain.current.slot
-        chain.advance_slot()
-        block = await raw_rpc(
-            url,
-            "getBlock",
-            [slot, {"commitment": "confirmed", "maxSupportedTransactionVersion": 0}],
-        )
-        result = block["result"]
-        assert result["parentSlot"] == slot - 1
-        assert str(tx.signatures[0]) in [
-            t["transaction"]["signatures"][0] for t in result["transactions"]
-        ]
-        assert result["blockHeight"] == chain.block_by_slot(slot).height  # type: ignore[union-attr]
-        assert (await rpc.get_block_time(slot)).value == result["blockTime"]
-        future = await raw_rpc(
-            url, "getBlock", [chain.current.slot + 5, {"commitment": "confirmed"}]
-        )
-        assert future["error"]["code"] == -32004
-        epoch = (await rpc.get_epoch_info(Processed)).value
-        assert epoch.absolute_slot == chain.current.slot
-        assert epoch.block_height == chain.current.height
-
-        fee = await raw_rpc(
-            url,
-            "getFeeForMessage",
-            [
-                base64.b64encode(
-                    bytes(
-                        Message.new_with_blockhash([ix], wallet.pubkey(), chain.current.blockhash)
-                    )
-                ).decode()
-            ],
-        )
-        assert fee["result"]["value"] == 5000
-        limit = Instruction(COMPUTE_BUDGET, b"\x02" + (300_000).to_bytes(4, "little"), [])
-        price = Instruction(COMPUTE_BUDGET, b"\x03" + (10_000).to_bytes(8, "little"), [])
-        priced = Message.new_with_blockhash(
-            [limit, price, ix], wallet.pubkey(), chain.current.blockhash
-        )
-        fee = await raw_rpc(url, "getFeeForMessage", [base64.b64encode(bytes(priced)).decode()])
-        assert fee["result"]["value"] == 5000 + 3000  # 300k CU x 10k micro-lamports
-        unknown = Message.new_with_blockhash([ix], wallet.pubkey(), Hash.new_unique())
-        fee = await raw_rpc(url, "getFeeForMessage", [base64.b64encode(bytes(unknown)).decode()])
-        assert fee["result"]["value"] is None  # blockhash not (or no longer) valid
-
-
-async def test_simulate_runs_at_its_commitment(manual_localnet: Localnet) -> None:
+async def test_memo_in_signature_list(manual_localnet: Localnet) -> None:
     chain = manual_localnet.chain
     async with AsyncClient(manual_localnet.rpc_url) as rpc:
         wallet = Keypair()
         await rpc.request_airdrop(wallet.pubkey(), SOL)
-        chain.advance_slot()
-        ix = transfer(
-            TransferParams(
-                from_pubkey=wallet.pubkey(), to_pubkey=Keypair().pubkey(), lamports=SOL // 10
-            )
+        text = f"aiw3:activate:{Keypair().pubkey()}"
+        memo = create_memo(
+            MemoParams(program_id=MEMO_PROGRAM_ID, signer=wallet.pubkey(), message=text.encode())
         )
-        tx = Transaction([wallet], Message([ix], wallet.pubkey()), chain.current.blockhash)
-        versioned = VersionedTransaction.from_bytes(bytes(tx))
-        at_finalized = (await rpc.simulate_transaction(versioned)).value
-        assert at_finalized.err is not None  # BlockhashNotFound on the finalized bank
-        at_processed = (await rpc.simulate_transaction(versioned, commitment=Processed)).value
-        assert at_processed.err is None
-        assert at_processed.logs
-        # Nothing was executed for real.
-        assert (await rpc.get_signature_statuses([tx.signatures[0]])).value == [None]
+        tx = Transaction([wallet], Message([memo], wallet.pubkey()), chain.current.blockhash)
+        await send(rpc, tx)
+        chain.advance_slot()
+        listed = (
+            await rpc.get_signatures_for_address(wallet.pubkey(), limit=1, commitment=Confirmed)
+        ).value
+        assert listed[0].signature == tx.signatures[0]
+        assert listed[0].memo == f"[{len(text)}] {text}"
+        parsed = await _parsed_tx(manual_localnet.rpc_url, tx.signatures[0])
+        assert parsed["transaction"]["message"]["instructions"][0]["parsed"] == text
+
+
+async def test_json_parsed_carries_the_token_2022_extensions(
+    system_wallet: Signer, solana_client: AsyncClient, rpc_url: str
+) -> None:
+    """A wallet reading parsed accounts sees the NFT's name, uri and level, as on mainnet."""
+    holder = Keypair().pubkey()
+    mint, _ = await mint_nft(solana_client, system_wallet, holder, level=4)
+    config = {"encoding": "jsonParsed", "commitment": "confirmed"}
+    reply = await raw_rpc(rpc_url, "getAccountInfo", [str(mint.pubkey()), config])
+    info = reply["result"]["value"]["data"]["parsed"]["info"]
+    authority = str(system_wallet.pubkey)
+    assert info["extensions"] == [
+        {
+            "extension": "metadataPointer",
+            "state": {"authority": authority, "metadataAddress": str(mint.pubkey())},
+        },
+        {
+            "extension": "tokenMetadata",
+            "state": {
+                "updateAuthority": authority,
+                "mint": str(mint.pubkey()),
+                "name": "AIW3 Equity L4",
+                "symbol": "AIW3",
+                "uri": "https://example.invalid/nft.json",
+                "additionalMetadata": [["level", "4"]],
+            },
+        },
+    ]
+    ata = get_associated_token_address(holder, mint.pubkey(), T22)
+    reply = await raw_rpc(rpc_url, "getAccountInfo", [str(ata), config])
+    info = reply["result"]["value"]["data"]["parsed"]["info"]
+    assert info["extensions"] == [{"extension": "immutableOwner"}]
+
+
+def test_group_extensions_render_in_agaves_shape() -> None:
+    collection, member_mint, authority = (Keypair().pubkey() for _ in range(3))
+    base = MintState(None, 1, 0, True, None)
+    data = token2022.encode_mint(
+        token2022.Mint2022(
+            base,
+            (
+                token2022.GroupPointer(authority, collection),
+                token2022.TokenGroup(authority, collection, 2, 10),
+                token2022.GroupMemberPointer(None, member_mint),
+                token2022.TokenGroupMember(member_mint, collection, 2),
+            ),
+        )
+    )
+    assert token_extensions(T22, data, mint=True) == [
+        {
+            "extension": "groupPointer",
+            "state": {"authority": str(authority), "groupAddress": str(collection)},
+        },
+        {
+            "extension": "tokenGroup",
+            "state": {
+                "updateAuthority": str(authority),
+                "mint": str(collection),
+                "size": 2,
+                "maxSize": 10,
+            },
+        },
+        {
+            "extension": "groupMemberPointer",
+            "state": {"authority": None, "memberAddress": str(member_mint)},
+        },
+        {
+            "extension": "tokenGroupMember",
+            "state": {"mint": str(member_mint), "group": str(collection), "memberNumber": 2},
+        },
+    ]
+    # Classic-program accounts and unextended Token-2022 ones carry no list.
+    assert token_extensions(T22, data[:82], mint=True) == []

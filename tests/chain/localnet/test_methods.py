@@ -18,11 +18,19 @@ from solders.rpc.errors import SendTransactionPreflightFailureMessage
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
-from chain.localnet import Commitment as ChainCommitment
-from chain.localnet import Localnet
-
-from .nft import T22, burn_and_close_tx, mint_rent_size, transfer_nft_tx
-from .util import blockhash, mint_nft, raw_rpc, send, status_rank, wait_status
+from chain.localnet import CommitmentLevel, Localnet
+from tests.harness.localnet import (
+    T22,
+    blockhash,
+    burn_and_close_tx,
+    mint_nft,
+    mint_rent_size,
+    raw_rpc,
+    send,
+    status_rank,
+    transfer_nft_tx,
+    wait_status,
+)
 
 SOL = 10**9
 # Enough for a new 0-byte account to be rent exempt (890,880 lamports).
@@ -651,7 +659,7 @@ async def test_preflight_runs_at_the_preflight_commitment(manual_localnet: Local
         # Signed with a blockhash the finalized bank knows: lands via a processed preflight...
         for _ in range(3):
             chain.advance_slot()
-        older = chain.block_at(ChainCommitment.FINALIZED).blockhash
+        older = chain.block_at(CommitmentLevel.FINALIZED).blockhash
         tx = _transfer_tx(wallet, Keypair().pubkey(), RENT_FREE, older)
         assert (await send(rpc, tx)).value == tx.signatures[0]
         # ...and a duplicate not yet visible at finalized passes that preflight and is dropped
@@ -665,3 +673,34 @@ async def test_preflight_runs_at_the_preflight_commitment(manual_localnet: Local
         assert (await rpc.get_balance(dest, Processed)).value == RENT_FREE
         spent = (await rpc.get_signatures_for_address(wallet.pubkey(), commitment=Confirmed)).value
         assert [s.signature for s in spent].count(tx.signatures[0]) == 1
+
+
+async def test_preflight_at_the_expiry_edge_simulates_before_dropping(
+    manual_localnet: Localnet,
+) -> None:
+    """Confirmed height at the blockhash's lastValidBlockHeight, processed one past it: the
+    preflight bank (confirmed) still knows the blockhash, the leader no longer does. A failing
+    transaction is refused with -32002 (not accepted with a signature and lost); a good one
+    passes preflight and is dropped by the leader, as on a node."""
+    chain = manual_localnet.chain
+    async with AsyncClient(manual_localnet.rpc_url, commitment=Confirmed) as rpc:
+        wallet = Keypair()
+        await rpc.request_airdrop(wallet.pubkey(), SOL)
+        chain.advance_slot()
+        latest = (await rpc.get_latest_blockhash(Confirmed)).value
+        while chain.block_at(CommitmentLevel.CONFIRMED).height < latest.last_valid_block_height:
+            chain.advance_slot()
+        assert chain.current.height == latest.last_valid_block_height + 1
+        opts = TxOpts(preflight_commitment=Confirmed)
+        too_much = _transfer_tx(wallet, Keypair().pubkey(), 2 * SOL, latest.blockhash)
+        with pytest.raises(RPCException) as caught:
+            await rpc.send_raw_transaction(bytes(too_much), opts)
+        reply = caught.value.args[0]
+        assert isinstance(reply, SendTransactionPreflightFailureMessage)
+        assert "custom program error: 0x1" in reply.message
+        good = _transfer_tx(wallet, Keypair().pubkey(), RENT_FREE, latest.blockhash)
+        assert (await rpc.send_raw_transaction(bytes(good), opts)).value == good.signatures[0]
+        chain.advance_slot()
+        chain.advance_slot()
+        statuses = await rpc.get_signature_statuses([good.signatures[0], too_much.signatures[0]])
+        assert statuses.value == [None, None]

@@ -1,4 +1,5 @@
-"""Properties of the runtime under random transfers, slots and fork drops (in-process, no I/O).
+"""The local chain's state machine, in-process (no I/O): its configuration checks, and its
+properties under random transfers, slots and fork drops.
 
 The model: the balances are the initial ones plus a replay of the transfers of the blocks that
 survive, and each commitment level sees exactly the blocks up to its height.
@@ -16,9 +17,9 @@ from solders.system_program import ID as SYSTEM_PROGRAM
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
-from chain.localnet import Commitment, LocalChain, LocalnetConfig
-from chain.localnet.encoding import b58decode, b58encode
+from chain.localnet import CommitmentLevel, LocalChain, LocalnetConfig
 from chain.localnet.errors import RpcError
+from core.errors import ConfigError
 
 SOL = 10**9
 FEE = 5000
@@ -58,7 +59,7 @@ def test_state_is_a_replay_of_the_surviving_blocks(ops: list[tuple[object, ...]]
         chain.set_account(wallet.pubkey(), Account(10 * SOL, b"", SYSTEM_PROGRAM))
     for _ in range(DEPTH + 1):
         chain.advance_slot()  # the funding is final and can never be dropped
-    first = chain.block_at(Commitment.FINALIZED).height + 1
+    first = chain.block_at(CommitmentLevel.FINALIZED).height + 1
     blocks: list[list[tuple[int, int, int]]] = [[] for _ in range(first, chain.current.height + 1)]
     counter = 0
     for op in ops:
@@ -76,7 +77,9 @@ def test_state_is_a_replay_of_the_surviving_blocks(ops: list[tuple[object, ...]]
                 )
             )
             tx = Transaction([payer], Message([ix], payer.pubkey()), chain.current.blockhash)
-            chain.submit(bytes(tx), skip_preflight=False, preflight_commitment=Commitment.PROCESSED)
+            chain.submit(
+                bytes(tx), skip_preflight=False, preflight_commitment=CommitmentLevel.PROCESSED
+            )
             blocks[-1].append((src, dst, amount))
         elif op[0] == "slot":
             chain.advance_slot()
@@ -84,7 +87,7 @@ def test_state_is_a_replay_of_the_surviving_blocks(ops: list[tuple[object, ...]]
         else:
             count = op[1]
             assert isinstance(count, int)
-            droppable = chain.current.height - chain.block_at(Commitment.FINALIZED).height
+            droppable = chain.current.height - chain.block_at(CommitmentLevel.FINALIZED).height
             if count > droppable:
                 with pytest.raises(RpcError) as refused:
                     chain.drop_slots(count)
@@ -96,9 +99,13 @@ def test_state_is_a_replay_of_the_surviving_blocks(ops: list[tuple[object, ...]]
         assert first + len(blocks) - 1 == chain.current.height
 
     levels = {
-        Commitment.PROCESSED: blocks,
-        Commitment.CONFIRMED: blocks[: chain.block_at(Commitment.CONFIRMED).height - first + 1],
-        Commitment.FINALIZED: blocks[: chain.block_at(Commitment.FINALIZED).height - first + 1],
+        CommitmentLevel.PROCESSED: blocks,
+        CommitmentLevel.CONFIRMED: blocks[
+            : chain.block_at(CommitmentLevel.CONFIRMED).height - first + 1
+        ],
+        CommitmentLevel.FINALIZED: blocks[
+            : chain.block_at(CommitmentLevel.FINALIZED).height - first + 1
+        ],
     }
     for level, seen in levels.items():
         expected = _balances(seen)
@@ -109,22 +116,23 @@ def test_state_is_a_replay_of_the_surviving_blocks(ops: list[tuple[object, ...]]
     # The per-address history holds exactly the surviving transactions, newest first.
     for index, wallet in enumerate(wallets):
         listed = chain.signatures_for_address(
-            wallet.pubkey(), commitment=Commitment.CONFIRMED, limit=1000, before=None, until=None
+            wallet.pubkey(),
+            commitment=CommitmentLevel.CONFIRMED,
+            limit=1000,
+            before=None,
+            until=None,
         )
         involved = [
-            t for block in levels[Commitment.CONFIRMED] for t in block if index in (t[0], t[1])
+            t for block in levels[CommitmentLevel.CONFIRMED] for t in block if index in (t[0], t[1])
         ]
         assert len(listed) == len(involved)
         assert [r.seq for r in listed] == sorted((r.seq for r in listed), reverse=True)
 
 
-@given(st.binary(max_size=64))
-def test_base58_round_trip(data: bytes) -> None:
-    assert b58decode(b58encode(data)) == data
-
-
-@given(st.binary(min_size=32, max_size=32))
-def test_base58_matches_solders(data: bytes) -> None:
-    from solders.pubkey import Pubkey
-
-    assert b58encode(data) == str(Pubkey.from_bytes(data))
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [("slot_ms", "slot_ms must be at least 1"), ("finality_depth", "finality_depth must be")],
+)
+def test_config_checks_raise_config_error(field: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        LocalnetConfig(**{field: 0})  # type: ignore[arg-type]
