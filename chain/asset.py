@@ -219,7 +219,7 @@ class _Holder:
     extensions: tuple[str, ...] = ()
 
 
-def _holder(mint: Pubkey, token_program: Pubkey, accounts: Iterable[RawAccount]) -> _Holder | None:
+def _holder(mint: Pubkey, token_program: Pubkey, accounts: Sequence[RawAccount]) -> _Holder | None:
     holders: list[_Holder] = []
     for acc in accounts:
         if acc.owner != token_program or acc.address == mint or not acc.data:

@@ -459,8 +459,11 @@ def world(chain: LocalChain) -> World:
 
 @pytest.fixture(scope="session")
 def cases(chain: LocalChain, world: World) -> dict[str, Case]:
-    """Every case built once on the shared chain: read by the library here and by the CLI."""
-    return {name: build(chain, world) for name, build in CASES.items()}
+    """Every case built once on the shared chain (concurrently: each waits on its own
+    confirmations), read by the library here and by the CLI."""
+    with ThreadPoolExecutor(len(CASES)) as pool:
+        futures = {name: pool.submit(build, chain, world) for name, build in CASES.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -491,30 +494,59 @@ def test_a_burnt_genuine_nft_is_no_longer_genuine(chain: LocalChain, world: Worl
     assert not asset.is_created_by(collections=trusted)
 
 
-def test_fetch_reads_one_snapshot_and_counts_each_account_once(
-    chain: LocalChain, world: World
-) -> None:
+class _ActsBetweenReads(RpcClient):
+    """The real client; right after its first getTokenLargestAccounts answer, ``act`` runs a
+    real transaction on the chain, as another wallet would between two of our reads."""
+
+    def __init__(self, url: str, act: Callable[[], None]) -> None:
+        super().__init__([RpcEndpoint(url=url, name="test")], metrics=CollectorRegistry())
+        self._act: Callable[[], None] | None = act
+
+    async def get_token_largest_accounts(self, mint: Pubkey, **kwargs: Any) -> Any:
+        found = await super().get_token_largest_accounts(mint, **kwargs)
+        if self._act is not None:
+            act, self._act = self._act, None
+            await asyncio.to_thread(act)
+        return found
+
+
+def _fetch_with(chain: LocalChain, mint: Pubkey, act: Callable[[], None]) -> Slotted[Asset]:
+    async def read() -> Slotted[Asset]:
+        async with _ActsBetweenReads(chain.url, act) as client:
+            return await fetch_asset(client, mint)
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()
+
+
+def test_a_burn_between_reads_reads_as_burnt(chain: LocalChain, world: World) -> None:
+    holder = chain.wallet()
+    mint = chain.nft(world.system, holder.pubkey(), world.collection)
+    burn = STD.burn_plan(owner=holder.pubkey(), mint=mint).instructions
+    found = _fetch_with(chain, mint, lambda: chain.send(burn, holder))
+    # One snapshot: the mint's supply and the (closed) holder account agree.
+    assert (found.value.burnt, found.value.owner, found.value.supply) == (True, None, 0)
+
+
+def test_a_transfer_between_reads_still_finds_the_owner(chain: LocalChain, world: World) -> None:
     holder = chain.wallet()
     mint = chain.nft(world.system, holder.pubkey(), world.collection)
     other = Keypair().pubkey()
-    # Move the token away: the old account stays behind, emptied; both are in the largest list.
-    chain.send(
-        [
-            ata.create(holder.pubkey(), other, mint, T22),
-            spl_token.encode(
-                spl_token.TransferChecked(
-                    T22,
-                    ata.address(holder.pubkey(), mint, T22),
-                    mint,
-                    ata.address(other, mint, T22),
-                    holder.pubkey(),
-                    1,
-                    0,
-                )
-            ),
-        ],
-        holder,
-    )
-    found = chain.fetch(mint)
-    assert (found.value.owner, found.value.amount) == (str(other), 1)
-    assert found.slot > 0
+    # The token moves to an account the first largest-accounts answer did not name.
+    move = [
+        ata.create(holder.pubkey(), other, mint, T22),
+        spl_token.encode(
+            spl_token.TransferChecked(
+                T22,
+                ata.address(holder.pubkey(), mint, T22),
+                mint,
+                ata.address(other, mint, T22),
+                holder.pubkey(),
+                1,
+                0,
+            )
+        ),
+    ]
+    found = _fetch_with(chain, mint, lambda: chain.send(move, holder))
+    assert (found.value.owner, found.value.amount, found.value.burnt) == (str(other), 1, False)
+    assert found.value.token_account == str(ata.address(other, mint, T22))
