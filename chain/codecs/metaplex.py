@@ -26,6 +26,8 @@ MAX_CREATORS = 5
 #: Size the program allocates for a Metadata account (strings padded, every option present).
 MAX_METADATA_LEN = 679
 MAX_MASTER_EDITION_LEN = 282
+#: Size of a print edition's Edition account (key, parent, edition number, padding).
+MAX_EDITION_LEN = 241
 
 _PREFIX = b"metadata"
 _EDITION = b"edition"
@@ -155,9 +157,21 @@ class Metadata:
 
 @dataclass(frozen=True, slots=True)
 class MasterEdition:
+    """The original: ``max_supply`` Some(0) means no print can ever be made, None unlimited."""
+
     key: int
     supply: int
     max_supply: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """A print (a numbered copy) of the master edition of ``parent``'s mint; it sits at the
+    same PDA of its own mint as a master edition would."""
+
+    key: int
+    parent: Pubkey
+    edition: int
 
 
 # --- writers -----------------------------------------------------------------------------------
@@ -225,6 +239,11 @@ def encode_master_edition(edition: MasterEdition) -> bytes:
         + borsh.option(edition.max_supply, borsh.u64)
     )
     return out + bytes(MAX_MASTER_EDITION_LEN - len(out))
+
+
+def encode_edition(edition: Edition) -> bytes:
+    out = borsh.u8(edition.key) + bytes(edition.parent) + borsh.u64(edition.edition)
+    return out + bytes(MAX_EDITION_LEN - len(out))
 
 
 # --- readers -----------------------------------------------------------------------------------
@@ -341,6 +360,21 @@ def decode_master_edition(data: bytes) -> MasterEdition:
     if key != Key.MASTER_EDITION_V2:
         raise CodecError(f"master edition: account key is {key}, expected 6")
     return MasterEdition(key, r.u64("supply"), r.option(lambda: r.u64("max_supply"), "max_supply"))
+
+
+def decode_edition(data: bytes) -> MasterEdition | Edition:
+    """Whatever sits at a mint's edition PDA: a master edition (V2, or the V1 that old NFTs
+    still carry: same head) or a print edition."""
+    r = borsh.Reader(data, "edition")
+    key = r.u8("key")
+    if key in (Key.MASTER_EDITION_V1, Key.MASTER_EDITION_V2):
+        supply = r.u64("supply")
+        return MasterEdition(key, supply, r.option(lambda: r.u64("max_supply"), "max_supply"))
+    if key == Key.EDITION_V1:
+        return Edition(key, r.pubkey("parent"), r.u64("edition"))
+    raise CodecError(
+        f"edition: account key is {key}, not a master or print edition", details={"key": key}
+    )
 
 
 # --- instructions ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
 from chain.codecs import borsh, spl_token
-from chain.codecs.spl_token import MintState, TokenAccountState
+from chain.codecs.spl_token import AccountState, MintState, TokenAccountState
 from chain.programs import TOKEN_2022_PROGRAM
 from core.errors import CodecError
 
@@ -35,14 +35,49 @@ class AccountType(IntEnum):
 
 
 class ExtensionType(IntEnum):
+    """Every extension type the program defines (spl-token-2022 ``ExtensionType``)."""
+
     UNINITIALIZED = 0
+    TRANSFER_FEE_CONFIG = 1
+    TRANSFER_FEE_AMOUNT = 2
+    MINT_CLOSE_AUTHORITY = 3
+    CONFIDENTIAL_TRANSFER_MINT = 4
+    CONFIDENTIAL_TRANSFER_ACCOUNT = 5
+    DEFAULT_ACCOUNT_STATE = 6
     IMMUTABLE_OWNER = 7
+    MEMO_TRANSFER = 8
+    NON_TRANSFERABLE = 9
+    INTEREST_BEARING_CONFIG = 10
+    CPI_GUARD = 11
+    PERMANENT_DELEGATE = 12
+    NON_TRANSFERABLE_ACCOUNT = 13
+    TRANSFER_HOOK = 14
+    TRANSFER_HOOK_ACCOUNT = 15
+    CONFIDENTIAL_TRANSFER_FEE_CONFIG = 16
+    CONFIDENTIAL_TRANSFER_FEE_AMOUNT = 17
     METADATA_POINTER = 18
     TOKEN_METADATA = 19
     GROUP_POINTER = 20
     TOKEN_GROUP = 21
     GROUP_MEMBER_POINTER = 22
     TOKEN_GROUP_MEMBER = 23
+    CONFIDENTIAL_MINT_BURN = 24
+    SCALED_UI_AMOUNT_CONFIG = 25
+    PAUSABLE_CONFIG = 26
+    PAUSABLE_ACCOUNT = 27
+
+    @property
+    def label(self) -> str:
+        """The program's own name (``PermanentDelegate``), as explorers and agave show it."""
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+
+def extension_name(ext_type: int) -> str:
+    """``PermanentDelegate`` for a type the program defines, ``Unknown(99)`` otherwise."""
+    try:
+        return ExtensionType(ext_type).label
+    except ValueError:
+        return f"Unknown({ext_type})"
 
 
 # --- extensions --------------------------------------------------------------------------------
@@ -104,10 +139,56 @@ class ImmutableOwner:
     pass
 
 
+# The mint controls that decide who can move, freeze, burn or close a token: decoded, so that
+# nothing carrying one reads like a plain NFT.
+
+
+@dataclass(frozen=True, slots=True)
+class MintCloseAuthority:
+    """Who may close the mint once its supply is 0 (and so re-create it at the same address)."""
+
+    close_authority: Pubkey | None
+
+
+@dataclass(frozen=True, slots=True)
+class PermanentDelegate:
+    """A delegate over every token account of the mint: it transfers or burns without the holder."""
+
+    delegate: Pubkey | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferHook:
+    """Every transfer calls ``program_id``, which may refuse it."""
+
+    authority: Pubkey | None
+    program_id: Pubkey | None
+
+
+@dataclass(frozen=True, slots=True)
+class NonTransferable:
+    """Soul-bound: the token can never leave the account it was minted to."""
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultAccountState:
+    """The state every new token account of the mint starts in (frozen: the freeze authority
+    must thaw it before it can be used)."""
+
+    state: AccountState
+
+
 @dataclass(frozen=True, slots=True)
 class UnknownExtension:
+    """An extension this codec keeps as bytes: one the program defines but AIW3 never uses
+    (``name`` says which), or a type it does not define."""
+
     extension_type: int
     data: bytes
+
+    @property
+    def name(self) -> str:
+        return extension_name(self.extension_type)
 
 
 Extension = (
@@ -118,11 +199,21 @@ Extension = (
     | TokenGroupMember
     | TokenMetadata
     | ImmutableOwner
+    | MintCloseAuthority
+    | PermanentDelegate
+    | TransferHook
+    | NonTransferable
+    | DefaultAccountState
     | UnknownExtension
 )
 E = TypeVar("E", bound=Extension)
 
 _FIXED_SIZES = {
+    ExtensionType.MINT_CLOSE_AUTHORITY: 32,
+    ExtensionType.DEFAULT_ACCOUNT_STATE: 1,
+    ExtensionType.NON_TRANSFERABLE: 0,
+    ExtensionType.PERMANENT_DELEGATE: 32,
+    ExtensionType.TRANSFER_HOOK: 64,
     ExtensionType.IMMUTABLE_OWNER: 0,
     ExtensionType.METADATA_POINTER: 64,
     ExtensionType.GROUP_POINTER: 64,
@@ -130,6 +221,13 @@ _FIXED_SIZES = {
     ExtensionType.TOKEN_GROUP: 80,
     ExtensionType.TOKEN_GROUP_MEMBER: 72,
 }
+
+
+def ext_name(ext: Extension) -> str:
+    """The program's name of one decoded extension (``TokenGroupMember``)."""
+    if isinstance(ext, UnknownExtension):
+        return ext.name
+    return extension_name(encode_extension(ext)[0])
 
 
 def encode_token_metadata(meta: TokenMetadata) -> bytes:
@@ -188,6 +286,21 @@ def encode_extension(ext: Extension) -> tuple[int, bytes]:
             return ExtensionType.TOKEN_METADATA, encode_token_metadata(ext)
         case ImmutableOwner():
             return ExtensionType.IMMUTABLE_OWNER, b""
+        case MintCloseAuthority():
+            return ExtensionType.MINT_CLOSE_AUTHORITY, borsh.optional_nonzero_pubkey(
+                ext.close_authority
+            )
+        case PermanentDelegate():
+            return ExtensionType.PERMANENT_DELEGATE, borsh.optional_nonzero_pubkey(ext.delegate)
+        case TransferHook():
+            value = borsh.optional_nonzero_pubkey(ext.authority) + borsh.optional_nonzero_pubkey(
+                ext.program_id
+            )
+            return ExtensionType.TRANSFER_HOOK, value
+        case NonTransferable():
+            return ExtensionType.NON_TRANSFERABLE, b""
+        case DefaultAccountState():
+            return ExtensionType.DEFAULT_ACCOUNT_STATE, borsh.u8(ext.state)
         case UnknownExtension():
             return ext.extension_type, ext.data
 
@@ -214,7 +327,26 @@ def decode_extension(ext_type: int, value: bytes) -> Extension:
         return decode_token_metadata(value)
     if ext_type == ExtensionType.IMMUTABLE_OWNER:
         return ImmutableOwner()
+    if ext_type == ExtensionType.MINT_CLOSE_AUTHORITY:
+        return MintCloseAuthority(r.optional_nonzero_pubkey())
+    if ext_type == ExtensionType.PERMANENT_DELEGATE:
+        return PermanentDelegate(r.optional_nonzero_pubkey())
+    if ext_type == ExtensionType.TRANSFER_HOOK:
+        return TransferHook(r.optional_nonzero_pubkey(), r.optional_nonzero_pubkey())
+    if ext_type == ExtensionType.NON_TRANSFERABLE:
+        return NonTransferable()
+    if ext_type == ExtensionType.DEFAULT_ACCOUNT_STATE:
+        return DefaultAccountState(_account_state(r.u8("state")))
     return UnknownExtension(ext_type, bytes(value))
+
+
+def _account_state(value: int) -> AccountState:
+    try:
+        return AccountState(value)
+    except ValueError:
+        raise CodecError(
+            f"default account state {value} is unknown", details={"state": value}
+        ) from None
 
 
 def encode_tlv(extensions: Sequence[Extension]) -> bytes:
@@ -257,6 +389,10 @@ class Mint2022:
                 return ext
         return None
 
+    def names(self) -> tuple[str, ...]:
+        """The program's names of the extensions, in account order."""
+        return tuple(ext_name(e) for e in self.extensions)
+
 
 @dataclass(frozen=True, slots=True)
 class Account2022:
@@ -268,6 +404,9 @@ class Account2022:
             if isinstance(ext, kind):
                 return ext
         return None
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(ext_name(e) for e in self.extensions)
 
 
 def _split(data: bytes, base_size: int, expected: AccountType, what: str) -> tuple[bytes, bytes]:
@@ -372,11 +511,21 @@ METADATA_REMOVE_KEY = _discriminator("spl_token_metadata_interface:remove_key_ix
 GROUP_INITIALIZE = _discriminator("spl_token_group_interface:initialize_token_group")
 GROUP_INITIALIZE_MEMBER = _discriminator("spl_token_group_interface:initialize_member")
 GROUP_UPDATE_MAX_SIZE = _discriminator("spl_token_group_interface:update_group_max_size")
+GROUP_UPDATE_AUTHORITY = _discriminator("spl_token_group_interface:update_authority")
 
+# Token-2022 instruction tags of the extensions (the classic set lives in spl_token).
+_MINT_CLOSE_AUTHORITY_IX = 25
+_DEFAULT_ACCOUNT_STATE_IX = 28
+_NON_TRANSFERABLE_IX = 32
+_PERMANENT_DELEGATE_IX = 35
+_TRANSFER_HOOK_IX = 36
 _METADATA_POINTER_IX = 39
 _GROUP_POINTER_IX = 40
 _GROUP_MEMBER_POINTER_IX = 41
+# Sub-instructions of the extensions that have them.
 _POINTER_INITIALIZE = 0
+_POINTER_UPDATE = 1
+_EXTENSION_INITIALIZE = 0
 
 
 class BaseField(Enum):
@@ -409,6 +558,52 @@ class InitializeGroupMemberPointer:
     mint: Pubkey
     authority: Pubkey | None
     member_address: Pubkey | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMetadataPointer:
+    """Aim the mint's MetadataPointer elsewhere (signed by the pointer's authority)."""
+
+    mint: Pubkey
+    authority: Pubkey
+    metadata_address: Pubkey | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateGroupMemberPointer:
+    mint: Pubkey
+    authority: Pubkey
+    member_address: Pubkey | None
+
+
+@dataclass(frozen=True, slots=True)
+class InitializeMintCloseAuthority:
+    mint: Pubkey
+    close_authority: Pubkey | None
+
+
+@dataclass(frozen=True, slots=True)
+class InitializePermanentDelegate:
+    mint: Pubkey
+    delegate: Pubkey
+
+
+@dataclass(frozen=True, slots=True)
+class InitializeNonTransferableMint:
+    mint: Pubkey
+
+
+@dataclass(frozen=True, slots=True)
+class InitializeTransferHook:
+    mint: Pubkey
+    authority: Pubkey | None
+    program_id: Pubkey | None
+
+
+@dataclass(frozen=True, slots=True)
+class InitializeDefaultAccountState:
+    mint: Pubkey
+    state: AccountState
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,10 +672,27 @@ class GroupUpdateMaxSize:
     program_id: Pubkey = TOKEN_2022_PROGRAM
 
 
+@dataclass(frozen=True, slots=True)
+class GroupUpdateAuthority:
+    """Hand the group's update authority to ``new_authority``: that key need not sign."""
+
+    group: Pubkey
+    update_authority: Pubkey
+    new_authority: Pubkey | None
+    program_id: Pubkey = TOKEN_2022_PROGRAM
+
+
 Token2022Ix = (
     InitializeMetadataPointer
     | InitializeGroupPointer
     | InitializeGroupMemberPointer
+    | UpdateMetadataPointer
+    | UpdateGroupMemberPointer
+    | InitializeMintCloseAuthority
+    | InitializePermanentDelegate
+    | InitializeNonTransferableMint
+    | InitializeTransferHook
+    | InitializeDefaultAccountState
     | MetadataInitialize
     | MetadataUpdateField
     | MetadataUpdateAuthority
@@ -488,6 +700,7 @@ Token2022Ix = (
     | GroupInitialize
     | GroupInitializeMember
     | GroupUpdateMaxSize
+    | GroupUpdateAuthority
 )
 
 
@@ -518,6 +731,34 @@ def encode(ix: Token2022Ix) -> Instruction:
                 + borsh.optional_nonzero_pubkey(ix.authority)
                 + borsh.optional_nonzero_pubkey(target)
             )
+            return Instruction(TOKEN_2022_PROGRAM, data, [_meta(ix.mint, writable=True)])
+        case UpdateMetadataPointer() | UpdateGroupMemberPointer():
+            if isinstance(ix, UpdateMetadataPointer):
+                tag, target = _METADATA_POINTER_IX, ix.metadata_address
+            else:
+                tag, target = _GROUP_MEMBER_POINTER_IX, ix.member_address
+            data = bytes([tag, _POINTER_UPDATE]) + borsh.optional_nonzero_pubkey(target)
+            metas = [_meta(ix.mint, writable=True), _meta(ix.authority, signer=True)]
+            return Instruction(TOKEN_2022_PROGRAM, data, metas)
+        case InitializeMintCloseAuthority():
+            # Instruction data packs COption<Pubkey> with a one-byte tag.
+            data = bytes([_MINT_CLOSE_AUTHORITY_IX]) + borsh.option(ix.close_authority, bytes)
+            return Instruction(TOKEN_2022_PROGRAM, data, [_meta(ix.mint, writable=True)])
+        case InitializePermanentDelegate():
+            data = bytes([_PERMANENT_DELEGATE_IX]) + bytes(ix.delegate)
+            return Instruction(TOKEN_2022_PROGRAM, data, [_meta(ix.mint, writable=True)])
+        case InitializeNonTransferableMint():
+            data = bytes([_NON_TRANSFERABLE_IX])
+            return Instruction(TOKEN_2022_PROGRAM, data, [_meta(ix.mint, writable=True)])
+        case InitializeTransferHook():
+            data = (
+                bytes([_TRANSFER_HOOK_IX, _EXTENSION_INITIALIZE])
+                + borsh.optional_nonzero_pubkey(ix.authority)
+                + borsh.optional_nonzero_pubkey(ix.program_id)
+            )
+            return Instruction(TOKEN_2022_PROGRAM, data, [_meta(ix.mint, writable=True)])
+        case InitializeDefaultAccountState():
+            data = bytes([_DEFAULT_ACCOUNT_STATE_IX, _EXTENSION_INITIALIZE, ix.state])
             return Instruction(TOKEN_2022_PROGRAM, data, [_meta(ix.mint, writable=True)])
         case MetadataInitialize():
             data = (
@@ -564,6 +805,9 @@ def encode(ix: Token2022Ix) -> Instruction:
         case GroupUpdateMaxSize():
             data = GROUP_UPDATE_MAX_SIZE + borsh.u64(ix.max_size)
             metas = [_meta(ix.group, writable=True), _meta(ix.update_authority, signer=True)]
+        case GroupUpdateAuthority():
+            data = GROUP_UPDATE_AUTHORITY + borsh.optional_nonzero_pubkey(ix.new_authority)
+            metas = [_meta(ix.group, writable=True), _meta(ix.update_authority, signer=True)]
     return Instruction(ix.program_id, data, metas)
 
 
@@ -584,6 +828,7 @@ _INTERFACE = frozenset(
         GROUP_INITIALIZE,
         GROUP_INITIALIZE_MEMBER,
         GROUP_UPDATE_MAX_SIZE,
+        GROUP_UPDATE_AUTHORITY,
     }
 )
 
@@ -631,6 +876,10 @@ def decode_interface(program_id: Pubkey, accounts: Sequence[Pubkey], data: bytes
     elif disc == GROUP_UPDATE_MAX_SIZE:
         _need(acc, 2, "token-group UpdateGroupMaxSize")
         out = GroupUpdateMaxSize(acc[0], acc[1], r.u64("max_size"), program_id)
+    elif disc == GROUP_UPDATE_AUTHORITY:
+        _need(acc, 2, "token-group UpdateGroupAuthority")
+        new = r.optional_nonzero_pubkey("new_authority")
+        out = GroupUpdateAuthority(acc[0], acc[1], new, program_id)
     else:
         raise CodecError(f"unknown interface discriminator {disc.hex()}")
     # Interface instructions are Borsh-deserialised whole: trailing bytes are an error there.
@@ -651,7 +900,50 @@ def decode(
         r.end()  # the program reads this as a fixed-size Pod: exact length only
         _need(accounts, 1, "pointer Initialize")
         return _POINTERS[data[0]](accounts[0], authority, target)
+    extension = _decode_extension_ix(accounts, bytes(data))
+    if extension is not None:
+        return extension
     return spl_token.decode(TOKEN_2022_PROGRAM, accounts, data)
+
+
+def _decode_extension_ix(accounts: Sequence[Pubkey], data: bytes) -> Token2022Ix | None:
+    """The extension initialisations and pointer updates AIW3 reads; ``None`` for the rest."""
+    if not data:
+        return None
+    tag, r = data[0], borsh.Reader(data[1:], "extension instruction")
+    out: Token2022Ix
+    if tag in (_METADATA_POINTER_IX, _GROUP_MEMBER_POINTER_IX) and data[1:2] == bytes(
+        [_POINTER_UPDATE]
+    ):
+        r.u8("sub-instruction")
+        target = r.optional_nonzero_pubkey("address")
+        _need(accounts, 2, "pointer Update")
+        cls = UpdateMetadataPointer if tag == _METADATA_POINTER_IX else UpdateGroupMemberPointer
+        out = cls(accounts[0], accounts[1], target)
+    elif tag == _MINT_CLOSE_AUTHORITY_IX:
+        _need(accounts, 1, "InitializeMintCloseAuthority")
+        out = InitializeMintCloseAuthority(
+            accounts[0], r.option(lambda: r.pubkey("close_authority"), "close_authority")
+        )
+    elif tag == _PERMANENT_DELEGATE_IX:
+        _need(accounts, 1, "InitializePermanentDelegate")
+        out = InitializePermanentDelegate(accounts[0], r.pubkey("delegate"))
+    elif tag == _NON_TRANSFERABLE_IX:
+        _need(accounts, 1, "InitializeNonTransferableMint")
+        out = InitializeNonTransferableMint(accounts[0])
+    elif tag == _TRANSFER_HOOK_IX and data[1:2] == bytes([_EXTENSION_INITIALIZE]):
+        r.u8("sub-instruction")
+        _need(accounts, 1, "TransferHook Initialize")
+        authority = r.optional_nonzero_pubkey("authority")
+        out = InitializeTransferHook(accounts[0], authority, r.optional_nonzero_pubkey("program"))
+    elif tag == _DEFAULT_ACCOUNT_STATE_IX and data[1:2] == bytes([_EXTENSION_INITIALIZE]):
+        r.u8("sub-instruction")
+        _need(accounts, 1, "DefaultAccountState Initialize")
+        out = InitializeDefaultAccountState(accounts[0], _account_state(r.u8("state")))
+    else:
+        return None
+    r.end()
+    return out
 
 
 _PointerIx = InitializeMetadataPointer | InitializeGroupPointer | InitializeGroupMemberPointer

@@ -1,76 +1,34 @@
 """``aiw3 asset show`` against the real local chain (HTTP JSON-RPC): a Token-2022 NFT minted
-through the wire, and a real mainnet Metaplex NFT loaded into it from the DAS fixtures."""
+through the wire, a real mainnet Metaplex NFT loaded into it from the DAS fixtures, and every
+hostile case of ``tests/chain/test_asset_hostile.py`` judged with the trusted collections taken
+from ``--collection`` or from the settings."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import pytest
 import structlog
-from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from typer.testing import CliRunner
 
 from aiw3.cli import app
-from chain.localnet import Localnet, LocalnetConfig
-from chain.standards import CollectionRequest, MintRequest, Plan, get_standard
+from chain.standards import CollectionRequest, MintRequest, get_standard
+from tests.chain.test_asset_hostile import CASES, Case, LocalChain, World, cases, chain, world
 from tests.das_fixtures import das_case
 
-
-class _Rpc:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def call(self, method: str, params: list[Any]) -> Any:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        reply = httpx.post(self.url, json=body, timeout=10).json()
-        assert "error" not in reply, reply
-        return reply["result"]
-
-    def wait(self, signature: str) -> None:
-        # Bounded polling, not a timing assertion: the 20 ms slot clock confirms within a few.
-        for _ in range(500):
-            status = self.call("getSignatureStatuses", [[signature]])["value"][0]
-            if status and status["confirmationStatus"] in ("confirmed", "finalized"):
-                assert status["err"] is None, status
-                return
-            threading.Event().wait(0.01)
-        raise AssertionError(f"{signature} never confirmed")
-
-    def send(self, plan: Plan, *signers: Keypair) -> None:
-        blockhash = Hash.from_string(self.call("getLatestBlockhash", [])["value"]["blockhash"])
-        tx = plan.sign(list(signers), blockhash)
-        sig = self.call(
-            "sendTransaction", [base64.b64encode(bytes(tx)).decode(), {"encoding": "base64"}]
-        )
-        self.wait(sig)
+# The session's local chain and hostile cases, shared with the library's tests.
+__all__ = ["cases", "chain", "world"]
 
 
 @pytest.fixture(scope="module")
-def rpc() -> Iterator[_Rpc]:
-    """The local chain served from its own event loop in a thread: the CLI under test runs
-    ``asyncio.run`` in this thread, as it does from a shell."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    net = Localnet(LocalnetConfig(slot_ms=20, finality_depth=6), rpc_port=0, ws_port=0)
-    asyncio.run_coroutine_threadsafe(net.start(), loop).result(timeout=30)
-    try:
-        yield _Rpc(net.rpc_url)
-    finally:
-        asyncio.run_coroutine_threadsafe(net.stop(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+def rpc(chain: LocalChain) -> LocalChain:
+    return chain
 
 
 @pytest.fixture(autouse=True)
@@ -96,18 +54,18 @@ def _restore_logging() -> Iterator[None]:
     structlog.configure(**config)
 
 
-def _invoke(args: list[str]) -> Any:
+def _invoke(args: list[str], env: dict[str, str] | None = None) -> Any:
     # In a thread of its own: the command's asyncio.run would otherwise reset the main
     # thread's event loop, which the session-scoped async fixtures of other tests rely on.
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(CliRunner().invoke, app, args).result()
+        return pool.submit(CliRunner().invoke, app, args, env=env).result()
 
 
-def _show(rpc: _Rpc, mint: str) -> Any:
+def _show(rpc: LocalChain, mint: str) -> Any:
     return _invoke(["asset", "show", mint, "--rpc", rpc.url])
 
 
-def test_shows_a_token2022_nft(rpc: _Rpc) -> None:
+def test_shows_a_token2022_nft(rpc: LocalChain) -> None:
     std = get_standard("token2022")
     system, coll, mint, owner = Keypair(), Keypair(), Keypair(), Keypair().pubkey()
     rpc.wait(rpc.call("requestAirdrop", [str(system.pubkey()), 10**10]))
@@ -116,7 +74,7 @@ def test_shows_a_token2022_nft(rpc: _Rpc) -> None:
             system=system.pubkey(),
             collection_mint=coll.pubkey(),
             request=CollectionRequest(name="AIW3 Equity NFT", uri="https://x.test/c.json"),
-        ),
+        ).instructions,
         system,
         coll,
     )
@@ -127,13 +85,18 @@ def test_shows_a_token2022_nft(rpc: _Rpc) -> None:
             mint=mint.pubkey(),
             request=MintRequest("4", "https://x.test/4.json", "Alpha Alchemist"),
             collection=coll.pubkey(),
-        ),
+        ).instructions,
         system,
         mint,
     )
-    result = _show(rpc, str(mint.pubkey()))
+    result = _invoke(
+        ["asset", "show", str(mint.pubkey()), "--rpc", rpc.url, "--collection", str(coll.pubkey())]
+    )
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
+    assert (shown["genuine"], shown["reasons"]) == (True, [])
+    assert str(coll.pubkey()) in shown["proof"]
+    assert "genuine:" in result.stderr
     assert isinstance(shown["slot"], int)
     assert shown["slot"] > 0
     assert shown["standard"] == "token2022"
@@ -141,12 +104,13 @@ def test_shows_a_token2022_nft(rpc: _Rpc) -> None:
     assert shown["level"] == "4"
     assert shown["name"] == "AIW3 Equity NFT · Alpha Alchemist"
     assert shown["collection"] == {"address": str(coll.pubkey()), "verified": True}
-    assert shown["creators"] == [{"address": str(system.pubkey()), "share": 100, "verified": True}]
+    # The update authority is reported, never verified: it proves nothing.
+    assert shown["creators"] == [{"address": str(system.pubkey()), "share": 100, "verified": False}]
     assert shown["burnt"] is False
     assert shown["mint_authority"] is None
 
 
-def test_shows_a_mainnet_metaplex_nft(rpc: _Rpc) -> None:
+def test_shows_a_mainnet_metaplex_nft(rpc: LocalChain) -> None:
     case = das_case("reg_get_asset")
     for acc in case["steps"][0]["accounts"]:
         rpc.call(
@@ -174,7 +138,7 @@ def test_shows_a_mainnet_metaplex_nft(rpc: _Rpc) -> None:
     assert shown["collection"]["address"] == expected["grouping"][0]["group_value"]
 
 
-def test_unknown_mint_and_bad_input(rpc: _Rpc) -> None:
+def test_unknown_mint_and_bad_input(rpc: LocalChain) -> None:
     missing = _show(rpc, str(Pubkey.new_unique()))
     assert missing.exit_code == 1
     assert "not_found" in missing.stderr
@@ -183,3 +147,45 @@ def test_unknown_mint_and_bad_input(rpc: _Rpc) -> None:
     assert "invalid_public_key" in bad.stderr
     bad_url = _invoke(["asset", "show", str(Pubkey.new_unique()), "--rpc", "ftp://x"])
     assert bad_url.exit_code == 2
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_judges_each_hostile_case(rpc: LocalChain, cases: dict[str, Case], name: str) -> None:
+    case = cases[name]
+    args = ["asset", "show", str(case.mint), "--rpc", rpc.url]
+    for collection in case.collections:
+        args += ["--collection", collection]
+    result = _invoke(args)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["genuine"] is (not case.codes)
+    assert {r.split(":", 1)[0] for r in shown["reasons"]} == case.codes
+    if case.codes:
+        assert "unverified:" in result.stderr
+        assert all(reason in result.stderr for reason in shown["reasons"])
+    else:
+        assert "genuine:" in result.stderr
+
+
+def test_trust_comes_from_the_settings(
+    rpc: LocalChain, world: World, cases: dict[str, Case]
+) -> None:
+    counterfeit = cases["counterfeit"]
+    env = {"AIW3_COLLECTIONS": str(world.collection), "AIW3_CREATORS": ""}
+    for mint, genuine in ((world.genuine, True), (counterfeit.mint, False)):
+        shown = json.loads(_invoke(["asset", "show", str(mint), "--rpc", rpc.url], env).stdout)
+        assert shown["genuine"] is genuine
+    # Trusting nothing, or only our key as a creator, proves nothing for Token-2022.
+    for extra in ({"AIW3_COLLECTIONS": ""}, {"AIW3_CREATORS": str(world.system.pubkey())}):
+        shown = json.loads(
+            _invoke(
+                ["asset", "show", str(world.genuine), "--rpc", rpc.url], {**env, **extra}
+            ).stdout
+        )
+        assert shown["genuine"] is (extra.get("AIW3_COLLECTIONS") != "")
+
+
+def test_bad_trusted_key_is_a_usage_error(rpc: LocalChain, world: World) -> None:
+    result = _invoke(["asset", "show", str(world.genuine), "--rpc", rpc.url, "--collection", "x"])
+    assert result.exit_code == 2
+    assert "invalid_public_key" in result.stderr

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -162,6 +164,19 @@ assets = st.builds(
     frozen=st.booleans(),
     delegate=st.none() | st.text(),
     mint_authority=st.none() | st.text(),
+    is_nft=st.booleans(),
+    freeze_authority=st.none() | st.text(),
+    permanent_delegate=st.none() | st.text(),
+    close_authority=st.none() | st.text(),
+    transfer_hook=st.none() | st.text(),
+    non_transferable=st.booleans(),
+    default_state=st.none() | st.sampled_from(["initialized", "frozen"]),
+    metadata_pointer=st.none() | st.text(),
+    member_pointer=st.none() | st.text(),
+    extensions=st.lists(st.text(), max_size=4).map(tuple),
+    account_extensions=st.lists(st.text(), max_size=2).map(tuple),
+    edition=st.none() | st.sampled_from(["master", "print"]),
+    edition_max_supply=st.none() | st.integers(0, 2**64 - 1),
 )
 
 
@@ -207,3 +222,193 @@ def test_a_token_2022_multisig_next_to_the_holder_is_ignored() -> None:
     other = RawAccount(Pubkey.new_unique(), TOKEN_2022_PROGRAM, bytes(multisig), 1)
     asset = decode_asset(MINT, [mint, holder, other])
     assert (asset.owner, asset.level, asset.burnt) == (str(owner), "2", False)
+
+
+# --- genuineness: Metaplex, modelled with real-shaped accounts --------------------------------
+
+EDITION = metaplex.master_edition_pda(MINT)
+COLLECTION = Pubkey.new_unique()
+
+
+def _mpl_mint(
+    supply: int = 1, authority: Pubkey | None = EDITION, freeze: Pubkey | None = EDITION
+) -> RawAccount:
+    # As on mainnet: the master edition holds both the mint and the freeze authority.
+    state = MintState(authority, supply, 0, True, freeze)
+    return RawAccount(MINT, TOKEN_PROGRAM, spl_token.encode_mint(state), 1)
+
+
+ORIGINAL = metaplex.MasterEdition(6, 0, 0)  # max supply Some(0): no print, ever
+
+
+def _edition(
+    edition: metaplex.MasterEdition | metaplex.Edition = ORIGINAL,
+    owner: Pubkey = TOKEN_METADATA_PROGRAM,
+) -> RawAccount:
+    data = (
+        metaplex.encode_master_edition(edition)
+        if isinstance(edition, metaplex.MasterEdition)
+        else metaplex.encode_edition(edition)
+    )
+    return RawAccount(EDITION, owner, data, 1)
+
+
+def _mpl_metadata(**changes: Any) -> RawAccount:
+    meta = Metadata(
+        4,
+        UA,
+        MINT,
+        "AIW3 Quantum Alchemist Lv5",
+        "AIW3",
+        "https://x.test/5.json",
+        0,
+        (Creator(UA, True, 100),),
+        False,
+        True,
+        255,
+        TokenStandard.NON_FUNGIBLE,
+        Collection(True, COLLECTION),
+    )
+    meta = dataclasses.replace(meta, **changes)
+    return RawAccount(
+        metaplex.metadata_pda(MINT), TOKEN_METADATA_PROGRAM, metaplex.encode_metadata(meta), 1
+    )
+
+
+def _mpl(*accounts: RawAccount, holder: bool = True) -> Asset:
+    extra = [_token(Pubkey.new_unique(), 1)] if holder else []
+    return decode_asset(MINT, [*accounts, *extra])
+
+
+def _codes(asset: Asset, creators: tuple[str, ...] = (str(UA),)) -> set[str]:
+    return set(asset.verdict(creators=creators).codes)
+
+
+def test_metaplex_original_with_a_trusted_verified_creator_is_genuine() -> None:
+    asset = _mpl(_mpl_mint(), _mpl_metadata(), _edition())
+    assert (asset.is_nft, asset.edition, asset.edition_max_supply) == (True, "master", 0)
+    assert asset.owner is not None
+    verdict = asset.verdict(creators=[str(UA)])
+    assert (verdict.genuine, verdict.reasons) == (True, ())
+    assert verdict.proof is not None
+    assert str(UA) in verdict.proof
+    assert asset.is_created_by([str(UA)])
+    # Another creator set, or none: not genuine.
+    assert _codes(asset, (str(Pubkey.new_unique()),)) == {"creator"}
+    assert _codes(asset, ()) == {"creator"}
+
+
+def test_a_verified_metaplex_collection_proves_nothing() -> None:
+    # Only the creator flag counts: a verified collection we trust does not stand in for it.
+    asset = _mpl(_mpl_mint(), _mpl_metadata(creators=(Creator(UA, False, 100),)), _edition())
+    assert asset.collection == AssetCollection(str(COLLECTION), True)
+    verdict = asset.verdict(collections=[str(COLLECTION)], creators=[str(UA)])
+    assert verdict.codes == ("creator",)
+    assert not asset.is_created_by([str(UA)], collections=[str(COLLECTION)])
+
+
+def test_metaplex_edition_must_be_an_original_that_can_print_nothing() -> None:
+    missing = _mpl(_mpl_mint(), _mpl_metadata())
+    # The edition PDA holds the mint authority: an NFT with an owner, but no edition read.
+    assert (missing.is_nft, missing.owner is not None, missing.edition) == (True, True, None)
+    assert _codes(missing) == {"edition"}
+    for edition in (
+        metaplex.MasterEdition(6, 0, None),  # unlimited prints
+        metaplex.MasterEdition(6, 3, 5),
+        metaplex.Edition(1, Pubkey.new_unique(), 7),  # a print, not the original
+    ):
+        assert _codes(_mpl(_mpl_mint(), _mpl_metadata(), _edition(edition))) == {"edition"}
+    # Bytes at the edition PDA that the metadata program does not own are nobody's edition.
+    forged = _mpl(_mpl_mint(), _mpl_metadata(), _edition(owner=SYSTEM_PROGRAM))
+    assert forged.edition is None
+    assert _codes(forged) == {"edition"}
+    print_edition = _mpl(
+        _mpl_mint(),
+        _mpl_metadata(token_standard=TokenStandard.NON_FUNGIBLE_EDITION),
+        _edition(metaplex.Edition(1, Pubkey.new_unique(), 1)),
+    )
+    assert _codes(print_edition) == {"edition", "token_standard"}
+
+
+def test_a_fungible_with_a_live_mint_authority_is_no_nft() -> None:
+    minter = Pubkey.new_unique()
+    asset = _mpl(
+        _mpl_mint(supply=5, authority=minter, freeze=None),
+        _mpl_metadata(token_standard=TokenStandard.FUNGIBLE),
+    )
+    assert (asset.is_nft, asset.owner, asset.supply) == (False, None, 5)
+    assert _codes(asset) == {"supply", "mint_authority", "edition", "token_standard"}
+
+
+def test_metaplex_authorities_other_than_the_edition_are_refused() -> None:
+    other = Pubkey.new_unique()
+    assert _codes(_mpl(_mpl_mint(freeze=other), _mpl_metadata(), _edition())) == {
+        "freeze_authority"
+    }
+    # No freeze authority at all is fine: nobody can freeze.
+    assert _codes(_mpl(_mpl_mint(freeze=None), _mpl_metadata(), _edition())) == set()
+    live = _mpl(_mpl_mint(authority=other), _mpl_metadata(), _edition())
+    assert (live.is_nft, live.owner) == (False, None)
+    assert _codes(live) == {"mint_authority"}
+
+
+def test_a_burnt_metaplex_nft_is_not_created_by_anyone() -> None:
+    asset = _mpl(_mpl_mint(supply=0), _mpl_metadata(), _edition(), holder=False)
+    assert asset.burnt
+    assert not asset.is_created_by([str(UA)])
+    assert _codes(asset) == {"burnt"}
+
+
+def test_metaplex_metadata_naming_another_mint_is_refused() -> None:
+    with pytest.raises(CodecError, match="names another mint"):
+        _mpl(_mpl_mint(), _mpl_metadata(mint=Pubkey.new_unique()), _edition())
+
+
+# --- genuineness: Token-2022 edge cases on constructed accounts -------------------------------
+
+
+def _t22(
+    *extra: token2022.Extension, holder_extensions: tuple[token2022.Extension, ...] = ()
+) -> Asset:
+    meta = token2022.TokenMetadata(UA, MINT, "n", "s", "u", (("level", "1"),))
+    exts = (
+        token2022.GroupMemberPointer(UA, MINT),
+        token2022.MetadataPointer(UA, MINT),
+        meta,
+        token2022.TokenGroupMember(MINT, COLLECTION, 1),
+        *extra,
+    )
+    mint = RawAccount(
+        MINT,
+        TOKEN_2022_PROGRAM,
+        token2022.encode_mint(token2022.Mint2022(MintState(None, 1, 0, True, None), exts)),
+        1,
+    )
+    state = TokenAccountState(MINT, UA, 1, None, AccountState.INITIALIZED, None, 0, None)
+    account = token2022.Account2022(state, (token2022.ImmutableOwner(), *holder_extensions))
+    holder = RawAccount(
+        Pubkey.new_unique(), TOKEN_2022_PROGRAM, token2022.encode_account(account), 1
+    )
+    return decode_asset(MINT, [mint, holder])
+
+
+def test_token2022_fails_closed_on_any_other_extension() -> None:
+    trusted = [str(COLLECTION)]
+    assert _t22().verdict(collections=trusted).genuine
+    fee = _t22(token2022.UnknownExtension(1, bytes(108)))
+    assert "TransferFeeConfig" in fee.extensions
+    assert fee.verdict(collections=trusted).codes == ("extension",)
+    unknown = _t22(token2022.UnknownExtension(99, b"x"))
+    assert unknown.extensions[-1] == "Unknown(99)"
+    assert unknown.verdict(collections=trusted).codes == ("unknown_extension",)
+    memo = _t22(holder_extensions=(token2022.UnknownExtension(8, b"\x01"),))
+    assert memo.account_extensions == ("ImmutableOwner", "MemoTransfer")
+    assert memo.verdict(collections=trusted).codes == ("account_extension",)
+
+
+def test_token2022_update_authority_is_never_a_verified_creator() -> None:
+    asset = _t22()
+    assert asset.creators == (AssetCreator(str(UA), 100, False),)
+    assert not asset.is_genuine(creators=[str(UA)])
+    assert not asset.is_created_by([str(UA)])
+    assert asset.is_created_by(collections=[str(COLLECTION)])

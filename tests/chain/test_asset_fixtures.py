@@ -15,7 +15,8 @@ import pytest
 from solders.pubkey import Pubkey
 
 from chain.asset import Asset, RawAccount, decode_asset
-from chain.codecs import spl_token
+from chain.codecs import metaplex, spl_token
+from chain.programs import TOKEN_METADATA_PROGRAM
 from core.errors import NotFound
 from tests.das_fixtures import das_case, das_cases
 
@@ -172,3 +173,57 @@ def test_emptied_token_account_names_no_owner() -> None:
     assert asset.owner is None
     assert asset.token_account is None
     assert not asset.burnt  # the mint still has supply 1: the token is elsewhere
+
+
+def _metaplex_answers() -> Iterator[Any]:
+    for param in _checks():
+        expected = param.values[3]
+        if expected is not None and "mint_extensions" not in expected:
+            yield param
+
+
+@pytest.mark.parametrize(("case", "after_step", "mint", "expected"), list(_metaplex_answers()))
+def test_real_metaplex_nfts_are_genuine_only_with_their_master_edition(
+    case: dict[str, Any], after_step: int, mint: str, expected: dict[str, Any]
+) -> None:
+    """The fixtures hold the mint, metadata and token account of real NFTs, not the master
+    edition: without it nothing is genuine. Modelling it at its PDA (the 282-byte MasterEditionV2
+    every such mainnet NFT has, max supply Some(0)) makes it genuine for its verified creator,
+    and only for that: the verified collection, or an unverified creator, proves nothing."""
+    accounts = _state_after(case, after_step)
+    key = Pubkey.from_string(mint)
+    verified = [c["address"] for c in expected["creators"] if c["verified"]]
+    unverified = [c["address"] for c in expected["creators"] if not c["verified"]]
+    bare = decode_asset(mint, accounts.values())
+    # Real mainnet mints: the edition PDA holds both authorities, so this is an NFT.
+    edition = str(metaplex.master_edition_pda(key))
+    assert (bare.mint_authority, bare.freeze_authority, bare.is_nft) == (edition, edition, True)
+    assert bare.verdict(creators=verified).codes == ("edition",)
+
+    master = RawAccount(
+        metaplex.master_edition_pda(key),
+        TOKEN_METADATA_PROGRAM,
+        metaplex.encode_master_edition(metaplex.MasterEdition(6, 0, 0)),
+        2_853_600,
+    )
+    asset = decode_asset(mint, [*accounts.values(), master])
+    assert (asset.edition, asset.edition_max_supply) == ("master", 0)
+    assert asset.verdict(creators=verified).genuine
+    assert asset.is_created_by(verified)
+    assert not asset.is_genuine(creators=unverified)
+    groups = [g["group_value"] for g in expected["grouping"] if g["group_key"] == "collection"]
+    assert not asset.is_genuine(collections=groups)
+
+
+def test_the_real_token2022_mint_is_no_aiw3_nft() -> None:
+    """A real Token-2022 mint with in-mint metadata, no collection and a live mint authority
+    (the reference calls it a FungibleToken): no NFT, never genuine."""
+    case = das_case("token_extensions_get_asset_scenario_1")
+    request = case["requests"][0]
+    asset = _decode(case, request["after_step"], request["params"]["id"])
+    assert asset.metadata_pointer == asset.mint
+    assert asset.extensions == ("MetadataPointer", "TokenMetadata")
+    assert asset.mint_authority is not None
+    assert (asset.is_nft, asset.owner) == (False, None)
+    verdict = asset.verdict(creators=[asset.update_authority or ""])
+    assert set(verdict.codes) == {"mint_authority", "member_pointer", "collection"}

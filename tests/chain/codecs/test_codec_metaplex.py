@@ -353,6 +353,9 @@ def test_arbitrary_bytes_never_crash(raw: bytes) -> None:
         metaplex.decode_metadata(b"\x04" + raw)
     with contextlib.suppress(CodecError):
         metaplex.decode_master_edition(b"\x06" + raw)
+    for key in (b"\x01", b"\x02", b"\x06", raw[:1]):
+        with contextlib.suppress(CodecError):
+            metaplex.decode_edition(key + raw)
 
 
 def test_master_edition_round_trip() -> None:
@@ -361,6 +364,30 @@ def test_master_edition_round_trip() -> None:
     assert len(raw) == metaplex.MAX_MASTER_EDITION_LEN
     assert raw[:11] == b"\x06" + bytes(8) + b"\x01" + b"\x00"
     assert metaplex.decode_master_edition(raw) == edition
+
+
+@given(
+    st.integers(0, 2**64 - 1),
+    st.none() | st.integers(0, 2**64 - 1),
+    st.binary(min_size=32, max_size=32),
+    st.integers(0, 2**64 - 1),
+)
+def test_whatever_sits_at_the_edition_pda_decodes_by_its_key(
+    supply: int, max_supply: int | None, parent: bytes, number: int
+) -> None:
+    master = metaplex.MasterEdition(6, supply, max_supply)
+    assert metaplex.decode_edition(metaplex.encode_master_edition(master)) == master
+    # A print: key 1, the parent's (master edition) address, its number; 241 bytes.
+    edition = metaplex.Edition(1, Pubkey.from_bytes(parent), number)
+    raw = metaplex.encode_edition(edition)
+    assert len(raw) == metaplex.MAX_EDITION_LEN
+    assert raw[:33] == b"\x01" + parent
+    assert metaplex.decode_edition(raw) == edition
+    # The V1 master edition old NFTs carry has the same head.
+    v1 = b"\x02" + metaplex.encode_master_edition(master)[1:]
+    assert metaplex.decode_edition(v1) == metaplex.MasterEdition(2, supply, max_supply)
+    with pytest.raises(CodecError, match="not a master or print edition"):
+        metaplex.decode_edition(b"\x04" + raw[1:])
 
 
 def test_real_padded_and_unpadded_accounts_decode() -> None:

@@ -136,7 +136,8 @@ def test_mint_with_collection_then_transfer_then_burn(chain: Chain) -> None:
         name="AIW3 Equity NFT · Tech Chicken",
         symbol="AIW3",
         uri=f"{URI}/1.json",
-        creators=(AssetCreator(str(system), 100, True),),
+        # The update authority proves nothing (it can be handed over unsigned): never verified.
+        creators=(AssetCreator(str(system), 100, False),),
         update_authority=str(system),
         collection=AssetCollection(str(coll), True),
         token_standard=None,
@@ -145,9 +146,17 @@ def test_mint_with_collection_then_transfer_then_burn(chain: Chain) -> None:
         frozen=False,
         delegate=None,
         mint_authority=None,
+        is_nft=True,
+        metadata_pointer=str(mint),
+        member_pointer=str(mint),
+        extensions=("GroupMemberPointer", "MetadataPointer", "TokenMetadata", "TokenGroupMember"),
+        account_extensions=("ImmutableOwner",),
     )
     assert Asset.from_dict(asset.to_dict()) == asset
-    assert asset.is_created_by([str(system)])
+    # Membership of the trusted collection is the proof; the system key alone is not.
+    assert asset.is_created_by(collections=[str(coll)])
+    assert asset.is_genuine(collections=[str(coll)])
+    assert not asset.is_genuine(creators=[str(system)])
     group_acc = chain.svm.get_account(coll)
     assert group_acc is not None
     group = token2022.decode_mint(bytes(group_acc.data)).get(token2022.TokenGroup)
