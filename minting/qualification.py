@@ -102,10 +102,16 @@ def _money_or_none(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+def money_text(value: Decimal) -> str:
+    """A decimal as plain text without trailing zeros, the same on every database."""
+    text = format(value.normalize(), "f")
+    return text
+
+
 def _jsonable(value: Any) -> Any:
     # Decimals travel as strings: a float would lose cents of a billion-dollar volume.
     if isinstance(value, Decimal):
-        return str(value)
+        return money_text(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
