@@ -23,3 +23,7 @@ async def make_user(
         await users.add_badge(session, user.id, f"badge-{number}")
     await session.commit()
     return user
+
+
+# The local chain fixtures (moving to a shared harness; re-exported here until then).
+from tests.chain.localnet.conftest import localnet, manual_localnet  # noqa: E402, F401
