@@ -44,8 +44,10 @@ _HELD: Final = ("pending", "unlocked", "active")
 _log = structlog.stdlib.get_logger(__name__)
 
 
-def claim_key(user_id: int, level: int, failed_before: int) -> str:
-    return f"claim:{user_id}:level{level}:attempt{failed_before}"
+def claim_key(user_id: int, wallet: str, level: int, failed_before: int) -> str:
+    # The wallet too: a database rebuilt under the same secret restarts user ids, and a
+    # repeated key would name a mint that already exists on chain for someone else.
+    return f"claim:{user_id}:{wallet}:level{level}:attempt{failed_before}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,7 @@ class Claims:
     async def _claim_once(self, user_id: int, wallet: str) -> ClaimOutcome:
         async with self._sessions() as session, session.begin():
             level = await _first_level(session)
-            key = claim_key(user_id, level, await _failed_claims(session, user_id))
+            key = claim_key(user_id, wallet, level, await _failed_claims(session, user_id))
             existing = await mint_operations.get_by_key(session, key)
             if existing is not None:
                 return ClaimOutcome(existing, False)

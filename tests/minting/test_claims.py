@@ -64,7 +64,7 @@ async def test_claim_records_operation_and_pending_nft(engine: AsyncEngine) -> N
     outcome = await claims.claim(user.wallet_address)
     op = outcome.operation
     assert outcome.created
-    assert op.idempotency_key == claim_key(user.id, 1, 0)
+    assert op.idempotency_key == claim_key(user.id, user.wallet_address, 1, 0)
     assert op.state == "created"
     assert op.kind == "claim"
     assert op.level == 1
@@ -132,7 +132,7 @@ async def test_a_failed_operation_does_not_block_a_new_claim(engine: AsyncEngine
         await session.commit()
     second = await claims.claim(user.wallet_address)
     assert second.created
-    assert second.operation.idempotency_key == claim_key(user.id, 1, 1)
+    assert second.operation.idempotency_key == claim_key(user.id, user.wallet_address, 1, 1)
     assert second.operation.mint_address != first.mint_address
 
 

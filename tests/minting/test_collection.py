@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,7 +20,7 @@ from store.repos import collections
 
 async def test_created_once_and_recorded(engine: AsyncEngine, localnet: Localnet) -> None:
     system = Signer.generate()
-    keys = MintKeys({1: b"c" * 32}, 1)
+    keys = MintKeys({1: os.urandom(32)}, 1)
     standard = get_standard("token2022")
     sessions = session_factory(engine)
     async with RpcClient([localnet.rpc_url], metrics=CollectorRegistry()) as rpc:
