@@ -12,6 +12,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from chain.rpc.metrics import RpcMetrics
 from minting.ipfs import upload_histogram
+from minting.metrics import MintingMetrics
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -32,6 +33,7 @@ class Metrics:
 
         self.rpc = RpcMetrics(self.registry)
         self.ipfs_upload_duration = upload_histogram(self.registry)
+        self.minting = MintingMetrics(self.registry)
 
     def render(self) -> bytes:
         """The text exposition format, for ``/metrics``."""

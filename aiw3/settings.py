@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # Collection mints whose members are authentic Token-2022 NFTs, besides those the minting
     # engine records in the database (comma separated).
     collections: Annotated[list[str], NoDecode, Field(default_factory=list)]
+    # The server secret mint keypairs are derived from (at least 32 characters). Unset: one is
+    # derived from the system keypair (development only; see README "Mint keys").
+    mint_secret: SecretStr | None = None
+    # Recorded with every mint operation; bump it when the secret changes.
+    mint_secret_version: int = Field(default=1, ge=1)
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO
     api_host: str = "127.0.0.1"
@@ -129,6 +134,15 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+    @field_validator("mint_secret")
+    @classmethod
+    def _mint_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
 
     @field_validator("system_keypair")
     @classmethod

@@ -161,6 +161,8 @@ class MintOperation(_Timestamps, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     confirmed_slot: Mapped[int | None] = mapped_column(BigInteger)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+    # Which server secret derived the mint keypair (migration 0003): no mint secret is stored.
+    mint_secret_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class UserNft(_Timestamps, Base):
@@ -354,6 +356,19 @@ class DriftFinding(Base):
     details: Mapped[Any] = mapped_column(JSONText(), default=dict)
     repaired: Mapped[bool] = mapped_column(Boolean, default=False)
     repair_action: Mapped[str | None] = mapped_column(BoundedString(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class TrustedCollection(Base):
+    """A collection mint this deployment created (migration 0003): its members are authentic,
+    since only our signature adds one. Several exist after a key rotation."""
+
+    __tablename__ = "collections"
+    __table_args__ = (_one_of("standard", ASSET_STANDARDS, "standard"),)
+
+    mint: Mapped[str] = mapped_column(BoundedString(ADDRESS), primary_key=True)
+    standard: Mapped[str] = mapped_column(BoundedString(16))
+    authority: Mapped[str] = mapped_column(BoundedString(ADDRESS))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
 
 

@@ -13,7 +13,7 @@ from core.errors import StoreConflict
 from store.dialect import lock_for_claim
 from store.tables import MintOperation
 
-_KEY = "uq_mint_operations_idempotency_key"
+_OWN_KEYS = ("uq_mint_operations_idempotency_key", "uq_mint_operations_mint_address")
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,11 @@ async def create_or_get(session: AsyncSession, new: NewMintOperation) -> tuple[M
         async with session.begin_nested():
             session.add(operation)
     except StoreConflict as conflict:
-        if conflict.constraint != _KEY:
-            raise
+        # The mint address derives from the key, so a racing twin may clash on either unique
+        # column first (SQLite checks them in index order): ours if the key's row exists.
         winner = await get_by_key(session, new.idempotency_key)
-        assert winner is not None  # the row that beat us is committed
+        if conflict.constraint not in _OWN_KEYS or winner is None:
+            raise
         return winner, False
     return operation, True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Connection
 
@@ -48,17 +49,40 @@ async def test_up_down_up_without_drift(backend: str, tmp_path: pytest.TempPathF
             await engine.dispose()
 
 
+def _schema(conn: Connection) -> dict[str, list[str]]:
+    found = inspect(conn)
+    return {
+        table: sorted(column["name"] for column in found.get_columns(table))
+        for table in found.get_table_names()
+        if table != "alembic_version"
+    }
+
+
+def _revisions() -> list[str]:
+    """Every revision, base first (the history is linear: one head)."""
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    assert len(script.get_heads()) == 1, "the migration history must stay linear"
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
 async def test_each_step_downgrades_cleanly(backend: str, tmp_path: pytest.TempPathFactory) -> None:
+    """Each migration's downgrade gives back exactly the schema before it."""
     async with fresh_database(backend, str(tmp_path)) as url:
         engine = create_engine(url)
         try:
-            await migrate.upgrade(engine, "0001")
-            async with engine.connect() as conn:
-                assert await conn.run_sync(_diff) == []  # 0002 changes data only
-            await migrate.upgrade(engine, "0002")
-            await migrate.downgrade(engine, "-1")
-            assert await migrate.current_revision(engine) == "0001"
+            for revision in _revisions():
+                async with engine.connect() as conn:
+                    before = await conn.run_sync(_schema)
+                await migrate.upgrade(engine, revision)
+                await migrate.downgrade(engine, "-1")
+                async with engine.connect() as conn:
+                    assert await conn.run_sync(_schema) == before, revision
+                await migrate.upgrade(engine, revision)
+                assert await migrate.current_revision(engine) == revision
             async with session_factory(engine)() as session:
+                assert len((await session.execute(select(NftTier))).scalars().all()) == 6
+            await migrate.downgrade(engine, "0001")
+            async with session_factory(engine)() as session:  # 0002 seeds data only
                 assert (await session.execute(select(NftTier))).first() is None
         finally:
             await engine.dispose()

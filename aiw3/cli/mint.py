@@ -1,0 +1,222 @@
+"""``aiw3 mint``: the sender worker, claims and operator actions on mint operations."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as redis
+import typer
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiw3.cli._common import fail, settings_or_exit
+from aiw3.settings import Settings
+from chain.keys import Signer
+from chain.rpc import RpcClient, endpoints_from_urls
+from chain.standards import AssetStandard, get_standard
+from core.errors import AIW3Error
+from core.types import StandardName
+from minting import operations
+from minting.cache import LocalCache, LocalLocks, Locks, RedisCache, RedisLocks
+from minting.claims import Claims
+from minting.collection import ensure_collection
+from minting.keys import MintKeys
+from minting.metrics import MintingMetrics
+from minting.qualification import QualificationService
+from minting.worker import MintWorker
+from store.engine import create_engine, session_factory
+
+app = typer.Typer(
+    help="Mint AIW3 NFTs: claims, the sender worker, operations.", no_args_is_help=True
+)
+
+
+def placeholder_uri(level: int) -> str:
+    # Until the metadata service pins one JSON per NFT, every NFT of a level shares this URI.
+    return f"https://aiw3.io/nft/level-{level}.json"
+
+
+def mint_keys(settings: Settings, system: Signer) -> MintKeys:
+    """The configured mint secret, or the development one derived from the system wallet."""
+    if settings.mint_secret is None:
+        return MintKeys.development(system)
+    secret = settings.mint_secret.get_secret_value().encode()
+    return MintKeys({settings.mint_secret_version: secret}, settings.mint_secret_version)
+
+
+@dataclass
+class Resources:
+    sessions: async_sessionmaker[AsyncSession]
+    rpc: RpcClient
+    system: Signer
+    keys: MintKeys
+    standard: AssetStandard
+    locks: Locks
+    qualifications: QualificationService
+    metrics: MintingMetrics
+
+
+@asynccontextmanager
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Database, RPC, keys and cache of one command, closed on the way out."""
+    system = settings.system_signer()
+    async with AsyncExitStack() as stack:
+        engine = create_engine(settings.database_url)
+        stack.push_async_callback(engine.dispose)
+        registry = CollectorRegistry()
+        rpc = await stack.enter_async_context(
+            RpcClient(
+                endpoints_from_urls([settings.rpc_url, *settings.rpc_fallback_urls]),
+                metrics=registry,
+            )
+        )
+        sessions = session_factory(engine)
+        locks: Locks
+        if settings.redis_url:
+            client = redis.Redis.from_url(settings.redis_url)
+            stack.push_async_callback(client.aclose)
+            locks, cache = RedisLocks(client), RedisCache(client)
+        else:
+            locks, cache = LocalLocks(), LocalCache()  # type: ignore[assignment]
+        yield Resources(
+            sessions=sessions,
+            rpc=rpc,
+            system=system,
+            keys=mint_keys(settings, system),
+            standard=get_standard(settings.asset_standard),
+            locks=locks,
+            qualifications=QualificationService(sessions, cache),
+            metrics=MintingMetrics(registry),
+        )
+
+
+def _run(settings: Settings, work: Any) -> Any:
+    try:
+        return asyncio.run(work(settings))
+    except AIW3Error as exc:
+        fail(exc.message, code=exc.code)
+
+
+def _print(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(
+        False, "--once", help="Finish every unfinished operation, then exit."
+    ),
+) -> None:
+    """Send recorded mints to the chain until stopped (SIGTERM finishes the step in hand)."""
+    settings = settings_or_exit()
+
+    async def work(settings: Settings) -> None:
+        async with resources(settings) as res:
+            collection = None
+            if res.standard.name == StandardName.TOKEN2022:
+                collection = await ensure_collection(
+                    res.sessions, res.rpc, res.system, res.keys, res.standard
+                )
+            mint_worker = MintWorker(
+                res.sessions,
+                res.rpc,
+                res.system,
+                res.keys,
+                res.standard,
+                uri_for=placeholder_uri,
+                collection=collection,
+                metrics=res.metrics,
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            if once:
+                await mint_worker.run_once(stop=stop)
+            else:
+                await mint_worker.run(stop)
+
+    _run(settings, work)
+
+
+@app.command()
+def claim(wallet: str = typer.Option(..., "--wallet", help="The user's wallet (base58).")) -> None:
+    """Claim the user's level-1 NFT; prints the mint operation as JSON."""
+    settings = settings_or_exit()
+
+    async def work(settings: Settings) -> dict[str, Any]:
+        async with resources(settings) as res:
+            claims = Claims(
+                res.sessions,
+                res.keys,
+                standard=res.standard.name,
+                locks=res.locks,
+                qualifications=res.qualifications,
+                metrics=res.metrics,
+            )
+            outcome = await claims.claim(wallet)
+            return {"created": outcome.created, **operations.describe(outcome.operation)}
+
+    _print(_run(settings, work))
+
+
+@app.command()
+def status(
+    wallet: str | None = typer.Option(None, "--wallet", help="Operations minting to this wallet."),
+    operation: int | None = typer.Option(None, "--operation", help="One operation by id."),
+) -> None:
+    """Operations by state, or the operations of one wallet, or one operation (JSON)."""
+    settings = settings_or_exit()
+
+    async def work(settings: Settings) -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                if operation is not None:
+                    return operations.describe(await operations.get(session, operation))
+                if wallet is not None:
+                    return [
+                        operations.describe(o) for o in await operations.for_wallet(session, wallet)
+                    ]
+                return {"operations": await operations.counts(session)}
+        finally:
+            await engine.dispose()
+
+    _print(_run(settings, work))
+
+
+@app.command()
+def retry(operation: int = typer.Argument(..., help="The operation's id.")) -> None:
+    """Make a stuck (unfinished) operation due now."""
+    settings = settings_or_exit()
+
+    async def work(settings: Settings) -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                op = await operations.retry(session, operation, dt.datetime.now(dt.UTC))
+                return operations.describe(op)
+        finally:
+            await engine.dispose()
+
+    _print(_run(settings, work))
+
+
+@app.command()
+def cancel(operation: int = typer.Argument(..., help="The operation's id.")) -> None:
+    """Fail an operation that provably never landed (its NFT becomes failed)."""
+    settings = settings_or_exit()
+
+    async def work(settings: Settings) -> Any:
+        async with resources(settings) as res, res.sessions() as session, session.begin():
+            op = await operations.cancel(session, res.rpc, operation, dt.datetime.now(dt.UTC))
+            return operations.describe(op)
+
+    _print(_run(settings, work))
