@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from chain.rpc.metrics import RpcMetrics
+from indexer.metrics import IndexerMetrics
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -30,6 +31,7 @@ class Metrics:
         )
 
         self.rpc = RpcMetrics(self.registry)
+        self.indexer = IndexerMetrics(self.registry)
 
     def render(self) -> bytes:
         """The text exposition format, for ``/metrics``."""
