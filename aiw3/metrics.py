@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from chain.rpc.metrics import RpcMetrics
+from indexer.metrics import IndexerMetrics
 from minting.ipfs import upload_histogram
 from minting.metrics import MintingMetrics
 
@@ -34,6 +35,7 @@ class Metrics:
         self.rpc = RpcMetrics(self.registry)
         self.ipfs_upload_duration = upload_histogram(self.registry)
         self.minting = MintingMetrics(self.registry)
+        self.indexer = IndexerMetrics(self.registry)
 
     def render(self) -> bytes:
         """The text exposition format, for ``/metrics``."""

@@ -14,6 +14,7 @@ operation) and the unique pending / live tier NFT per user (one NFT). The lock
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass
 from typing import Final
@@ -105,7 +106,8 @@ class Claims:
                 return await self._claim_once(user_id, wallet)
             except RetryableStoreError as exc:
                 _log.warning("claim.store_retry", attempt=attempt, error=exc.code)
-                await asyncio.sleep(min(0.5, 0.01 * 2**attempt))
+                # Jittered: 200 twins retrying in lock step would deadlock again together.
+                await asyncio.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
         raise RetryableStoreError("the database stayed busy; claim again")
 
     async def _claim_once(self, user_id: int, wallet: str) -> ClaimOutcome:

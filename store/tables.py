@@ -280,6 +280,17 @@ class AssetRow(Base):
     last_slot: Mapped[int] = mapped_column(BigInteger, default=0)
     finalized: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+    # Indexer (0004): authenticity, the position in the block of each source's last change (with
+    # the slot above it orders changes: older ones are ignored), metadata fields with the
+    # position each was set at, why attacker-controlled metadata was refused, a closed mint.
+    genuine: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    mint_position: Mapped[int | None] = mapped_column(Integer)
+    metadata_position: Mapped[int | None] = mapped_column(Integer)
+    token_position: Mapped[int | None] = mapped_column(Integer)
+    last_position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    metadata_fields: Mapped[Any] = mapped_column(JSONText(), nullable=True)
+    metadata_error: Mapped[str | None] = mapped_column(BoundedString(200))
+    mint_closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class AssetEvent(Base):
@@ -303,6 +314,13 @@ class AssetEvent(Base):
     to_owner: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
     finalized: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+    # Indexer (0004): the transaction's position in its block (history order is slot, position).
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+# A user's history: every event that moved an NFT to or from a wallet, newest last.
+Index("ix_asset_events_to_owner_slot", AssetEvent.to_owner, AssetEvent.slot)
+Index("ix_asset_events_from_owner_slot", AssetEvent.from_owner, AssetEvent.slot)
 
 
 class IndexerCursor(Base):
@@ -315,6 +333,35 @@ class IndexerCursor(Base):
     signature: Mapped[str | None] = mapped_column(BoundedString(SIGNATURE))
     finalized_slot: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+    # Indexer (0004): the other end. ``slot``/``signature`` are the newest transaction seen; the
+    # backfill walks back from the oldest one it reached, until the start of history.
+    oldest_slot: Mapped[int | None] = mapped_column(BigInteger)
+    oldest_signature: Mapped[str | None] = mapped_column(BoundedString(SIGNATURE))
+    backfill_complete: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+class TrackedAccount(Base):
+    """A token account of a tracked mint (indexer, 0004): its last known balance and owner, each
+    with the slot and block position it was read at. The owner of an NFT is the owner of the one
+    open account holding its token; open accounts are followed (a plain ``Transfer`` or a lone
+    ``CloseAccount`` names neither the mint nor the new owner)."""
+
+    __tablename__ = "tracked_accounts"
+    __table_args__ = (Index(None, "mint", "closed"),)
+
+    address: Mapped[str] = mapped_column(BoundedString(ADDRESS), primary_key=True)
+    mint: Mapped[str] = mapped_column(BoundedString(ADDRESS))
+    owner: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    slot: Mapped[int] = mapped_column(BigInteger)
+    position: Mapped[int] = mapped_column(Integer)
+    delegate: Mapped[str | None] = mapped_column(BoundedString(ADDRESS))
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Approve/Revoke/Freeze/Thaw are ordered on their own: a balance change does not reset them.
+    authority_slot: Mapped[int | None] = mapped_column(BigInteger)
+    authority_position: Mapped[int | None] = mapped_column(Integer)
+    finalized: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ReorgJournal(Base):

@@ -1,0 +1,58 @@
+"""The indexer's Prometheus metrics, on the registry the process passes in (bounded labels)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from store.tables import ASSET_EVENT_KINDS
+
+
+class IndexerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.last_slot = Gauge(
+            "indexer_last_processed_slot",
+            "Slot of the newest transaction projected into the read model.",
+            registry=registry,
+        )
+        self.chain_slot = Gauge(
+            "indexer_chain_slot", "Confirmed slot of the chain tip, last read.", registry=registry
+        )
+        self.lag_slots = Gauge(
+            "indexer_lag_slots",
+            "Confirmed chain tip minus the last processed slot.",
+            registry=registry,
+        )
+        self.lag_seconds = Gauge(
+            "indexer_lag_seconds",
+            "Seconds since the last processed transaction's block time.",
+            registry=registry,
+        )
+        self.events = Counter(
+            "indexer_events_total", "New history rows by kind.", ["kind"], registry=registry
+        )
+        for kind in ASSET_EVENT_KINDS:
+            self.events.labels(kind=kind)
+        self.transactions = Counter(
+            "indexer_transactions_total",
+            "Transactions fetched and projected, by outcome.",
+            ["outcome"],  # applied / failed_on_chain / missing
+            registry=registry,
+        )
+        self.reconnects = Counter(
+            "indexer_websocket_reconnects_total",
+            "WebSocket connections re-opened after a drop.",
+            registry=registry,
+        )
+        self.gaps_filled = Counter(
+            "indexer_gaps_filled_total",
+            "Transactions found by crawling that the live source had not delivered.",
+            registry=registry,
+        )
+        self.backfill_remaining = Gauge(
+            "indexer_backfill_remaining_addresses",
+            "Addresses whose history the backfill has not finished.",
+            registry=registry,
+        )
+        self.caught_up = Gauge(
+            "indexer_caught_up", "1 when the indexer is live and caught up.", registry=registry
+        )

@@ -1,0 +1,556 @@
+"""Decoded transactions into the read model (``assets``, ``asset_events``, ``tracked_accounts``)
+and the business links, idempotently and in any order.
+
+The rules, each a fact of the chain, never an inference from arrival order:
+
+* **Versions.** Every piece of state carries the (slot, position in block) of the change that
+  set it: a token account its balance and, apart, its delegate/frozen state; each metadata
+  field its own; the mint its creation and close. A change older than the stored version is
+  ignored, so applying a transaction twice, or a late one after a newer one, leaves the rows
+  as they were. The asset row is then *derived* from that state, never patched.
+* **Ownership.** The owner is the owner of the one open token account holding exactly the one
+  token; supply is the sum of the open accounts' balances. Zero-decimal balances are kept even
+  for mints not (yet) tracked, so a transfer seen before its mint's creation still counts.
+* **Burnt** when the mint is closed, or its supply is 0 once any account of it is known.
+* **Authenticity** (ARCHITECTURE §3): ``token2022`` genuine only as a member of a trusted
+  collection mint (membership needs the group authority's signature, checked by the program);
+  ``metaplex`` only with a verified creator in the trusted creator set. Counterfeits are
+  stored with ``genuine`` false; their ``level`` is never trusted.
+* **Attacker-controlled metadata** is stored whole when it fits the columns; otherwise the
+  name, symbol, uri and level are refused together and ``metadata_error`` says why.
+* **History.** One ``asset_events`` row per mint, transfer, burn, close and valid activation
+  (unique per signature / instruction / mint / kind); a business event goes to the outbox
+  only when its history row is new, through ``store.repos.transitions``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chain.asset import Asset as ChainAsset
+from chain.asset import metaplex_level
+from chain.programs import TOKEN_2022_PROGRAM
+from core.types import StandardName
+from indexer.decode import (
+    ActivationMemo,
+    Balance,
+    Burned,
+    Closed,
+    CreatorVerified,
+    DecodedTx,
+    DelegateChanged,
+    FreezeChanged,
+    GroupCreated,
+    GroupMember,
+    MetadataAuthority,
+    MetadataField,
+    MetadataSet,
+    MetaplexCreated,
+    MintCreated,
+    Minted,
+    TxRef,
+)
+from store.dialect import insert_ignore
+from store.repos import tracking, transitions
+from store.repos.transitions import ChainFact
+from store.tables import AssetEvent, AssetRow, TrackedAccount, UserNft
+
+#: Position used for state read from accounts (``aiw3 indexer add``): a read at slot S
+#: reflects every transaction of S.
+END_OF_SLOT: Final = 2**31 - 1
+
+# Column limits of ``assets`` (see store/tables.py): longer attacker text is refused, not cut.
+_LIMITS: Final = {"name": 200, "symbol": 32, "uri": 512}
+_LEVEL = re.compile(r"^[0-9]{1,9}$")
+
+_Version = tuple[int, int, int]  # slot, position, instruction index
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """Who vouches for an NFT: the deployment's collection mints and creator keys."""
+
+    collections: frozenset[str] = frozenset()
+    creators: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class Applied:
+    """What one call changed: new history rows by kind, and the mints and accounts touched."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    mints: set[str] = field(default_factory=set)
+    new_mints: set[str] = field(default_factory=set)
+    accounts: set[str] = field(default_factory=set)
+    refused: int = 0
+
+    def merge(self, other: Applied) -> None:
+        self.events.update(other.events)
+        self.mints |= other.mints
+        self.new_mints |= other.new_mints
+        self.accounts |= other.accounts
+        self.refused += other.refused
+
+
+class Projection:
+    """Applies decoded transactions; the caller owns the database transaction."""
+
+    def __init__(self, trust: Trust) -> None:
+        self.trust = trust
+
+    async def apply(self, session: AsyncSession, tx: DecodedTx) -> Applied:
+        applied = Applied()
+        if not tx.ok:
+            return applied  # a failed transaction changed nothing on chain
+        ref = tx.ref
+        await self._track_balances(session, ref, tx.balances)
+        await self._track_authorities(session, ref, tx)
+        groups = {c.mint for c in tx.changes if isinstance(c, GroupCreated)}
+        known = await tracking.assets(session, tx.mints() | _closed_accounts(tx))
+        for mint in sorted(_candidates(tx) - groups - set(known)):
+            known[mint] = self._new_asset(session, mint, tx)
+            applied.new_mints.add(mint)
+        for asset in known.values():
+            self._apply_mint_source(asset, tx)
+            self._apply_metadata(asset, tx)
+        await session.flush()
+        for mint in sorted(known):
+            await self._derive(session, known[mint])
+            applied.mints.add(mint)
+        new_events = await self._history(session, tx, known)
+        applied.events.update(e["kind"] for e in new_events)
+        applied.accounts = {b.account for b in tx.balances if b.mint in known}
+        await self._business(session, ref, new_events)
+        return applied
+
+    async def apply_all(self, session: AsyncSession, txs: Iterable[DecodedTx]) -> Applied:
+        total = Applied()
+        for tx in sorted(txs, key=lambda t: t.ref):
+            total.merge(await self.apply(session, tx))
+        return total
+
+    # -- imports -----------------------------------------------------------------------------
+
+    async def import_asset(
+        self,
+        session: AsyncSession,
+        asset: ChainAsset,
+        slot: int,
+        accounts: Sequence[tuple[str, str | None, int]] = (),
+    ) -> AssetRow:
+        """Upsert an NFT read from the chain now (``aiw3 indexer add``): its metadata and its
+        token accounts ``(address, owner, amount)``, as of ``slot``."""
+        at: _Version = (slot, END_OF_SLOT, 0)
+        row = await session.get(AssetRow, asset.mint)
+        if row is None:
+            row = AssetRow(mint=asset.mint, standard=str(asset.standard), creators=[], last_slot=0)
+            session.add(row)
+        row.standard = str(asset.standard)
+        fields = dict(row.metadata_fields or {})
+        values: dict[str, Any] = {
+            "name": asset.name,
+            "symbol": asset.symbol,
+            "uri": asset.uri,
+            "update_authority": asset.update_authority,
+            _extra("level"): asset.level,
+            "collection": asset.collection.address if asset.collection else None,
+            "creators": [[c.address, c.share, c.verified] for c in asset.creators]
+            if asset.standard == StandardName.METAPLEX
+            else None,
+        }
+        for key, value in values.items():
+            _set_field(fields, key, value, at)
+        row.metadata_fields = fields
+        _bump(row, "mint", at)
+        if asset.token_account is not None and asset.owner is not None:
+            accounts = [*accounts, (asset.token_account, asset.owner, asset.amount)]
+        for address, owner, amount in accounts:
+            await _put_account(session, address, asset.mint, owner, amount, False, at)
+        await session.flush()
+        await self._derive(session, row)
+        if asset.burnt and not row.burnt:
+            row.mint_closed = True  # the chain says burnt with no account left to prove it
+            await self._derive(session, row)
+        return row
+
+    # -- state -------------------------------------------------------------------------------
+
+    async def _track_balances(
+        self, session: AsyncSession, ref: TxRef, balances: Sequence[Balance]
+    ) -> None:
+        at: _Version = (ref.slot, ref.position, 0)
+        for b in balances:
+            await _put_account(session, b.account, b.mint, b.owner, b.amount, b.closed, at)
+
+    async def _track_authorities(self, session: AsyncSession, ref: TxRef, tx: DecodedTx) -> None:
+        changes = [c for c in tx.changes if isinstance(c, DelegateChanged | FreezeChanged)]
+        if not changes:
+            return
+        rows = await tracking.accounts(session, (c.account for c in changes))
+        for c in changes:
+            row = rows.get(c.account)
+            if row is None:
+                continue  # not a token account of a zero-decimal mint: nothing of ours
+            stored = (row.authority_slot, row.authority_position or 0)
+            if row.authority_slot is not None and (ref.slot, ref.position) < stored:
+                continue  # an older Approve/Revoke/Freeze/Thaw than the one applied
+            if isinstance(c, DelegateChanged):
+                row.delegate = c.delegate
+            else:
+                row.frozen = c.frozen
+            row.authority_slot, row.authority_position = ref.slot, ref.position
+
+    def _new_asset(self, session: AsyncSession, mint: str, tx: DecodedTx) -> AssetRow:
+        created = next(c for c in tx.changes if isinstance(c, MintCreated) and c.mint == mint)
+        metaplex = any(isinstance(c, MetaplexCreated) and c.mint == mint for c in tx.changes)
+        standard = (
+            StandardName.TOKEN2022
+            if created.program == str(TOKEN_2022_PROGRAM) and not metaplex
+            else StandardName.METAPLEX
+        )
+        row = AssetRow(
+            mint=mint,
+            standard=str(standard),
+            creators=[],
+            metadata_fields={},
+            last_slot=0,
+            last_position=0,
+            supply=0,
+            burnt=False,
+            frozen=False,
+            activated=False,
+            finalized=False,
+            genuine=False,
+            mint_closed=False,
+        )
+        session.add(row)
+        return row
+
+    def _apply_mint_source(self, asset: AssetRow, tx: DecodedTx) -> None:
+        for c in tx.changes:
+            at = (tx.ref.slot, tx.ref.position, getattr(c, "index", 0))
+            if isinstance(c, MintCreated) and c.mint == asset.mint:
+                _bump(asset, "mint", at)
+            elif isinstance(c, Closed) and c.account == asset.mint and _newer(asset, "mint", at):
+                asset.mint_closed = True
+                _bump(asset, "mint", at)
+
+    def _apply_metadata(self, asset: AssetRow, tx: DecodedTx) -> None:
+        fields = dict(asset.metadata_fields or {})
+        before = dict(fields)
+        for c in tx.changes:
+            at: _Version = (tx.ref.slot, tx.ref.position, getattr(c, "index", 0))
+            if getattr(c, "mint", None) != asset.mint:
+                continue
+            match c:
+                case MetadataSet():
+                    for key, value in (
+                        ("update_authority", c.update_authority),
+                        ("name", c.name),
+                        ("symbol", c.symbol),
+                        ("uri", c.uri),
+                    ):
+                        _set_field(fields, key, value, at)
+                case MetadataField():
+                    key = c.field if c.field in _LIMITS else _extra(c.field)
+                    _set_field(fields, key, c.value, at)
+                case MetadataAuthority():
+                    _set_field(fields, "update_authority", c.update_authority, at)
+                case GroupMember():
+                    _set_field(fields, "collection", c.group, at)
+                case MetaplexCreated():
+                    entries: tuple[tuple[str, Any], ...] = (
+                        ("update_authority", c.update_authority),
+                        ("name", c.name),
+                        ("symbol", c.symbol),
+                        ("uri", c.uri),
+                        ("collection", c.collection),
+                        ("creators", [list(x) for x in c.creators]),
+                    )
+                    for key, value in entries:
+                        _set_field(fields, key, value, at)
+                case CreatorVerified():
+                    _set_field(fields, f"verified:{c.creator}", True, at)
+        if fields != before:
+            asset.metadata_fields = fields
+            latest = max((tuple(v["at"]) for v in fields.values()), default=None)
+            if latest is not None:
+                asset.metadata_slot, asset.metadata_position = latest[0], latest[1]
+
+    async def _derive(self, session: AsyncSession, asset: AssetRow) -> None:
+        """Recompute the asset row from its versioned state."""
+        fields = asset.metadata_fields or {}
+
+        def value(key: str) -> Any:
+            entry = fields.get(key)
+            return entry["v"] if entry else None
+
+        accounts = await tracking.accounts_of(session, [asset.mint])
+        open_accounts = [a for a in accounts if not a.closed]
+        holders = [a for a in open_accounts if a.amount > 0]
+        holder = holders[0] if len(holders) == 1 and holders[0].amount == 1 else None
+        asset.supply = sum(a.amount for a in open_accounts)
+        asset.burnt = bool(asset.mint_closed or (accounts and asset.supply == 0))
+        if holder is None or asset.burnt:
+            asset.owner = asset.token_account = asset.delegate = None
+            asset.frozen = False
+        else:
+            asset.owner, asset.token_account = holder.owner, holder.address
+            asset.delegate, asset.frozen = holder.delegate, holder.frozen
+        if accounts:
+            latest = max(accounts, key=lambda a: (a.slot, a.position))
+            asset.token_slot, asset.token_position = latest.slot, latest.position
+
+        creators = [
+            {"address": a, "share": s, "verified": bool(v or value(f"verified:{a}"))}
+            for a, s, v in (value("creators") or [])
+        ]
+        authority = value("update_authority")
+        if asset.standard == StandardName.TOKEN2022 and authority:
+            creators = [{"address": authority, "share": 100, "verified": False}]
+        asset.creators = creators
+        asset.update_authority = _address(authority)
+        asset.collection = _address(value("collection"))
+        asset.genuine = self._genuine(asset.standard, asset.collection, creators)
+
+        name, symbol, uri = value("name"), value("symbol"), value("uri")
+        error = _metadata_error(name=name, symbol=symbol, uri=uri)
+        asset.metadata_error = error
+        if error is None:
+            asset.name, asset.symbol, asset.uri = name, symbol, uri
+        else:
+            asset.name = asset.symbol = asset.uri = None
+        raw_level = (
+            metaplex_level(name or "")
+            if asset.standard == StandardName.METAPLEX
+            else value(_extra("level"))
+        )
+        asset.level = _level(raw_level) if asset.genuine and error is None else None
+
+        versions = [
+            (asset.mint_slot, asset.mint_position),
+            (asset.metadata_slot, asset.metadata_position),
+            (asset.token_slot, asset.token_position),
+        ]
+        asset.last_slot, asset.last_position = max(
+            ((s, p or 0) for s, p in versions if s is not None), default=(0, 0)
+        )
+
+    def _genuine(
+        self, standard: str, collection: str | None, creators: Sequence[dict[str, Any]]
+    ) -> bool:
+        if standard == StandardName.TOKEN2022:
+            return collection is not None and collection in self.trust.collections
+        return any(c["verified"] and c["address"] in self.trust.creators for c in creators)
+
+    # -- history and business ----------------------------------------------------------------
+
+    async def _history(
+        self, session: AsyncSession, tx: DecodedTx, known: dict[str, AssetRow]
+    ) -> list[dict[str, Any]]:
+        ref = tx.ref
+        owners = {b.account: b.owner for b in tx.balances}
+        mints_of = {b.account: b.mint for b in tx.balances}
+        rows: list[dict[str, Any]] = []
+
+        def event(mint: str, kind: str, index: int, src: str | None, dst: str | None) -> None:
+            rows.append(
+                {
+                    "mint": mint,
+                    "kind": kind,
+                    "signature": ref.signature,
+                    "instruction_index": index,
+                    "slot": ref.slot,
+                    "position": ref.position,
+                    "block_time": ref.block_time,
+                    "from_owner": src,
+                    "to_owner": dst,
+                    "finalized": False,
+                }
+            )
+
+        for c in tx.changes:
+            match c:
+                case Minted() if c.mint in known:
+                    event(c.mint, "mint", c.index, None, owners.get(c.account))
+                case Burned() if c.mint in known:
+                    event(c.mint, "burn", c.index, owners.get(c.account), None)
+                case Closed() if c.account in known:
+                    event(c.account, "close", c.index, None, None)
+                case Closed() if mints_of.get(c.account) in known:
+                    event(mints_of[c.account], "close", c.index, owners.get(c.account), None)
+                case ActivationMemo() if c.mint in known:
+                    owner = await self._owner_at(session, tx, c.mint)
+                    if owner is not None and owner in c.signers:
+                        known[c.mint].activated = True
+                        event(c.mint, "activate", c.index, None, owner)
+        for t in tx.transfers:
+            if t.mint in known:
+                event(t.mint, "transfer", 0, t.from_owner, t.to_owner)
+        new: list[dict[str, Any]] = []
+        for row in rows:
+            if await insert_ignore(session, AssetEvent.__table__, [row]):  # type: ignore[arg-type]
+                new.append(row)
+        return new
+
+    async def _owner_at(self, session: AsyncSession, tx: DecodedTx, mint: str) -> str | None:
+        """The owner when the activation executed: the sender if this same transaction moves
+        the NFT, else the last receiver in the history before it, else the current owner."""
+        for t in tx.transfers:
+            if t.mint == mint:
+                return t.from_owner
+        found, before = await tracking.ownership_before(session, mint, tx.ref.slot, tx.ref.position)
+        if found:
+            return before
+        asset = await session.get(AssetRow, mint)
+        return asset.owner if asset is not None else None
+
+    async def _business(self, session: AsyncSession, ref: TxRef, new: list[dict[str, Any]]) -> None:
+        """Move the user NFTs that the new history rows concern (guarded, so exactly once)."""
+        mints = sorted({e["mint"] for e in new})
+        if not mints:
+            return
+        present = set(
+            (
+                await session.execute(
+                    select(UserNft.mint_address).where(UserNft.mint_address.in_(mints))
+                )
+            ).scalars()
+        )
+        for mint in mints:
+            if mint not in present:
+                continue
+            # The whole history, not only this transaction: an activation or burn seen before
+            # the mint (out of order) still moves the row once the mint arrives.
+            history = await tracking.event_kinds(session, mint)
+            first = {e.kind: e for e in reversed(history)}
+            for kind, status in (("mint", "unlocked"), ("activate", "active"), ("burn", "burned")):
+                e = first.get(kind)
+                if e is not None:
+                    await transitions.move(
+                        session, mint, status, _fact(e.slot, e.signature, e.block_time)
+                    )
+            for row in new:
+                if row["mint"] == mint and row["kind"] == "transfer":
+                    nft = (
+                        await session.execute(select(UserNft).where(UserNft.mint_address == mint))
+                    ).scalar_one()
+                    await transitions.emit_event(
+                        session,
+                        nft,
+                        "transferred",
+                        _fact(row["slot"], row["signature"], row["block_time"]),
+                        {"from": row["from_owner"], "to": row["to_owner"]},
+                    )
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _extra(key: str) -> str:
+    """Additional metadata fields live in their own namespace: a counterfeit's update authority
+    can write any key, and a key called ``collection`` must not pose as membership."""
+    return f"field:{key}"
+
+
+def _fact(slot: int, signature: str, at: dt.datetime | None) -> ChainFact:
+    return ChainFact(slot, signature, at or dt.datetime.now(dt.UTC))
+
+
+def _candidates(tx: DecodedTx) -> set[str]:
+    """Mints this transaction creates as NFTs: zero decimals and metadata or membership."""
+    created = {c.mint for c in tx.changes if isinstance(c, MintCreated) and c.decimals == 0}
+    described = {
+        c.mint for c in tx.changes if isinstance(c, MetadataSet | GroupMember | MetaplexCreated)
+    }
+    return created & described
+
+
+def _closed_accounts(tx: DecodedTx) -> set[str]:
+    return {c.account for c in tx.changes if isinstance(c, Closed)}
+
+
+def _newer(asset: AssetRow, source: str, at: _Version) -> bool:
+    slot = getattr(asset, f"{source}_slot")
+    position = getattr(asset, f"{source}_position")
+    return slot is None or (at[0], at[1]) >= (slot, position or 0)
+
+
+def _bump(asset: AssetRow, source: str, at: _Version) -> None:
+    if _newer(asset, source, at):
+        setattr(asset, f"{source}_slot", at[0])
+        setattr(asset, f"{source}_position", at[1])
+
+
+def _set_field(fields: dict[str, Any], key: str, value: Any, at: _Version) -> None:
+    current = fields.get(key)
+    if current is None or tuple(current["at"]) <= at:
+        fields[key] = {"v": value, "at": list(at)}
+
+
+async def _put_account(
+    session: AsyncSession,
+    address: str,
+    mint: str,
+    owner: str | None,
+    amount: int,
+    closed: bool,
+    at: _Version,
+) -> None:
+    row = await session.get(TrackedAccount, address)
+    if row is None:
+        session.add(
+            TrackedAccount(
+                address=address,
+                mint=mint,
+                owner=_address(owner),
+                amount=amount,
+                closed=closed,
+                slot=at[0],
+                position=at[1],
+                frozen=False,
+                finalized=False,
+            )
+        )
+        return
+    if (at[0], at[1]) < (row.slot, row.position):
+        return  # an older transaction: the account has moved on since
+    # A closed address can be created again later (for any mint): the newer state wins whole.
+    row.mint, row.owner, row.amount, row.closed = mint, _address(owner), amount, closed
+    row.slot, row.position = at[0], at[1]
+    if closed:
+        row.delegate, row.frozen = None, False
+
+
+def _address(value: Any) -> str | None:
+    # Columns hold base58 addresses (at most 44 characters); anything else is not one.
+    if isinstance(value, str) and 32 <= len(value) <= 44:
+        return value
+    return None
+
+
+def _metadata_error(**values: Any) -> str | None:
+    for key, text in values.items():
+        if text is None:
+            continue
+        if not isinstance(text, str):
+            return f"{key} is not text"
+        if len(text) > _LIMITS[key]:
+            return f"{key} is {len(text)} characters, longer than {_LIMITS[key]}"
+        if "\x00" in text:
+            return f"{key} holds a NUL character"
+    return None
+
+
+def _level(raw: Any) -> int | None:
+    if isinstance(raw, str) and _LEVEL.match(raw):
+        return int(raw)
+    return None

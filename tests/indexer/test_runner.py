@@ -1,0 +1,122 @@
+"""indexer.runner on the local chain: a backfill from nothing finds mints through the creator
+and plain transfers through token accounts; a restart resumes from the cursors; the live loop
+under a lease projects new transactions and serves health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from prometheus_client import CollectorRegistry
+from solana.rpc.async_api import AsyncClient
+from solders.keypair import Keypair
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chain.localnet import Localnet
+from chain.rpc import RpcClient
+from indexer.metrics import IndexerMetrics
+from indexer.projection import Projection, Trust
+from indexer.runner import Indexer, IndexerConfig, serve_health
+from store.engine import session_factory
+from store.leases import LocalLeases
+from store.tables import AssetEvent, AssetRow
+
+from . import chainops as ops
+from .chainops import Deployment
+
+_PATIENCE = 200  # polls of 50 ms: a guard against a hang, not a timing assertion
+
+
+def _indexer(
+    rpc: RpcClient, engine: AsyncEngine, d: Deployment, ws_url: str | None = None
+) -> Indexer:
+    projection = Projection(
+        Trust(frozenset({str(d.collection)}), frozenset({str(d.system.pubkey())}))
+    )
+    config = IndexerConfig(creators=(str(d.system.pubkey()),), ws_url=ws_url, page_size=50)
+    return Indexer(
+        rpc, session_factory(engine), projection, config, IndexerMetrics(CollectorRegistry())
+    )
+
+
+async def _owner(engine: AsyncEngine, mint: str) -> str | None:
+    async with session_factory(engine)() as s:
+        row = await s.get(AssetRow, mint)
+        return row.owner if row is not None else None
+
+
+async def test_backfill_then_resume(
+    client: AsyncClient, rpc: RpcClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    alice, bob = await ops.fund(client), await ops.fund(client)
+    mint, _ = await ops.mint(
+        client, deployment.system, alice.pubkey(), collection=deployment.collection
+    )
+    await ops.create_ata(client, alice, bob.pubkey(), mint)
+    await ops.transfer_plain(
+        client, alice, ops.ata_of(alice.pubkey(), mint), ops.ata_of(bob.pubkey(), mint)
+    )
+    indexer = _indexer(rpc, engine, deployment)
+    assert await indexer.backfill() > 0
+    assert await _owner(engine, str(mint)) == str(bob.pubkey())
+
+    # A plain transfer back names neither the mint nor alice: only bob's account finds it.
+    await ops.transfer_plain(
+        client, bob, ops.ata_of(bob.pubkey(), mint), ops.ata_of(alice.pubkey(), mint)
+    )
+    restarted = _indexer(rpc, engine, deployment)
+    await restarted.backfill()
+    assert await _owner(engine, str(mint)) == str(alice.pubkey())
+    async with session_factory(engine)() as s:
+        transfers = await s.scalar(
+            select(func.count())
+            .select_from(AssetEvent)
+            .where(AssetEvent.mint == str(mint), AssetEvent.kind == "transfer")
+        )
+    assert transfers == 2
+
+
+async def test_live_under_a_lease_with_health(
+    localnet: Localnet,
+    client: AsyncClient,
+    rpc: RpcClient,
+    deployment: Deployment,
+    engine: AsyncEngine,
+) -> None:
+    indexer = _indexer(rpc, engine, deployment, localnet.ws_url)
+    await indexer.backfill()
+    registry = CollectorRegistry()
+    server = await serve_health(indexer, registry, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    stop = asyncio.Event()
+    task = asyncio.create_task(indexer.run(LocalLeases(), stop))
+    try:
+        alice, bob = await ops.fund(client), Keypair().pubkey()
+        for _ in range(_PATIENCE):
+            if indexer.ready:
+                break
+            await asyncio.sleep(0.05)
+        mint, _ = await ops.mint(
+            client, deployment.system, alice.pubkey(), collection=deployment.collection
+        )
+        for _ in range(_PATIENCE):
+            if await _owner(engine, str(mint)) == str(alice.pubkey()):
+                break
+            await asyncio.sleep(0.05)
+        assert await _owner(engine, str(mint)) == str(alice.pubkey())
+        await ops.transfer_checked(client, alice, mint, bob)
+        for _ in range(_PATIENCE):
+            if await _owner(engine, str(mint)) == str(bob):
+                break
+            await asyncio.sleep(0.05)
+        assert await _owner(engine, str(mint)) == str(bob)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.get("/livez")).status_code == 200
+            assert (await http.get("/readyz")).status_code == 200
+            assert (await http.get("/nope")).status_code == 404
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        server.close()
+    assert indexer.ready is False  # no longer leading
