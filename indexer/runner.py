@@ -16,23 +16,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from solana.rpc.commitment import Confirmed
+from solders.pubkey import Pubkey
 from solders.signature import Signature
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chain.asset import fetch_asset
 from chain.rpc import RpcClient
 from indexer.decode import DecodedTx, decode_transaction
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Applied, Projection
-from indexer.sources import CrawlSource, Gap, Seen, WebsocketSource
+from indexer.sources import CrawlSource, Event, Gap, Seen, WebsocketSource
 from store.leases import Lease, Leases
 from store.repos import tracking
+from store.tables import AssetRow
 
 _log = structlog.stdlib.get_logger(__name__)
 
@@ -52,6 +57,8 @@ class IndexerConfig:
     lease_ttl: float = 10.0
     #: How far behind the tip (slots) still counts as caught up, for readiness.
     ready_lag_slots: int = 64
+    #: How often the live loop looks for addresses others added (``aiw3 indexer add``).
+    follow_poll: float = 2.0
 
 
 class Indexer:
@@ -78,6 +85,24 @@ class Indexer:
     async def followed(self) -> set[str]:
         async with self._sessions() as session:
             return set(self._config.creators) | await tracking.followed_addresses(session)
+
+    async def add(self, mints: Sequence[str]) -> list[AssetRow]:
+        """Read these mints from the chain now (any standard, ours or not) and upsert them,
+        ``genuine`` by the projection's rules; a running indexer follows them from then on
+        (its live loop picks up new rows, and the crawl of each fills its history)."""
+        rows = []
+        for mint in mints:
+            found = await fetch_asset(self._rpc, Pubkey.from_string(mint))
+            async with self._sessions() as session, session.begin():
+                rows.append(await self._projection.import_asset(session, found.value, found.slot))
+        return rows
+
+    async def retrust(self) -> int:
+        """Re-judge every stored asset under the current trusted creators and collections (a
+        changed set); returns how many changed their ``genuine`` flag."""
+        async with self._sessions() as session, session.begin():
+            mints = (await session.execute(select(AssetRow.mint))).scalars().all()
+            return await self._projection.rederive(session, mints)
 
     async def backfill(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Crawl every followed address from its cursor to now; new addresses found on the way
@@ -186,22 +211,27 @@ class Indexer:
         )
         renewer = asyncio.create_task(self._renew(leases, lease, stop))
         events = aiter(self._live)
+        polled = time.monotonic()
+        # One pending read at a time, kept across turns: cancelling it would close the
+        # source's generator (the cancellation is thrown into it).
+        getter: asyncio.Future[Event] | None = None
+        waiter: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set() and not renewer.done():
                 self.alive_at = time.monotonic()
-                getter = asyncio.ensure_future(anext(events))
-                waiter = asyncio.ensure_future(stop.wait())
+                if self.alive_at - polled >= self._config.follow_poll:
+                    polled = self.alive_at
+                    await self._follow_added()
+                if getter is None:
+                    getter = asyncio.ensure_future(anext(events))
+                pending: set[asyncio.Future[Any]] = {getter, waiter, renewer}
                 done, _ = await asyncio.wait(
-                    {getter, waiter, renewer}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+                    pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
                 )
-                waiter.cancel()
                 if getter not in done:
-                    getter.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await getter
                     await self._refresh_lag()
                     continue
-                event = getter.result()
+                event, getter = getter.result(), None
                 if isinstance(event, Gap):
                     for address in event.addresses:
                         await self.crawl(address, gap=True)
@@ -209,11 +239,21 @@ class Indexer:
                     await self.process(event)
                 await self._refresh_lag()
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            for task in (getter, waiter, renewer):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await task
             await self._live.close()
             self._live = None
+
+    async def _follow_added(self) -> None:
+        # Rows written by another process (``aiw3 indexer add``): subscribe, and the Gap each
+        # subscription reports crawls its history.
+        assert self._live is not None
+        fresh = await self.followed() - self._live.addresses
+        if fresh:
+            await self._live.follow(sorted(fresh))
 
     async def _renew(self, leases: Leases, lease: Lease, stop: asyncio.Event) -> None:
         while not stop.is_set():
