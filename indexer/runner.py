@@ -6,9 +6,9 @@ address has its own cursor (``a:<address>``: the newest signature projected), mo
 database transaction as the rows of that signature, so a restart resumes exactly: the crawl
 from each cursor fills whatever the live source missed, and a duplicate is harmless.
 
-Positions in the block: the RPC client has no ``getBlock`` yet, so transactions of one slot are
-ordered by the order they are listed in (the crawl lists a slot's transactions in block order);
-see the closing note of issue 10.
+Positions in the block: each transaction's index in its block's signature list
+(``getBlock`` with ``transactionDetails: signatures`` at confirmed, one call per slot, cached),
+so history and versions order by (slot, position) as the chain executed them.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ from store.tables import AssetRow
 _log = structlog.stdlib.get_logger(__name__)
 
 LEASE_NAME = "indexer"
+#: Blocks whose signature lists are kept (slot numbers are never reused, even across forks).
+_BLOCK_CACHE = 256
 
 
 def cursor_name(address: str) -> str:
@@ -76,6 +78,7 @@ class Indexer:
         self._config = config
         self._metrics = metrics
         self._live: WebsocketSource | None = None
+        self._blocks: dict[int, list[str]] = {}
         self.ready = False
         self.last_slot = 0
         self.alive_at = time.monotonic()
@@ -142,7 +145,7 @@ class Indexer:
                     self._metrics.gaps_filled.inc()
         return count
 
-    async def process(self, entry: Seen, position: int = 0) -> bool:
+    async def process(self, entry: Seen) -> bool:
         """Fetch and project one transaction and move the address's cursor, in one database
         transaction. Returns whether anything new was written."""
         applied = Applied()
@@ -151,7 +154,10 @@ class Indexer:
             result = await self._rpc.get_transaction(
                 Signature.from_string(entry.signature), commitment=Confirmed
             )
-            if result is None:
+            position = None
+            if result is not None:
+                position = await self.position(result.slot, entry.signature)
+            if result is None or position is None:
                 self._metrics.transactions.labels(outcome="missing").inc()
                 return False  # not (yet) visible at confirmed: the next crawl finds it
             decoded = decode_transaction(result, position)
@@ -173,6 +179,23 @@ class Indexer:
             )
         await self._follow_new(applied)
         return bool(applied.events) or bool(applied.mints)
+
+    async def position(self, slot: int, signature: str) -> int | None:
+        """The transaction's index in the block at ``slot``, or None when the slot has no
+        block (skipped, or dropped by a fork) or the block does not hold it."""
+        signatures = self._blocks.get(slot)
+        if signatures is None:
+            block = await self._rpc.get_block(slot, commitment=Confirmed)
+            if block is None:
+                return None
+            signatures = [str(s) for s in block.signatures or ()]
+            if len(self._blocks) >= _BLOCK_CACHE:
+                del self._blocks[min(self._blocks)]
+            self._blocks[slot] = signatures
+        try:
+            return signatures.index(signature)
+        except ValueError:
+            return None
 
     async def _follow_new(self, applied: Applied) -> None:
         fresh = set(applied.new_mints) | set(applied.accounts)
