@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chain.asset import fetch_asset
 from chain.rpc import RpcClient
 from indexer.decode import DecodedTx, decode_transaction
+from indexer.finality import Finality, Reverted
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Applied, Projection
 from indexer.sources import CrawlSource, Event, Gap, Seen, WebsocketSource
@@ -79,6 +80,7 @@ class Indexer:
         self._metrics = metrics
         self._live: WebsocketSource | None = None
         self._blocks: dict[int, list[str]] = {}
+        self.finality = Finality(rpc)
         self.ready = False
         self.last_slot = 0
         self.alive_at = time.monotonic()
@@ -110,6 +112,7 @@ class Indexer:
     async def backfill(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Crawl every followed address from its cursor to now; new addresses found on the way
         (token accounts, new mints) are crawled too. Returns transactions projected."""
+        await self.finality.refresh()
         done: set[str] = set()
         total = 0
         while True:
@@ -161,12 +164,16 @@ class Indexer:
                 self._metrics.transactions.labels(outcome="missing").inc()
                 return False  # not (yet) visible at confirmed: the next crawl finds it
             decoded = decode_transaction(result, position)
+        slot = decoded.ref.slot if decoded is not None else entry.slot
+        cursor = cursor_name(entry.address)
         async with self._sessions() as session, session.begin():
+            snapshot = await self.finality.capture(
+                session, slot, entry.signature, decoded, [cursor]
+            )
             if decoded is not None:
                 applied = await self._projection.apply(session, decoded)
-            await tracking.move_cursor(
-                session, cursor_name(entry.address), newest=(entry.slot, entry.signature)
-            )
+            await tracking.move_cursor(session, cursor, newest=(slot, entry.signature))
+            await self.finality.record(session, snapshot)
         outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
         self._metrics.transactions.labels(outcome=outcome).inc()
         for kind, n in applied.events.items():
@@ -179,6 +186,31 @@ class Indexer:
             )
         await self._follow_new(applied)
         return bool(applied.events) or bool(applied.mints)
+
+    async def check_finality(self) -> Reverted | None:
+        """Roll back what a fork dropped and re-derive it from the surviving chain (every
+        followed address is crawled again from its restored cursor); then prune the journal
+        and mark finalized rows. Returns what was rolled back, if anything."""
+        await self.finality.refresh()
+        async with self._sessions() as session:
+            dropped = await self.finality.dropped_from(session)
+        reverted = None
+        if dropped is not None:
+            async with self._sessions() as session, session.begin():
+                reverted = await self.finality.rollback(session, dropped)
+            _log.warning(
+                "indexer fork: rolled back",
+                from_slot=dropped,
+                transactions=len(reverted.signatures),
+            )
+            self._metrics.reverted.inc(len(reverted.signatures))
+            self._blocks = {s: b for s, b in self._blocks.items() if s < dropped}
+            for address in sorted(await self.followed()):
+                await self.crawl(address)
+        async with self._sessions() as session, session.begin():
+            await self.finality.settle(session)
+        self._metrics.finalized_slot.set(self.finality.finalized_slot)
+        return reverted
 
     async def position(self, slot: int, signature: str) -> int | None:
         """The transaction's index in the block at ``slot``, or None when the slot has no
@@ -245,6 +277,7 @@ class Indexer:
                 if self.alive_at - polled >= self._config.follow_poll:
                     polled = self.alive_at
                     await self._follow_added()
+                    await self.check_finality()
                 if getter is None:
                     getter = asyncio.ensure_future(anext(events))
                 pending: set[asyncio.Future[Any]] = {getter, waiter, renewer}

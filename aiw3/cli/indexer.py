@@ -141,6 +141,7 @@ def backfill() -> None:
                     bar.update(task, completed=done, total=total)
 
                 indexed = await res.indexer.backfill(progress)
+            await res.indexer.check_finality()  # prune what is final, undo what a fork dropped
             return {"transactions": indexed, "rejudged": rejudged}
 
     typer.echo(json.dumps(_run(work())))

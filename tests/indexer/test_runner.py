@@ -10,14 +10,11 @@ import httpx
 from prometheus_client import CollectorRegistry
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
-from solders.message import Message
-from solders.transaction import Transaction
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chain.localnet import Localnet
 from chain.rpc import RpcClient
-from chain.standards import MintRequest, get_standard
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Projection, Trust
 from indexer.runner import Indexer, IndexerConfig, serve_health
@@ -28,6 +25,7 @@ from tests.harness.localnet import raw_rpc, send
 
 from . import chainops as ops
 from .chainops import Deployment
+from .manual import HandDriven
 
 _PATIENCE = 200  # polls of 50 ms: a guard against a hang, not a timing assertion
 
@@ -126,68 +124,38 @@ async def test_live_under_a_lease_with_health(
     assert indexer.ready is False  # no longer leading
 
 
-async def _ticking(net: Localnet, stop: asyncio.Event) -> None:
-    # A hand-driven chain, advanced here while a test sets up with helpers that wait.
-    while not stop.is_set():
-        net.chain.advance_slot()
-        await asyncio.sleep(0.01)
-
-
 async def test_positions_are_the_index_in_the_block(
-    manual_localnet: Localnet, engine: AsyncEngine
+    hand_driven: HandDriven, engine: AsyncEngine
 ) -> None:
-    net = manual_localnet
-    async with (
-        AsyncClient(net.rpc_url) as client,
-        RpcClient([net.rpc_url], metrics=CollectorRegistry()) as rpc,
-    ):
-        stop = asyncio.Event()
-        ticker = asyncio.create_task(_ticking(net, stop))
-        try:
-            d = await ops.deploy(client)
-            alice = await ops.fund(client)
-        finally:
-            stop.set()
-            await ticker
-        # Two mints in one block: the second is at position 1, whatever order they arrive in.
-        mints = [Keypair(), Keypair()]
-        sent = []
-        for key in mints:
-            plan = get_standard("token2022").mint_plan(
-                system=d.system.pubkey(),
-                owner=alice.pubkey(),
-                mint=key.pubkey(),
-                request=MintRequest("1", "https://example.invalid/n.json", None),
-                collection=d.collection,
-            )
-            tx = Transaction(
-                [d.system, key],
-                Message(list(plan.instructions), d.system.pubkey()),
-                net.chain.current.blockhash,
-            )
-            sent.append(str((await send(client, tx)).value))
-        slot = net.chain.current.slot
-        net.chain.advance_slot()
-        net.chain.advance_slot()
+    chain, rpc = hand_driven, hand_driven.rpc
+    async with chain.ticking():
+        d = await ops.deploy(chain.client)
+        alice = await ops.fund(chain.client)
+    # Two mints in one block: the second is at position 1, whatever order they arrive in.
+    sent = []
+    for key in (Keypair(), Keypair()):
+        sent.append(str((await send(chain.client, chain.mint_tx(d, key, alice))).value))
+    slot = chain.net.chain.current.slot
+    chain.advance(2)
 
-        block = await rpc.get_block(slot)
-        assert block is not None
-        assert [str(s) for s in block.signatures or ()] == sent
-        indexer = _indexer(rpc, engine, d)
-        await indexer.backfill()
-        async with session_factory(engine)() as s:
-            rows = (
-                await s.execute(
-                    select(AssetEvent.signature, AssetEvent.slot, AssetEvent.position).where(
-                        AssetEvent.kind == "mint"
-                    )
+    block = await rpc.get_block(slot)
+    assert block is not None
+    assert [str(s) for s in block.signatures or ()] == sent
+    indexer = _indexer(rpc, engine, d)
+    await indexer.backfill()
+    async with session_factory(engine)() as s:
+        rows = (
+            await s.execute(
+                select(AssetEvent.signature, AssetEvent.slot, AssetEvent.position).where(
+                    AssetEvent.kind == "mint"
                 )
-            ).all()
-        assert sorted(rows) == sorted([(sent[0], slot, 0), (sent[1], slot, 1)])
+            )
+        ).all()
+    assert sorted(rows) == sorted([(sent[0], slot, 0), (sent[1], slot, 1)])
 
-        # A slot a fork dropped has no block: the client says so instead of failing.
-        net.chain.advance_slot()
-        dropped = net.chain.current.slot - 1
-        reply = await raw_rpc(net.rpc_url, "localnet_dropSlots", [2])
-        assert dropped in reply["result"]["droppedSlots"]
-        assert await rpc.get_block(dropped) is None
+    # A slot a fork dropped has no block: the client says so instead of failing.
+    chain.advance()
+    dropped = chain.net.chain.current.slot - 1
+    reply = await raw_rpc(chain.net.rpc_url, "localnet_dropSlots", [2])
+    assert dropped in reply["result"]["droppedSlots"]
+    assert await rpc.get_block(dropped) is None
