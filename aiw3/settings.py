@@ -86,8 +86,8 @@ class Settings(BaseSettings):
     indexer_port: int = Field(default=9102, ge=0, le=65535)
     # WebSocket connections the live subscriptions are spread over (one logsSubscribe each).
     indexer_max_connections: int = Field(default=4, ge=1, le=256)
-    # How long a dead leader holds the lease before a standby takes over (seconds).
-    indexer_lease_ttl: float = Field(default=10.0, gt=0, le=300)
+    # How long a dead leader holds the lease (seconds): a standby takes over within 1.25x this.
+    indexer_lease_ttl: float = Field(default=6.0, gt=0, le=300)
 
     @field_validator("database_url")
     @classmethod
