@@ -9,15 +9,13 @@ relay and its readers share one process.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as redis
-from redis import exceptions as redis_errors
 
-from core.errors import RetryableStoreError, StoreError
+from store.redis_boundary import redis_boundary
 
 #: Read from the start of a stream.
 START = "0-0"
@@ -85,19 +83,6 @@ class LocalStream:
         return [e for e in entries if int(e.entry_id.split("-", 1)[0]) > position][:count]
 
 
-@asynccontextmanager
-async def _redis_boundary() -> AsyncIterator[None]:
-    # Like the lease store: Redis errors leave as the store's, retryable when they can pass.
-    try:
-        yield
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
-        raise RetryableStoreError(
-            f"the event stream is unreachable ({type(exc).__name__}); try again"
-        ) from exc
-    except redis_errors.RedisError as exc:
-        raise StoreError(f"the event stream refused the call ({type(exc).__name__})") from exc
-
-
 class RedisStream:
     """Events on Redis Streams (``XADD``), one pipelined round trip per batch.
 
@@ -113,7 +98,10 @@ class RedisStream:
             return []
         # transaction=False: order within one connection is what matters, not atomicity
         # (a half-published batch is published again, whole, with the same event ids).
-        async with _redis_boundary(), self._client.pipeline(transaction=False) as pipe:
+        async with (
+            redis_boundary("the event stream"),
+            self._client.pipeline(transaction=False) as pipe,
+        ):
             for event in events:
                 pipe.xadd(
                     stream,
@@ -125,7 +113,7 @@ class RedisStream:
         return [_text(i) for i in ids]
 
     async def read(self, stream: str, after: str = START, count: int = 100) -> list[Entry]:
-        async with _redis_boundary():
+        async with redis_boundary("the event stream"):
             # redis-py types the reply loosely: [[stream, [(entry id, {field: value})]]].
             answer: Any = await self._client.xread({stream: after}, count=count)
         entries = []
