@@ -425,8 +425,10 @@ class Upgrades:
                     .values(reserved_by_upgrade_id=None)
                     .execution_options(synchronize_session=False)
                 )
+                old = await session.get(UserNft, request.from_user_nft_id)
+                from_level = "none" if old is None else str(old.level)
                 _log.info("upgrade.closed", request=request.id, status=status, reason=reason)
-                self._count("none", str(op.level), status)
+                self._count(from_level, str(op.level), status)
         await self._invalidate(request.user_id)
         return await self._state(request.id)
 

@@ -6,7 +6,9 @@ import asyncio
 import base64
 
 import pytest
+from prometheus_client import CollectorRegistry
 from solana.rpc.async_api import AsyncClient
+from solana.rpc.models import TxOpts
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
@@ -17,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chain.asset import fetch_asset
 from chain.keys import Signer
 from chain.rpc import RpcClient
+from core.errors import RetryableStoreError
 from minting.cache import LocalLocks
 from minting.errors import (
     MaxLevelReached,
     NftNotFound,
     QualificationNotMet,
     UpgradeClosed,
+    UpgradeInProgress,
     UpgradeMismatch,
 )
 from minting.keys import MintKeys
@@ -31,14 +35,26 @@ from minting.worker import MintWorker
 from store import migrate
 from store.engine import create_engine, session_factory
 from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, UserNft
-from tests.harness.localnet import wait_status
+from tests.harness.localnet import blockhash as finalized_blockhash
+from tests.harness.localnet import transfer_nft_tx, wait_status
 from tests.minting.conftest import make_user
 from tests.minting.test_activation import STANDARD, Minted, minted_user, uri_for
 from tests.services import fresh_database
 
 
-def _upgrades(m: Minted, rpc: RpcClient, system: Signer) -> Upgrades:
-    return Upgrades(m.sessions, rpc, system, m.keys, STANDARD, locks=LocalLocks(), uri_for=uri_for)
+def _upgrades(
+    m: Minted, rpc: RpcClient, system: Signer, registry: CollectorRegistry | None = None
+) -> Upgrades:
+    return Upgrades(
+        m.sessions,
+        rpc,
+        system,
+        m.keys,
+        STANDARD,
+        locks=LocalLocks(),
+        uri_for=uri_for,
+        registry=registry,
+    )
 
 
 def _wallet_signs(ticket: UpgradeTicket, wallet: Keypair) -> Transaction:
@@ -147,7 +163,8 @@ async def test_upgrade_sent_by_the_wallet_itself(
     m = await minted_user(
         engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
     )
-    upgrades = _upgrades(m, rpc_client, system_wallet)
+    registry = CollectorRegistry()
+    upgrades = _upgrades(m, rpc_client, system_wallet, registry)
     ticket = await upgrades.request(str(m.wallet.pubkey()))
     signed = _wallet_signs(ticket, m.wallet)
 
@@ -166,6 +183,62 @@ async def test_upgrade_sent_by_the_wallet_itself(
     assert nfts == [(1, "burned"), (2, "unlocked")]
     assert [b[0] for b in badges] == ["consumed", "consumed"]
     assert events == ["unlocked", "upgraded"]
+    for status in ("requested", "confirmed"):
+        labels = {"from_level": "1", "to_level": "2", "status": status}
+        assert registry.get_sample_value("nft_upgrades_total", labels) == 1
+
+
+async def test_concurrent_requests_record_one_upgrade(
+    engine: AsyncEngine, rpc_client: RpcClient, solana_client: AsyncClient, system_wallet: Signer
+) -> None:
+    """Each with its own lock (as on separate machines without Redis): the database decides."""
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=4
+    )
+    racers = [_upgrades(m, rpc_client, system_wallet) for _ in range(4)]
+    results = await asyncio.gather(
+        *(r.request(str(m.wallet.pubkey())) for r in racers), return_exceptions=True
+    )
+    tickets = [r for r in results if isinstance(r, UpgradeTicket)]
+    assert tickets
+    assert all(
+        isinstance(r, UpgradeTicket | UpgradeInProgress | RetryableStoreError) for r in results
+    )
+    assert len({t.request_id for t in tickets}) == 1
+    nfts, badges, _ = await _rows(m)
+    assert nfts == [(1, "unlocked"), (2, "pending")]
+    assert sorted(b[1] is not None for b in badges) == [False, False, True, True]
+    async with m.sessions() as session:
+        assert len((await session.execute(select(NftUpgradeRequest))).all()) == 1
+
+
+async def test_an_upgrade_failing_on_chain_changes_nothing(
+    engine: AsyncEngine, rpc_client: RpcClient, solana_client: AsyncClient, system_wallet: Signer
+) -> None:
+    """The owner gave the old NFT away before sending: the burn fails, so the mint never
+    happens either (one transaction), and the request is failed with the badges released."""
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
+    )
+    upgrades = _upgrades(m, rpc_client, system_wallet)
+    ticket = await upgrades.request(str(m.wallet.pubkey()))
+    signed = _wallet_signs(ticket, m.wallet)
+    old_mint = Pubkey.from_string(ticket.from_mint)
+    given = transfer_nft_tx(
+        m.wallet, old_mint, Keypair().pubkey(), await finalized_blockhash(solana_client)
+    )
+    await wait_status(
+        solana_client, (await solana_client.send_raw_transaction(bytes(given))).value, "confirmed"
+    )
+    sent = await solana_client.send_raw_transaction(bytes(signed), TxOpts(skip_preflight=True))
+    await wait_status(solana_client, sent.value, "confirmed")
+
+    await _until(upgrades, ticket.signature, "failed")
+    assert (await rpc_client.get_account_info(Pubkey.from_string(ticket.to_mint))).value is None
+    nfts, badges, events = await _rows(m)
+    assert nfts == [(1, "unlocked"), (2, "failed")]
+    assert badges == [("owned", None), ("owned", None)]
+    assert events == ["unlocked"]
 
 
 async def test_an_unsigned_upgrade_expires_and_can_be_asked_again(
