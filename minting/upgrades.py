@@ -185,6 +185,9 @@ class Upgrades:
                     details={"wallet": wallet},
                 )
             answer = await qualification.compute(session, user_id)
+        if answer.nft_level != old.level:
+            # A racing request recorded its new NFT meanwhile (the lock is only an economy).
+            raise UpgradeInProgress("another upgrade of the user was just recorded")
         to_level, badges_needed = _next(answer, old.level)
         asset = (await fetch_asset(self._rpc, Pubkey.from_string(old.mint_address))).value
         if asset.owner != wallet or asset.token_account is None:
