@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Final
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from minting.cache import Cache
@@ -195,16 +195,18 @@ def _benefits(live: list[NftTier]) -> Benefits:
 
 
 async def _held_tier_level(session: AsyncSession, user_id: int) -> int | None:
-    # A pending tier NFT counts as held: it is the level being minted right now.
-    return (
+    # A pending tier NFT counts as held: it is the level being minted right now. During an
+    # upgrade the old NFT is still live beside the pending new one: the higher level is held.
+    level: int | None = (
         await session.execute(
-            select(UserNft.level).where(
+            select(func.max(UserNft.level)).where(
                 UserNft.user_id == user_id,
                 UserNft.kind == "tier",
                 UserNft.status.in_((*_LIVE, "pending")),
             )
         )
-    ).scalar_one_or_none()
+    ).scalar()
+    return level
 
 
 async def _live_tiers(session: AsyncSession, user: User) -> list[NftTier]:

@@ -50,7 +50,8 @@ NFT_STATUSES = ("pending", "unlocked", "active", "burned", "failed")
 NFT_KINDS = ("tier", "competition")
 BADGE_STATUSES = ("owned", "activated", "consumed")
 MINT_KINDS = ("claim", "upgrade", "airdrop")
-MINT_STATES = ("created", "signed", "sent", "confirmed", "finalized", "failed")
+# ``awaiting_owner`` (0005): an upgrade signed by the system, waiting for the owner's wallet.
+MINT_STATES = ("created", "signed", "sent", "confirmed", "finalized", "failed", "awaiting_owner")
 UPGRADE_STATUSES = ("pending", "submitted", "confirmed", "failed", "expired")
 ASSET_STANDARDS = tuple(StandardName)
 ASSET_EVENT_KINDS = ("mint", "transfer", "burn", "close", "activate")
@@ -128,6 +129,10 @@ class Badge(_Timestamps, Base):
     consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     consumed_by_upgrade_id: Mapped[int | None] = mapped_column(
         ForeignKey("nft_upgrade_requests.id")
+    )
+    # Upgrades (0005): held for an open upgrade request, so no other can spend it meanwhile.
+    reserved_by_upgrade_id: Mapped[int | None] = mapped_column(
+        ForeignKey("nft_upgrade_requests.id"), index=True
     )
 
 

@@ -1,0 +1,345 @@
+"""Upgrades on the local chain: the backend signs, a generated user keypair signs as a wallet."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+from prometheus_client import CollectorRegistry
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.models import TxOpts
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.transaction import Transaction
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chain.asset import fetch_asset
+from chain.keys import Signer
+from chain.rpc import RpcClient
+from core.errors import RetryableStoreError
+from minting import qualification
+from minting.cache import LocalLocks
+from minting.errors import (
+    MaxLevelReached,
+    NftNotFound,
+    QualificationNotMet,
+    UpgradeClosed,
+    UpgradeInProgress,
+    UpgradeMismatch,
+)
+from minting.keys import MintKeys
+from minting.upgrades import AWAITING_OWNER, Upgrades, UpgradeState, UpgradeTicket
+from minting.worker import MintWorker
+from store import migrate
+from store.engine import create_engine, session_factory
+from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, UserNft
+from tests.harness.localnet import blockhash as finalized_blockhash
+from tests.harness.localnet import transfer_nft_tx, wait_status
+from tests.minting.conftest import make_user
+from tests.minting.test_activation import STANDARD, Minted, minted_user, uri_for
+from tests.services import fresh_database
+
+
+def _upgrades(
+    m: Minted, rpc: RpcClient, system: Signer, registry: CollectorRegistry | None = None
+) -> Upgrades:
+    return Upgrades(
+        m.sessions,
+        rpc,
+        system,
+        m.keys,
+        STANDARD,
+        locks=LocalLocks(),
+        uri_for=uri_for,
+        registry=registry,
+    )
+
+
+def _wallet_signs(ticket: UpgradeTicket, wallet: Keypair) -> Transaction:
+    tx = Transaction.from_bytes(base64.b64decode(ticket.transaction))
+    assert not tx.is_signed()  # the owner's signature is missing
+    tx.partial_sign([wallet], tx.message.recent_blockhash)
+    assert tx.is_signed()
+    return tx
+
+
+async def _until(upgrades: Upgrades, signature: str, wanted: str) -> UpgradeState:
+    for _ in range(1000):
+        state = await upgrades.observe(signature)
+        if state.status == wanted:
+            return state
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the upgrade did not become {wanted}")
+
+
+async def _rows(m: Minted) -> tuple[list[tuple[int, str]], list[tuple[str, int | None]], list[str]]:
+    async with m.sessions() as session:
+        nfts = (
+            await session.execute(select(UserNft.level, UserNft.status).order_by(UserNft.id))
+        ).all()
+        badges = (
+            await session.execute(
+                select(Badge.status, Badge.reserved_by_upgrade_id).order_by(Badge.id)
+            )
+        ).all()
+        events = (
+            await session.execute(select(EventOutbox.event_type).order_by(EventOutbox.id))
+        ).scalars()
+        return [tuple(n) for n in nfts], [tuple(b) for b in badges], list(events)  # type: ignore[misc]
+
+
+async def test_upgrade_end_to_end_posted_back_by_the_wallet(
+    engine: AsyncEngine, rpc_client: RpcClient, solana_client: AsyncClient, system_wallet: Signer
+) -> None:
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=3
+    )
+    upgrades = _upgrades(m, rpc_client, system_wallet)
+    ticket = await upgrades.request(str(m.wallet.pubkey()))
+    assert (ticket.from_level, ticket.to_level, ticket.created) == (1, 2, True)
+    # Asked again before signing: the same transaction, nothing new recorded.
+    again = await upgrades.request(str(m.wallet.pubkey()))
+    assert (again.request_id, again.transaction, again.created) == (
+        ticket.request_id,
+        ticket.transaction,
+        False,
+    )
+    nfts, badges, _ = await _rows(m)
+    assert nfts == [(1, "unlocked"), (2, "pending")]
+    async with m.sessions() as session:  # the level being minted counts as held
+        assert (await qualification.compute(session, m.user_id)).nft_level == 2
+    assert badges == [
+        ("owned", ticket.request_id),
+        ("owned", ticket.request_id),
+        ("owned", None),
+    ]
+
+    # A worker never touches an upgrade waiting for its owner.
+    worker = MintWorker(
+        m.sessions, rpc_client, system_wallet, m.keys, STANDARD, uri_for=uri_for, poll=0.02
+    )
+    assert await worker.run_once(within=2) == 0
+    async with m.sessions() as session:
+        op = await session.get(MintOperation, ticket.operation_id)
+    assert op is not None
+    assert op.state == AWAITING_OWNER
+    assert (op.kind, op.blockhash is not None) == ("upgrade", True)
+    assert op.last_valid_block_height == ticket.last_valid_block_height
+
+    signed = _wallet_signs(ticket, m.wallet)
+    await upgrades.submit(bytes(signed))
+    state = await _until(upgrades, ticket.signature, "confirmed")
+    assert state.to_mint == ticket.to_mint
+
+    old = (await fetch_asset(rpc_client, Pubkey.from_string(ticket.from_mint))).value
+    new = (await fetch_asset(rpc_client, Pubkey.from_string(ticket.to_mint))).value
+    assert old.burnt
+    assert (new.owner, new.level, new.burnt) == (str(m.wallet.pubkey()), "2", False)
+    nfts, badges, events = await _rows(m)
+    assert nfts == [(1, "burned"), (2, "unlocked")]
+    assert [b[0] for b in badges] == ["consumed", "consumed", "owned"]
+    assert all(b[1] is None for b in badges)
+    assert events == ["unlocked", "upgraded"]
+    async with m.sessions() as session:
+        request = await session.get(NftUpgradeRequest, ticket.request_id)
+        op = await session.get(MintOperation, ticket.operation_id, populate_existing=True)
+    assert request is not None
+    assert request.status == "confirmed"
+    assert op is not None
+    assert op.state == "confirmed"
+
+    # Observed again: nothing more happens. Level 3 needs 5,000,000 and 4 badges.
+    await upgrades.observe(ticket.signature)
+    assert (await _rows(m))[2] == ["unlocked", "upgraded"]
+    with pytest.raises(QualificationNotMet):
+        await upgrades.request(str(m.wallet.pubkey()))
+    with pytest.raises(UpgradeClosed):
+        await upgrades.submit(bytes(signed))
+
+
+async def test_upgrade_sent_by_the_wallet_itself(
+    engine: AsyncEngine, rpc_client: RpcClient, solana_client: AsyncClient, system_wallet: Signer
+) -> None:
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
+    )
+    registry = CollectorRegistry()
+    upgrades = _upgrades(m, rpc_client, system_wallet, registry)
+    ticket = await upgrades.request(str(m.wallet.pubkey()))
+    signed = _wallet_signs(ticket, m.wallet)
+
+    # A transaction changed after the backend signed it, or left unsigned, is refused.
+    unsigned = Transaction.from_bytes(base64.b64decode(ticket.transaction))
+    with pytest.raises(UpgradeMismatch):
+        await upgrades.submit(bytes(unsigned))
+    with pytest.raises(UpgradeMismatch):
+        await upgrades.submit(b"\x01garbage")
+
+    signature = (await solana_client.send_raw_transaction(bytes(signed))).value
+    assert str(signature) == ticket.signature
+    await wait_status(solana_client, signature, "confirmed")
+    await _until(upgrades, ticket.signature, "confirmed")
+    nfts, badges, events = await _rows(m)
+    assert nfts == [(1, "burned"), (2, "unlocked")]
+    assert [b[0] for b in badges] == ["consumed", "consumed"]
+    assert events == ["unlocked", "upgraded"]
+    for status in ("requested", "confirmed"):
+        labels = {"from_level": "1", "to_level": "2", "status": status}
+        assert registry.get_sample_value("nft_upgrades_total", labels) == 1
+
+
+async def test_concurrent_requests_record_one_upgrade(
+    engine: AsyncEngine, rpc_client: RpcClient, solana_client: AsyncClient, system_wallet: Signer
+) -> None:
+    """Each with its own lock (as on separate machines without Redis): the database decides."""
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=4
+    )
+    racers = [_upgrades(m, rpc_client, system_wallet) for _ in range(4)]
+    results = await asyncio.gather(
+        *(r.request(str(m.wallet.pubkey())) for r in racers), return_exceptions=True
+    )
+    tickets = [r for r in results if isinstance(r, UpgradeTicket)]
+    assert tickets
+    unexpected = [
+        r
+        for r in results
+        if not isinstance(r, UpgradeTicket | UpgradeInProgress | RetryableStoreError)
+    ]
+    assert unexpected == []
+    assert len({t.request_id for t in tickets}) == 1
+    nfts, badges, _ = await _rows(m)
+    assert nfts == [(1, "unlocked"), (2, "pending")]
+    assert sorted(b[1] is not None for b in badges) == [False, False, True, True]
+    async with m.sessions() as session:
+        assert len((await session.execute(select(NftUpgradeRequest))).all()) == 1
+
+
+async def test_an_upgrade_failing_on_chain_changes_nothing(
+    engine: AsyncEngine, rpc_client: RpcClient, solana_client: AsyncClient, system_wallet: Signer
+) -> None:
+    """The owner gave the old NFT away before sending: the burn fails, so the mint never
+    happens either (one transaction), and the request is failed with the badges released."""
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
+    )
+    upgrades = _upgrades(m, rpc_client, system_wallet)
+    ticket = await upgrades.request(str(m.wallet.pubkey()))
+    signed = _wallet_signs(ticket, m.wallet)
+    old_mint = Pubkey.from_string(ticket.from_mint)
+    given = transfer_nft_tx(
+        m.wallet, old_mint, Keypair().pubkey(), await finalized_blockhash(solana_client)
+    )
+    await wait_status(
+        solana_client, (await solana_client.send_raw_transaction(bytes(given))).value, "confirmed"
+    )
+    sent = await solana_client.send_raw_transaction(bytes(signed), TxOpts(skip_preflight=True))
+    await wait_status(solana_client, sent.value, "confirmed")
+
+    await _until(upgrades, ticket.signature, "failed")
+    assert (await rpc_client.get_account_info(Pubkey.from_string(ticket.to_mint))).value is None
+    nfts, badges, events = await _rows(m)
+    assert nfts == [(1, "unlocked"), (2, "failed")]
+    assert badges == [("owned", None), ("owned", None)]
+    assert events == ["unlocked"]
+
+
+async def test_an_unsigned_upgrade_expires_and_can_be_asked_again(
+    engine: AsyncEngine, rpc_client: RpcClient, solana_client: AsyncClient, system_wallet: Signer
+) -> None:
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
+    )
+    upgrades = _upgrades(m, rpc_client, system_wallet)
+    first = await upgrades.request(str(m.wallet.pubkey()))
+    # Never signed: once the finalized height passes lastValidBlockHeight it can never land.
+    await _until(upgrades, first.signature, "expired")
+    nfts, badges, events = await _rows(m)
+    assert nfts == [(1, "unlocked"), (2, "failed")]
+    assert badges == [("owned", None), ("owned", None)]
+    assert events == ["unlocked"]
+    async with m.sessions() as session:
+        op = await session.get(MintOperation, first.operation_id)
+    assert op is not None
+    assert op.state == "failed"
+    assert (await rpc_client.get_account_info(Pubkey.from_string(first.to_mint))).value is None
+
+    # Asked again: a new request, a new mint, and this time the owner signs.
+    second = await upgrades.request(str(m.wallet.pubkey()))
+    assert second.created
+    assert second.request_id != first.request_id
+    assert second.to_mint != first.to_mint
+    await upgrades.submit(bytes(_wallet_signs(second, m.wallet)))
+    await _until(upgrades, second.signature, "confirmed")
+    nfts, badges, events = await _rows(m)
+    assert nfts == [(1, "burned"), (2, "failed"), (2, "unlocked")]
+    assert [b[0] for b in badges] == ["consumed", "consumed"]
+    assert events == ["unlocked", "upgraded"]
+
+
+async def test_refusals(engine: AsyncEngine, rpc_client: RpcClient, system_wallet: Signer) -> None:
+    sessions = session_factory(engine)
+    upgrades = Upgrades(
+        sessions,
+        rpc_client,
+        system_wallet,
+        MintKeys.development(system_wallet),
+        STANDARD,
+        locks=LocalLocks(),
+        uri_for=uri_for,
+    )
+    async with sessions() as session:
+        nobody = await make_user(session, "600000", 2)
+        top = await make_user(session, "90000000", 10)
+        short = await make_user(session, "600000", 1)
+        for user, level in ((top, 5), (short, 1)):
+            session.add(
+                UserNft(
+                    user_id=user.id,
+                    level=level,
+                    kind="tier",
+                    status="unlocked",
+                    mint_address=str(Keypair().pubkey()),
+                )
+            )
+        await session.commit()
+    with pytest.raises(NftNotFound):
+        await upgrades.request(nobody.wallet_address)
+    with pytest.raises(MaxLevelReached):
+        await upgrades.request(top.wallet_address)
+    with pytest.raises(QualificationNotMet) as short_of_badges:
+        await upgrades.request(short.wallet_address)
+    assert short_of_badges.value.details["badges_shortfall"] == 1
+    async with sessions() as session:
+        assert (await session.execute(select(NftUpgradeRequest))).first() is None
+
+
+def _shape(conn: Connection) -> tuple[set[str], str]:
+    found = inspect(conn)
+    columns = {c["name"] for c in found.get_columns("badges")}
+    checks = " ".join(str(c["sqltext"]) for c in found.get_check_constraints("mint_operations"))
+    return columns, checks
+
+
+async def test_0005_up_and_down(backend: str, tmp_path: pytest.TempPathFactory) -> None:
+    async with fresh_database(backend, str(tmp_path)) as url:
+        engine = create_engine(url)
+        try:
+            await migrate.upgrade(engine, "0005")
+            async with engine.connect() as conn:
+                columns, checks = await conn.run_sync(_shape)
+            assert "reserved_by_upgrade_id" in columns
+            assert "awaiting_owner" in checks
+            await migrate.downgrade(engine, "0004")
+            async with engine.connect() as conn:
+                columns, checks = await conn.run_sync(_shape)
+            assert "reserved_by_upgrade_id" not in columns
+            assert "awaiting_owner" not in checks
+            assert "'sent'" in checks
+            await migrate.upgrade(engine, "0005")
+            assert await migrate.current_revision(engine) == "0005"
+        finally:
+            await engine.dispose()
