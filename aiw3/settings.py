@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.AUTO
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # The mint worker's /metrics, /livez and /readyz (0: any free port, logged at start).
+    worker_host: str = "127.0.0.1"
+    worker_port: int = Field(default=9102, ge=0, le=65535)
+    # Priority fees of mint transactions: ComputeBudget instructions are prepended when set.
+    cu_price_microlamports: int | None = Field(default=None, ge=0)
+    cu_limit: int | None = Field(default=None, ge=1, le=1_400_000)
+    # Test only: the worker kills itself (SIGKILL) at this named step (minting.worker.FAILPOINTS).
+    failpoint: str | None = None
 
     @field_validator("database_url")
     @classmethod

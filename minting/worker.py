@@ -42,19 +42,34 @@ from chain.rpc import RpcClient
 from chain.rpc.errors import PreflightFailure
 from chain.standards import AssetStandard, MintRequest, Plan
 from core.errors import ChainError, RetryableChainError
+from minting.ipfs import Pinner
+from minting.ipfs.errors import PinningError
 from minting.keys import MintKeys, MintSecretMissing
+from minting.metadata import TierRef, pin_metadata
 from minting.metrics import MintingMetrics
-from store.repos import mint_operations, transitions
+from store.repos import mint_operations, tiers, transitions
 from store.repos.transitions import ChainFact
-from store.tables import MintOperation
+from store.tables import MINT_STATES, MintOperation
 
 UNFINISHED: Final = ("created", "signed", "sent")
 _LANDED: Final = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
-_FUNDS_ERRORS: Final = (TransactionErrorFieldless.InsufficientFundsForFee,)
+_FUNDS_ERRORS: Final = (
+    TransactionErrorFieldless.InsufficientFundsForFee,
+    TransactionErrorFieldless.AccountNotFound,  # a fee payer never funded has no account
+)
+# Rejections that say nothing against the transaction itself: it may land (or already did).
+_NOT_DEFINITIVE: Final = (
+    TransactionErrorFieldless.BlockhashNotFound,
+    TransactionErrorFieldless.AlreadyProcessed,
+    *_FUNDS_ERRORS,
+)
+# ``last_error`` prefix of a preflight rejection that will repeat: with the blockhash expired
+# and no mint account at finalized, such an operation is failed instead of re-signed.
+REJECTED: Final = "rejected"
+FAILPOINTS: Final = ("after_recorded", "after_signed", "after_sent", "before_commit")
 
 _log = structlog.stdlib.get_logger(__name__)
 
-UriFor = Callable[[int], str]
 Failpoint = Callable[[str], None]
 
 
@@ -69,9 +84,11 @@ def _no_failpoint(name: str) -> None:
 class MintWorker:
     """Drives mint operations to the chain. ``run_once`` drains what is due; ``run`` loops.
 
-    ``uri_for(level)`` gives the metadata URI of a level (pinned by the metadata service).
-    ``failpoint(name)`` is called after each durable step (``signed``, ``sent``, ``landed``)
-    so tests can stop a worker exactly there.
+    Before the first signature the NFT's metadata JSON is pinned with ``pinner`` and its
+    ``ipfs://`` uri stored on the operation; a pinning failure puts the operation off (no
+    mint without its metadata). ``failpoint(name)`` is called at each of :data:`FAILPOINTS`
+    (after a durable step, and once inside the confirming transaction before its commit) so
+    tests can kill a worker exactly there.
     """
 
     def __init__(
@@ -82,7 +99,7 @@ class MintWorker:
         keys: MintKeys,
         standard: AssetStandard,
         *,
-        uri_for: UriFor,
+        pinner: Pinner,
         collection: Pubkey | None = None,
         metrics: MintingMetrics | None = None,
         batch: int = 20,
@@ -99,7 +116,10 @@ class MintWorker:
         self._system = system
         self._keys = keys
         self._standard = standard
-        self._uri_for = uri_for
+        self._pinner = pinner
+        self._tier_names: dict[int, str] = {}
+        self.alive_at = 0.0  # loop time of the last turn, for a liveness check
+        self.ready = False  # the database and the chain answered the last step
         self._collection = collection
         self._metrics = metrics
         self._batch = batch
@@ -114,31 +134,65 @@ class MintWorker:
     # -- loops --------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until ``stop`` is set; the step in hand is finished first."""
+        """Resume every unfinished operation, then work until ``stop`` is set; the step in
+        hand is finished first."""
+        await self.resume(stop)
         while not stop.is_set():
-            done = await self.step()
-            await self.observe()
+            done = await self._turn()
             if not done:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._poll)
 
-    async def run_once(self, *, within: float = 120.0, stop: asyncio.Event | None = None) -> int:
-        """Work until no operation is unfinished (or ``within`` seconds pass); returns how
-        many steps were taken."""
+    async def run_once(
+        self, *, within: float | None = 120.0, stop: asyncio.Event | None = None
+    ) -> bool:
+        """Resume, then work until no operation is unfinished (True), or ``within`` seconds
+        pass or ``stop`` is set (False)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        steps = 0
-        while loop.time() < deadline and not (stop is not None and stop.is_set()):
-            steps += await self.step(ignore_schedule=True)
-            if await self._unfinished() == 0:
-                break
-            await asyncio.sleep(self._poll)
+        deadline = None if within is None else loop.time() + within
+        await self.resume(stop)
+        while await self._unfinished() > 0:
+            if (deadline is not None and loop.time() >= deadline) or (
+                stop is not None and stop.is_set()
+            ):
+                await self.observe()
+                return False
+            if not await self._turn():
+                await asyncio.sleep(self._poll)
         await self.observe()
+        return True
+
+    async def resume(self, stop: asyncio.Event | None = None) -> int:
+        """Take up every unfinished operation now, even those a worker that died still
+        holds (its hold would only expire later). Guarded writes keep a live holder safe.
+        Returns the steps taken."""
+        loop = asyncio.get_running_loop()
+        cutoff = _now() + self._hold_for
+        ends = loop.time() + self._hold_for.total_seconds()
+        steps = 0
+        while loop.time() < ends and not (stop is not None and stop.is_set()):
+            taken = await self.step(due=cutoff)
+            steps += taken
+            if taken == 0:
+                break
         return steps
 
-    async def step(self, *, ignore_schedule: bool = False) -> int:
-        """Claim a batch of due operations and advance each one step. Returns the count."""
-        claimed = await self._claim(ignore_schedule)
+    async def _turn(self) -> int:
+        try:
+            done = await self.step()
+        except (OperationalError, ChainError) as exc:
+            self.ready = False
+            _log.warning("mint.step_failed", error=f"{type(exc).__name__}: {exc}")
+            return 0
+        self.alive_at = asyncio.get_running_loop().time()
+        self.ready = True
+        await self.observe()
+        return done
+
+    async def step(self, *, due: dt.datetime | None = None) -> int:
+        """Claim a batch of operations due by ``due`` (default: now) and advance each one
+        step. Returns the count."""
+        claimed = await self._claim(due)
         results = await asyncio.gather(
             *(self._advance(op) for op in claimed), return_exceptions=True
         )
@@ -158,7 +212,7 @@ class MintWorker:
                 select(MintOperation.state, func.count()).group_by(MintOperation.state)
             )
             counts: dict[str, int] = {state: count for state, count in rows}
-        for state in ("created", "signed", "sent", "confirmed", "finalized", "failed"):
+        for state in MINT_STATES:
             self._metrics.operations.labels(state).set(counts.get(state, 0))
         try:
             balance = (await self._rpc.get_balance(self._system.pubkey)).value
@@ -168,11 +222,10 @@ class MintWorker:
 
     # -- one operation ------------------------------------------------------------------------
 
-    async def _claim(self, ignore_schedule: bool) -> list[MintOperation]:
+    async def _claim(self, due: dt.datetime | None) -> list[MintOperation]:
         now = _now()
-        due = now + dt.timedelta(days=1) if ignore_schedule else now
         async with self._sessions() as session, session.begin():
-            ops = await mint_operations.claim_due(session, UNFINISHED, due, self._batch)
+            ops = await mint_operations.claim_due(session, UNFINISHED, due or now, self._batch)
             # Rows are locked only until commit: pushing next_attempt_at out keeps other
             # workers off them while this one works (a crashed worker's hold simply expires).
             for op in ops:
@@ -181,8 +234,13 @@ class MintWorker:
 
     async def _advance(self, op: MintOperation) -> None:
         if op.state == "created":
+            if op.metadata_uri is None:
+                op = await self._pin(op)
+                self._failpoint("after_recorded")
             op = await self._sign(op)
-            self._failpoint("signed")
+            self._failpoint("after_signed")
+            await self._send(op)  # never sent: nothing on chain to look for yet
+            return
         assert op.signature is not None
         signature = Signature.from_string(op.signature)
         status = (
@@ -190,7 +248,6 @@ class MintWorker:
         ).value[0]
         if status is not None and status.err is None:
             if status.confirmation_status in _LANDED:
-                self._failpoint("landed")
                 await self._confirm(op, status.slot, op.signature)
             else:
                 await self._schedule(op, self._poll)  # processed: confirmation is a slot away
@@ -203,8 +260,11 @@ class MintWorker:
             await self._confirm(op, found.slot, op.signature if status is not None else None)
             return
         if await self._provably_expired(op, mint):
+            if op.last_error is not None and op.last_error.startswith(REJECTED + ":"):
+                await self._fail(op, op.last_error)
+                return
             op = await self._sign(op, resign=True)
-            self._failpoint("signed")
+            self._failpoint("after_signed")
         await self._send(op)
 
     async def _provably_expired(self, op: MintOperation, mint: Pubkey) -> bool:
@@ -212,6 +272,20 @@ class MintWorker:
         if await self._rpc.get_block_height(Finalized) <= op.last_valid_block_height:
             return False
         return (await self._rpc.get_account_info(mint, commitment=Finalized)).value is None
+
+    async def _pin(self, op: MintOperation) -> MintOperation:
+        """Pin the NFT's own metadata JSON and record its uri (same bytes, same CID: a pin
+        repeated after a crash gives the uri the first one gave)."""
+        tier = TierRef(op.level, await self._tier_name(op.level))
+        uri = await pin_metadata(self._pinner, tier, mint=op.mint_address)
+        return await self._guarded(op, {"metadata_uri": uri})
+
+    async def _tier_name(self, level: int) -> str:
+        if level not in self._tier_names:
+            async with self._sessions() as session:
+                rows = await tiers.list_tiers(session)
+            self._tier_names = {t.level: t.name for t in rows}
+        return self._tier_names.get(level, f"Level {level}")
 
     def _plan(self, op: MintOperation, uri: str) -> Plan:
         plan = self._standard.mint_plan(
@@ -231,7 +305,7 @@ class MintWorker:
         return plan.check_size()
 
     async def _sign(self, op: MintOperation, *, resign: bool = False) -> MintOperation:
-        uri = op.metadata_uri or self._uri_for(op.level)
+        assert op.metadata_uri is not None
         mint = self._keys.keypair(op.idempotency_key, op.mint_secret_version)
         if str(mint.pubkey()) != op.mint_address:
             raise MintSecretMissing(
@@ -240,19 +314,20 @@ class MintWorker:
                 details={"operation": op.id, "version": op.mint_secret_version},
             )
         latest = (await self._rpc.get_latest_blockhash(Confirmed)).value
-        tx = self._plan(op, uri).sign([self._system.solders_keypair(), mint], latest.blockhash)
+        plan = self._plan(op, op.metadata_uri)
+        tx = plan.sign([self._system.solders_keypair(), mint], latest.blockhash)
         values: dict[str, Any] = {
             "state": "signed",
             "signed_tx": bytes(tx),
             "signature": str(tx.signatures[0]),
             "blockhash": str(latest.blockhash),
             "last_valid_block_height": latest.last_valid_block_height,
-            "metadata_uri": uri,
+            "last_error": None,
         }
         moved = await self._guarded(op, values)
-        if resign and self._metrics is not None:
-            self._metrics.resigns.inc()
         if resign:
+            if self._metrics is not None:
+                self._metrics.resigns.inc()
             _log.warning("mint.resigned", operation=op.id, mint=op.mint_address)
         return moved
 
@@ -265,13 +340,51 @@ class MintWorker:
                 # Not proof of expiry: this node may lag. The height check above decides.
                 await self._schedule(op, self._poll, error=exc.message, expected=op.state)
                 return
-            raise
+            if exc.err in _NOT_DEFINITIVE or _already_in_use(exc):
+                raise  # a passing cause (or the mint exists): deferred and looked at again
+            # The simulation rejects the transaction itself and will again: it is not sent,
+            # so once its blockhash provably expires the operation never landed.
+            await self._reject(op, exc)
+            return
         if self._metrics is not None:
             self._metrics.sent.inc()
         if op.state == "signed":
             op = await self._guarded(op, {"state": "sent"}, attempts=True)
-            self._failpoint("sent")
+            self._failpoint("after_sent")
         await self._schedule(op, self._poll)
+
+    async def _reject(self, op: MintOperation, exc: PreflightFailure) -> None:
+        if self._metrics is not None:
+            self._metrics.retries.labels(REJECTED).inc()
+        delay = self._delay(op.attempts)
+        _log.error("mint.rejected", operation=op.id, error=exc.message, err=str(exc.err))
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(MintOperation)
+                .where(MintOperation.id == op.id, MintOperation.state == op.state)
+                .values(
+                    attempts=MintOperation.attempts + 1,
+                    last_error=f"{REJECTED}: {exc.message} ({exc.err})"[:2000],
+                    next_attempt_at=_now() + dt.timedelta(seconds=delay),
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _fail(self, op: MintOperation, reason: str) -> None:
+        """The operation provably never landed and its cause will repeat: fail it and its NFT."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(MintOperation)
+                .where(MintOperation.id == op.id, MintOperation.state == op.state)
+                .values(state="failed", last_error=reason[:2000])
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return
+            await transitions.move(
+                session, op.mint_address, "failed", ChainFact(slot=0, signature=None, at=_now())
+            )
+        _log.error("mint.failed", operation=op.id, mint=op.mint_address, reason=reason)
 
     async def _confirm(self, op: MintOperation, slot: int, signature: str | None) -> None:
         fact = ChainFact(slot=slot, signature=signature, at=_now())
@@ -285,6 +398,7 @@ class MintWorker:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return  # another worker confirmed it first
             await transitions.move(session, op.mint_address, "unlocked", fact)
+            self._failpoint("before_commit")
         _log.info("mint.confirmed", operation=op.id, mint=op.mint_address, slot=slot)
 
     # -- guarded writes -----------------------------------------------------------------------
@@ -335,8 +449,7 @@ class MintWorker:
             self._metrics.retries.labels(reason).inc()
         async with self._sessions() as session:
             fresh = await session.get(MintOperation, op.id)
-        tries = fresh.attempts if fresh is not None else 0
-        delay = min(self._backoff_max, self._backoff_base * 2 ** min(tries, 16))
+        delay = self._delay(fresh.attempts if fresh is not None else 0)
         message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
         _log.warning("mint.deferred", operation=op.id, reason=reason, error=message, delay=delay)
         try:
@@ -353,6 +466,9 @@ class MintWorker:
                 )
         except OperationalError:
             return  # the hold expires on its own; the next claim retries
+
+    def _delay(self, tries: int) -> float:
+        return float(min(self._backoff_max, self._backoff_base * 2 ** min(tries, 16)))
 
     async def _unfinished(self) -> int:
         async with self._sessions() as session:
@@ -371,7 +487,14 @@ class _Moved(Exception):
     """Another worker advanced the operation first: nothing to do."""
 
 
+def _already_in_use(exc: PreflightFailure) -> bool:
+    # create_account at an address that exists: one of our transactions made the mint.
+    return any("already in use" in line for line in exc.logs)
+
+
 def _reason(error: Exception) -> str:
+    if isinstance(error, PinningError):
+        return "pinning"
     if isinstance(error, PreflightFailure) and error.err in _FUNDS_ERRORS:
         return "funds"
     if isinstance(error, RetryableChainError):

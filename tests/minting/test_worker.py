@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -24,6 +26,7 @@ from core.types import StandardName
 from minting.cache import LocalLocks
 from minting.claims import Claims
 from minting.collection import ensure_collection
+from minting.ipfs import LocalPinner
 from minting.keys import MintKeys
 from minting.metrics import MintingMetrics
 from minting.worker import MintWorker
@@ -44,8 +47,9 @@ class _Stop(Exception):
     """Raised by a failpoint: the worker stops right after a durable step."""
 
 
-def _uri(level: int) -> str:
-    return f"ipfs://bafy-level-{level}"
+@pytest.fixture
+def pinner(tmp_path: Path) -> LocalPinner:
+    return LocalPinner(tmp_path / "ipfs")
 
 
 @pytest_asyncio.fixture
@@ -79,7 +83,7 @@ async def _holdings(rpc: RpcClient, owner: str, mint: str) -> int:
 
 
 async def test_claim_then_worker_mints_into_the_wallet(
-    engine: AsyncEngine, rpc: RpcClient, keys: MintKeys
+    engine: AsyncEngine, rpc: RpcClient, keys: MintKeys, pinner: LocalPinner
 ) -> None:
     sessions = session_factory(engine)
     system = await _funded(rpc)
@@ -95,10 +99,12 @@ async def test_claim_then_worker_mints_into_the_wallet(
         system,
         keys,
         STANDARD,
-        uri_for=_uri,
+        pinner=pinner,
         collection=collection,
         metrics=MintingMetrics(registry),
         poll=0.02,
+        compute_unit_limit=100_000,
+        compute_unit_price=1_000,
     )
     await worker.run_once(within=30)
 
@@ -112,7 +118,6 @@ async def test_claim_then_worker_mints_into_the_wallet(
     assert member.group == collection
     meta = minted.get(token2022.TokenMetadata)
     assert meta is not None
-    assert meta.uri == _uri(1)
     async with sessions() as session:
         nft = (await session.execute(select(UserNft))).scalar_one()
         done = await session.get(MintOperation, op.id)
@@ -123,17 +128,24 @@ async def test_claim_then_worker_mints_into_the_wallet(
     assert done.signed_tx is not None
     assert done.last_valid_block_height is not None
     assert [e.event_type for e in events] == ["unlocked"]
+    # The NFT's own metadata JSON was pinned before the mint and is what the chain points at.
+    assert done.metadata_uri is not None
+    assert meta.uri == done.metadata_uri
+    document = json.loads(await pinner.cat(done.metadata_uri.removeprefix("ipfs://")))
+    assert op.mint_address in document["description"]
+    assert {"trait_type": "level", "value": 1} in document["attributes"]
     assert registry.get_sample_value("nft_mint_operations", {"state": "confirmed"}) == 1
     assert (registry.get_sample_value("nft_fee_wallet_balance_sol") or 0) > 0
 
     # Running again changes nothing.
-    assert await worker.run_once(within=5) == 0
+    assert await worker.run_once(within=5)
+    assert await worker.step() == 0
     async with sessions() as session:
         assert len((await session.execute(select(EventOutbox))).scalars().all()) == 1
 
 
 async def test_expired_blockhash_is_resigned_with_the_same_mint(
-    engine: AsyncEngine, manual_localnet: Localnet, keys: MintKeys
+    engine: AsyncEngine, manual_localnet: Localnet, keys: MintKeys, pinner: LocalPinner
 ) -> None:
     sessions = session_factory(engine)
     chain = manual_localnet.chain
@@ -148,15 +160,15 @@ async def test_expired_blockhash_is_resigned_with_the_same_mint(
         op = (await claims.claim(user.wallet_address)).operation
 
         def stop_after_signing(name: str) -> None:
-            if name == "signed":
+            if name == "after_signed":
                 raise _Stop(name)
 
         registry = CollectorRegistry()
         metrics = MintingMetrics(registry)
         crashing = MintWorker(
-            sessions, rpc, system, keys, STANDARD, uri_for=_uri, failpoint=stop_after_signing
+            sessions, rpc, system, keys, STANDARD, pinner=pinner, failpoint=stop_after_signing
         )
-        await crashing.step(ignore_schedule=True)  # signed and stored, never sent
+        await crashing.step()  # signed and stored, never sent
         async with sessions() as session:
             signed = await session.get(MintOperation, op.id)
         assert signed is not None
@@ -175,7 +187,7 @@ async def test_expired_blockhash_is_resigned_with_the_same_mint(
         ticking = asyncio.create_task(clock())
         try:
             worker = MintWorker(
-                sessions, rpc, system, keys, STANDARD, uri_for=_uri, metrics=metrics, poll=0.02
+                sessions, rpc, system, keys, STANDARD, pinner=pinner, metrics=metrics, poll=0.02
             )
             await worker.run_once(within=30)
         finally:

@@ -60,6 +60,7 @@ async def test_claim_worker_status(tmp_path: Path, localnet: Localnet) -> None:
         "AIW3_MINT_SECRET": secret,
         "AIW3_MINT_SECRET_VERSION": "3",
         "AIW3_LOG_FORMAT": "json",
+        "AIW3_WORKER_PORT": "0",
     }
 
     code, out, err = await _aiw3(env, "mint", "claim", "--wallet", user.wallet_address)
