@@ -136,7 +136,7 @@ class MintWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Resume every unfinished operation, then work until ``stop`` is set; the step in
         hand is finished first."""
-        await self.resume(stop)
+        await self.resume()
         while not stop.is_set():
             done = await self._turn()
             if not done:
@@ -150,7 +150,7 @@ class MintWorker:
         pass or ``stop`` is set (False)."""
         loop = asyncio.get_running_loop()
         deadline = None if within is None else loop.time() + within
-        await self.resume(stop)
+        await self.resume()
         while await self._unfinished() > 0:
             if (deadline is not None and loop.time() >= deadline) or (
                 stop is not None and stop.is_set()
@@ -162,20 +162,21 @@ class MintWorker:
         await self.observe()
         return True
 
-    async def resume(self, stop: asyncio.Event | None = None) -> int:
-        """Take up every unfinished operation now, even those a worker that died still
-        holds (its hold would only expire later). Guarded writes keep a live holder safe.
-        Returns the steps taken."""
-        loop = asyncio.get_running_loop()
-        cutoff = _now() + self._hold_for
-        ends = loop.time() + self._hold_for.total_seconds()
-        steps = 0
-        while loop.time() < ends and not (stop is not None and stop.is_set()):
-            taken = await self.step(due=cutoff)
-            steps += taken
-            if taken == 0:
-                break
-        return steps
+    async def resume(self) -> int:
+        """Make every unfinished operation due now, even one a worker that died still holds
+        (its hold would only expire later); returns how many. A live holder stays safe: the
+        guarded writes let only one of two workers advance an operation."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(MintOperation)
+                .where(MintOperation.state.in_(UNFINISHED), MintOperation.next_attempt_at > _now())
+                .values(next_attempt_at=_now())
+                .execution_options(synchronize_session=False)
+            )
+        resumed = int(result.rowcount)  # type: ignore[attr-defined]
+        if resumed:
+            _log.info("mint.resumed", operations=resumed)
+        return resumed
 
     async def _turn(self) -> int:
         try:
