@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # The mint worker's /metrics, /livez and /readyz (0: any free port, logged at start).
     worker_host: str = "127.0.0.1"
     worker_port: int = Field(default=9102, ge=0, le=65535)
+    # Operations one worker claims and advances at a time (one RPC round trip each).
+    worker_batch: int = Field(default=50, ge=1, le=1000)
     # Priority fees of mint transactions: ComputeBudget instructions are prepended when set.
     cu_price_microlamports: int | None = Field(default=None, ge=0)
     cu_limit: int | None = Field(default=None, ge=1, le=1_400_000)

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
@@ -32,7 +33,11 @@ from solana.rpc.commitment import Confirmed, Finalized
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.transaction_status import TransactionConfirmationStatus, TransactionErrorFieldless
+from solders.transaction_status import (
+    TransactionConfirmationStatus,
+    TransactionErrorFieldless,
+    TransactionStatus,
+)
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -194,10 +199,20 @@ class MintWorker:
         """Claim a batch of operations due by ``due`` (default: now) and advance each one
         step. Returns the count."""
         claimed = await self._claim(due)
+        fresh = [op for op in claimed if op.state == "created"]
+        known = [op for op in claimed if op.state != "created"]
+        try:
+            looks = await self._look(known)
+        except Exception as exc:  # the node is down: each one is put off
+            for op in known:
+                await self._defer(op, exc)
+            known, looks = [], {}
         results = await asyncio.gather(
-            *(self._advance(op) for op in claimed), return_exceptions=True
+            *(self._start(op) for op in fresh),
+            *(self._follow(op, looks[op.id]) for op in known),
+            return_exceptions=True,
         )
-        for op, result in zip(claimed, results, strict=True):
+        for op, result in zip(fresh + known, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result
             if isinstance(result, Exception):
@@ -233,34 +248,47 @@ class MintWorker:
                 op.next_attempt_at = now + self._hold_for
         return ops
 
-    async def _advance(self, op: MintOperation) -> None:
-        if op.state == "created":
-            if op.metadata_uri is None:
-                op = await self._pin(op)
-                self._failpoint("after_recorded")
-            op = await self._sign(op)
-            self._failpoint("after_signed")
-            await self._send(op)  # never sent: nothing on chain to look for yet
-            return
-        assert op.signature is not None
-        signature = Signature.from_string(op.signature)
-        status = (
-            await self._rpc.get_signature_statuses([signature], search_transaction_history=True)
-        ).value[0]
+    async def _look(self, ops: list[MintOperation]) -> dict[int, _Look]:
+        """What the chain says of each sent operation, in two batched requests: its
+        signature's status, and (where that is not a success) whether its mint exists."""
+        if not ops:
+            return {}
+        signatures = [Signature.from_string(op.signature or "") for op in ops]
+        statuses = (
+            await self._rpc.get_signature_statuses(signatures, search_transaction_history=True)
+        ).value
+        unsure = [op for op, st in zip(ops, statuses, strict=True) if st is None or st.err]
+        found = await self._rpc.get_multiple_accounts(
+            [Pubkey.from_string(op.mint_address) for op in unsure], commitment=Confirmed
+        )
+        exists = {op.id for op, a in zip(unsure, found.value, strict=True) if a is not None}
+        return {
+            op.id: _Look(status, found.slot if op.id in exists else None)
+            for op, status in zip(ops, statuses, strict=True)
+        }
+
+    async def _start(self, op: MintOperation) -> None:
+        if op.metadata_uri is None:
+            op = await self._pin(op)
+            self._failpoint("after_recorded")
+        op = await self._sign(op)
+        self._failpoint("after_signed")
+        await self._send(op)  # never sent before: nothing on chain to look for yet
+
+    async def _follow(self, op: MintOperation, look: _Look) -> None:
+        status = look.status
         if status is not None and status.err is None:
             if status.confirmation_status in _LANDED:
                 await self._confirm(op, status.slot, op.signature)
             else:
                 await self._schedule(op, self._poll)  # processed: confirmation is a slot away
             return
-        mint = Pubkey.from_string(op.mint_address)
-        found = await self._rpc.get_account_info(mint, commitment=Confirmed)
-        if found.value is not None:
+        if look.mint_slot is not None:
             # The mint exists, so one of this operation's transactions landed (the address is
             # ours alone) even if this node no longer knows the signature.
-            await self._confirm(op, found.slot, op.signature if status is not None else None)
+            await self._confirm(op, look.mint_slot, op.signature if status is not None else None)
             return
-        if await self._provably_expired(op, mint):
+        if await self._provably_expired(op, Pubkey.from_string(op.mint_address)):
             if op.last_error is not None and op.last_error.startswith(REJECTED + ":"):
                 await self._fail(op, op.last_error)
                 return
@@ -482,6 +510,12 @@ class MintWorker:
                     )
                 ).scalar_one()
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    status: TransactionStatus | None
+    mint_slot: int | None  # the slot at which the mint account was seen, if it exists
 
 
 class _Moved(Exception):

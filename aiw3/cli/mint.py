@@ -161,6 +161,7 @@ def worker(
                 pinner=res.pinner,
                 collection=collection,
                 metrics=res.metrics,
+                batch=settings.worker_batch,
                 compute_unit_limit=settings.cu_limit,
                 compute_unit_price=settings.cu_price_microlamports,
                 failpoint=failpoint,
