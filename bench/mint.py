@@ -137,6 +137,16 @@ async def end_to_end(
                 procs.append(
                     await asyncio.create_subprocess_exec(
                         sys.executable,
+                        *(
+                            [
+                                "-m",
+                                "cProfile",
+                                "-o",
+                                str(Path(os.environ.get("BENCH_PROFILE", ".")) / f"worker{i}.prof"),
+                            ]
+                            if os.environ.get("BENCH_PROFILE")
+                            else []
+                        ),
                         "-m",
                         "aiw3",
                         "mint",
@@ -165,12 +175,19 @@ async def end_to_end(
 
             start = time.perf_counter()
             await asyncio.gather(*(claimer() for _ in range(concurrency)))
+            recorded = time.perf_counter() - start
             deadline = time.monotonic() + TIMEOUT
             while await _done(engine) != (claims, claims):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"not all claims were minted: {await _done(engine)}")
                 await asyncio.sleep(0.05)
-            return claims / (time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            print(
+                f"    {workers} worker(s), {make_url(database_url).get_backend_name()}: "
+                f"claims recorded in {recorded:.1f} s, all unlocked after {elapsed:.1f} s",
+                file=sys.stderr,
+            )
+            return claims / elapsed
         finally:
             for proc in procs:
                 if proc.returncode is None:

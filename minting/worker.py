@@ -32,6 +32,7 @@ import structlog
 from solana.rpc.commitment import Confirmed, Finalized
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.pubkey import Pubkey
+from solders.rpc.responses import RpcBlockhash
 from solders.signature import Signature
 from solders.transaction_status import (
     TransactionConfirmationStatus,
@@ -207,8 +208,16 @@ class MintWorker:
             for op in known:
                 await self._defer(op, exc)
             known, looks = [], {}
+        latest: RpcBlockhash | None = None
+        if fresh:
+            try:  # one blockhash signs every new transaction of this step
+                latest = (await self._rpc.get_latest_blockhash(Confirmed)).value
+            except Exception as exc:  # the node is down: each one is put off
+                for op in fresh:
+                    await self._defer(op, exc)
+                fresh = []
         results = await asyncio.gather(
-            *(self._start(op) for op in fresh),
+            *(self._start(op, latest) for op in fresh),
             *(self._follow(op, looks[op.id]) for op in known),
             return_exceptions=True,
         )
@@ -267,11 +276,10 @@ class MintWorker:
             for op, status in zip(ops, statuses, strict=True)
         }
 
-    async def _start(self, op: MintOperation) -> None:
-        if op.metadata_uri is None:
-            op = await self._pin(op)
-            self._failpoint("after_recorded")
-        op = await self._sign(op)
+    async def _start(self, op: MintOperation, latest: RpcBlockhash | None) -> None:
+        uri = op.metadata_uri or await self._pin(op)
+        self._failpoint("after_recorded")
+        op = await self._sign(op, uri, latest)
         self._failpoint("after_signed")
         await self._send(op)  # never sent before: nothing on chain to look for yet
 
@@ -292,7 +300,8 @@ class MintWorker:
             if op.last_error is not None and op.last_error.startswith(REJECTED + ":"):
                 await self._fail(op, op.last_error)
                 return
-            op = await self._sign(op, resign=True)
+            assert op.metadata_uri is not None
+            op = await self._sign(op, op.metadata_uri, None, resign=True)
             self._failpoint("after_signed")
         await self._send(op)
 
@@ -302,12 +311,11 @@ class MintWorker:
             return False
         return (await self._rpc.get_account_info(mint, commitment=Finalized)).value is None
 
-    async def _pin(self, op: MintOperation) -> MintOperation:
-        """Pin the NFT's own metadata JSON and record its uri (same bytes, same CID: a pin
-        repeated after a crash gives the uri the first one gave)."""
+    async def _pin(self, op: MintOperation) -> str:
+        """Pin the NFT's own metadata JSON; its uri is recorded with the signed transaction
+        (same bytes, same CID: a pin repeated after a crash gives the uri the first gave)."""
         tier = TierRef(op.level, await self._tier_name(op.level))
-        uri = await pin_metadata(self._pinner, tier, mint=op.mint_address)
-        return await self._guarded(op, {"metadata_uri": uri})
+        return await pin_metadata(self._pinner, tier, mint=op.mint_address)
 
     async def _tier_name(self, level: int) -> str:
         if level not in self._tier_names:
@@ -333,8 +341,9 @@ class MintWorker:
             plan = Plan(tuple(budget) + plan.instructions, plan.fee_payer, plan.signers)
         return plan.check_size()
 
-    async def _sign(self, op: MintOperation, *, resign: bool = False) -> MintOperation:
-        assert op.metadata_uri is not None
+    async def _sign(
+        self, op: MintOperation, uri: str, latest: RpcBlockhash | None, *, resign: bool = False
+    ) -> MintOperation:
         mint = self._keys.keypair(op.idempotency_key, op.mint_secret_version)
         if str(mint.pubkey()) != op.mint_address:
             raise MintSecretMissing(
@@ -342,8 +351,9 @@ class MintWorker:
                 f"{op.mint_secret_version} does not derive its mint address",
                 details={"operation": op.id, "version": op.mint_secret_version},
             )
-        latest = (await self._rpc.get_latest_blockhash(Confirmed)).value
-        plan = self._plan(op, op.metadata_uri)
+        if latest is None:
+            latest = (await self._rpc.get_latest_blockhash(Confirmed)).value
+        plan = self._plan(op, uri)
         tx = plan.sign([self._system.solders_keypair(), mint], latest.blockhash)
         values: dict[str, Any] = {
             "state": "signed",
@@ -351,6 +361,7 @@ class MintWorker:
             "signature": str(tx.signatures[0]),
             "blockhash": str(latest.blockhash),
             "last_valid_block_height": latest.last_valid_block_height,
+            "metadata_uri": uri,
             "last_error": None,
         }
         moved = await self._guarded(op, values)
@@ -377,10 +388,12 @@ class MintWorker:
             return
         if self._metrics is not None:
             self._metrics.sent.inc()
-        if op.state == "signed":
-            op = await self._guarded(op, {"state": "sent"}, attempts=True)
-            self._failpoint("after_sent")
-        await self._schedule(op, self._poll)
+        if op.state != "signed":
+            await self._schedule(op, self._poll)  # a rebroadcast: look again soon
+            return
+        due = _now() + dt.timedelta(seconds=self._poll)
+        await self._guarded(op, {"state": "sent", "next_attempt_at": due}, attempts=True)
+        self._failpoint("after_sent")
 
     async def _reject(self, op: MintOperation, exc: PreflightFailure) -> None:
         if self._metrics is not None:
@@ -447,9 +460,12 @@ class MintWorker:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise _Moved(op.id)
-            fresh = await session.get(MintOperation, op.id, populate_existing=True)
-            assert fresh is not None
-            return fresh
+        # The row is now what we wrote: mirror it on our (detached) copy instead of reading.
+        for name, value in values.items():
+            setattr(op, name, value)
+        if attempts:
+            op.attempts += 1
+        return op
 
     async def _schedule(
         self,

@@ -137,8 +137,8 @@ async def test_rpc_outage_and_429s_are_retried_until_the_mint_lands(
         proxy.drop_http(n=None)  # the node is unreachable
         assert await worker.step() == 1
         waiting = await _op(sessions, op.id)
-        assert waiting.state == "created"  # pinned, but no blockhash to sign with
-        assert waiting.metadata_uri is not None
+        assert waiting.state == "created"  # no blockhash to sign with
+        assert waiting.signature is None
         assert waiting.last_error is not None
         assert waiting.last_error.startswith("rpc:")
         assert (registry.get_sample_value("nft_mint_retries_total", {"reason": "rpc"}) or 0) >= 1
