@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import signal
 import socket
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -97,8 +99,43 @@ async def _done(engine: AsyncEngine) -> tuple[int, int]:
     return int(confirmed or 0), int(unlocked or 0)
 
 
+def _claim_part(database_url: str, secret: str, wallets: list[str], concurrency: int) -> None:
+    """Claim for each of ``wallets``, ``concurrency`` at a time (one claimer process: an API
+    replica's share of the claims)."""
+
+    async def run() -> None:
+        engine = create_engine(database_url)
+        service = Claims(
+            session_factory(engine),
+            MintKeys({1: secret.encode()}, 1),
+            standard=StandardName.TOKEN2022,
+            locks=LocalLocks(),
+        )
+        queue = iter(wallets)
+
+        async def claimer() -> None:
+            for wallet in queue:
+                await service.claim(wallet)
+
+        try:
+            await asyncio.gather(*(claimer() for _ in range(max(1, concurrency))))
+        finally:
+            await engine.dispose()
+
+    configure_logging("WARNING")
+    asyncio.run(run())
+
+
 async def end_to_end(
-    database_url: str, rpc_url: str, ws_url: str, *, workers: int, claims: int, concurrency: int
+    database_url: str,
+    rpc_url: str,
+    ws_url: str,
+    *,
+    workers: int,
+    claims: int,
+    concurrency: int,
+    claimers: int,
+    pool: ProcessPoolExecutor,
 ) -> float:
     """Claims per second from the first claim until every NFT is ``unlocked``."""
     engine = create_engine(database_url)
@@ -161,20 +198,20 @@ async def end_to_end(
             for port in ports:
                 await _wait_ready(f"http://127.0.0.1:{port}/readyz")
 
-            service = Claims(
-                session_factory(engine),
-                MintKeys({1: secret.encode()}, 1),
-                standard=StandardName.TOKEN2022,
-                locks=LocalLocks(),
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(  # one process each, started before the clock
+                *(loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(claimers))
             )
-            queue = iter(wallets)
-
-            async def claimer() -> None:
-                for wallet in queue:
-                    await service.claim(wallet)
-
+            parts = [wallets[i::claimers] for i in range(claimers)]
             start = time.perf_counter()
-            await asyncio.gather(*(claimer() for _ in range(concurrency)))
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(
+                        pool, _claim_part, database_url, secret, part, concurrency // claimers
+                    )
+                    for part in parts
+                )
+            )
             recorded = time.perf_counter() - start
             deadline = time.monotonic() + TIMEOUT
             while await _done(engine) != (claims, claims):
@@ -219,19 +256,28 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=1000, help="claims per run")
     parser.add_argument("--concurrency", type=int, default=32, help="claims in flight")
+    parser.add_argument("--claimers", type=int, default=2, help="claiming processes")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     configure_logging("WARNING")
 
     proc, rpc_url, ws_url = await _start_localnet()
     results: list[tuple[str, float]] = []
+    pool = ProcessPoolExecutor(args.claimers, mp_context=multiprocessing.get_context("spawn"))
     try:
         await bench_rpc(rpc_url, 100, 4)  # warm-up
         raw = await bench_rpc(rpc_url, args.claims, 4)
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{tmp}/bench.db"
             rate = await end_to_end(
-                url, rpc_url, ws_url, workers=1, claims=args.claims, concurrency=args.concurrency
+                url,
+                rpc_url,
+                ws_url,
+                workers=1,
+                claims=args.claims,
+                concurrency=args.concurrency,
+                claimers=args.claimers,
+                pool=pool,
             )
             results.append(("SQLite, 1 worker", rate))
         if not args.skip_postgres:
@@ -245,11 +291,14 @@ async def main() -> None:
                         workers=workers,
                         claims=args.claims,
                         concurrency=args.concurrency,
+                        claimers=args.claimers,
+                        pool=pool,
                     )
                 finally:
                     await _drop_postgres(name)
                 results.append((f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}", rate))
     finally:
+        pool.shutdown()
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)
 

@@ -116,6 +116,7 @@ class MintWorker:
         compute_unit_limit: int | None = None,
         compute_unit_price: int | None = None,
         failpoint: Failpoint = _no_failpoint,
+        observe_every: float = 2.0,
     ) -> None:
         self._sessions = sessions
         self._rpc = rpc
@@ -126,6 +127,8 @@ class MintWorker:
         self._tier_names: dict[int, str] = {}
         self.alive_at = 0.0  # loop time of the last turn, for a liveness check
         self.ready = False  # the database and the chain answered the last step
+        self._observe_every = observe_every
+        self._observed_at = -observe_every
         self._collection = collection
         self._metrics = metrics
         self._batch = batch
@@ -191,9 +194,13 @@ class MintWorker:
             self.ready = False
             _log.warning("mint.step_failed", error=f"{type(exc).__name__}: {exc}")
             return 0
-        self.alive_at = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        self.alive_at = now
         self.ready = True
-        await self.observe()
+        if now - self._observed_at >= self._observe_every:
+            # A count over the table and a balance request: not on every short poll.
+            self._observed_at = now
+            await self.observe()
         return done
 
     async def step(self, *, due: dt.datetime | None = None) -> int:
