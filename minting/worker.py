@@ -53,11 +53,15 @@ from minting.ipfs.errors import PinningError
 from minting.keys import MintKeys, MintSecretMissing
 from minting.metadata import TierRef, pin_metadata
 from minting.metrics import MintingMetrics
-from store.repos import mint_operations, tiers, transitions
+from store.dialect import lock_for_claim
+from store.repos import tiers, transitions
 from store.repos.transitions import ChainFact
 from store.tables import MINT_STATES, MintOperation
 
 UNFINISHED: Final = ("created", "signed", "sent")
+# What a worker signs alone. An upgrade waits for its owner's signature: a worker never
+# rebroadcasts or re-signs it (the upgrade flow sends what the wallet signed).
+WORKER_KINDS: Final = ("claim", "airdrop")
 _LANDED: Final = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
 _FUNDS_ERRORS: Final = (
     TransactionErrorFieldless.InsufficientFundsForFee,
@@ -178,7 +182,11 @@ class MintWorker:
         async with self._sessions() as session, session.begin():
             result = await session.execute(
                 update(MintOperation)
-                .where(MintOperation.state.in_(UNFINISHED), MintOperation.next_attempt_at > _now())
+                .where(
+                    MintOperation.state.in_(UNFINISHED),
+                    MintOperation.kind.in_(WORKER_KINDS),
+                    MintOperation.next_attempt_at > _now(),
+                )
                 .values(next_attempt_at=_now())
                 .execution_options(synchronize_session=False)
             )
@@ -257,7 +265,22 @@ class MintWorker:
     async def _claim(self, due: dt.datetime | None) -> list[MintOperation]:
         now = _now()
         async with self._sessions() as session, session.begin():
-            ops = await mint_operations.claim_due(session, UNFINISHED, due or now, self._batch)
+            await lock_for_claim(session)
+            ops = list(
+                (
+                    await session.execute(
+                        select(MintOperation)
+                        .where(
+                            MintOperation.state.in_(UNFINISHED),
+                            MintOperation.kind.in_(WORKER_KINDS),
+                            MintOperation.next_attempt_at <= (due or now),
+                        )
+                        .order_by(MintOperation.next_attempt_at, MintOperation.id)
+                        .limit(self._batch)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
             # Rows are locked only until commit: pushing next_attempt_at out keeps other
             # workers off them while this one works (a crashed worker's hold simply expires).
             for op in ops:
@@ -529,7 +552,10 @@ class MintWorker:
                     await session.execute(
                         select(func.count())
                         .select_from(MintOperation)
-                        .where(MintOperation.state.in_(UNFINISHED))
+                        .where(
+                            MintOperation.state.in_(UNFINISHED),
+                            MintOperation.kind.in_(WORKER_KINDS),
+                        )
                     )
                 ).scalar_one()
             )

@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
 from solana.rpc.commitment import Confirmed
+from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,6 +32,8 @@ from minting.keys import MintKeys
 from minting.metrics import MintingMetrics
 from minting.worker import MintWorker
 from store.engine import session_factory
+from store.repos import mint_operations
+from store.repos.mint_operations import NewMintOperation
 from store.tables import EventOutbox, MintOperation, UserNft
 from tests.minting.conftest import make_user
 
@@ -204,3 +207,31 @@ async def test_expired_blockhash_is_resigned_with_the_same_mint(
         assert await _holdings(rpc, user.wallet_address, op.mint_address) == 1
         history = await rpc.get_signatures_for_address(Pubkey.from_string(op.mint_address))
         assert [str(h.signature) for h in history] == [done.signature]
+
+
+async def test_an_upgrade_waiting_for_its_owner_is_left_alone(
+    engine: AsyncEngine, rpc: RpcClient, keys: MintKeys, pinner: LocalPinner
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as session, session.begin():
+        op, _ = await mint_operations.create_or_get(
+            session,
+            NewMintOperation(
+                idempotency_key="upgrade:test",
+                kind="upgrade",
+                level=2,
+                owner_address=str(Keypair().pubkey()),
+                mint_address=str(Keypair().pubkey()),
+                asset_standard="token2022",
+                user_id=None,
+            ),
+        )
+        op.state = "signed"  # signed by the system keys, the owner's signature still missing
+    worker = MintWorker(sessions, rpc, Signer.generate(), keys, STANDARD, pinner=pinner)
+    assert await worker.resume() == 0
+    assert await worker.step() == 0
+    assert await worker.run_once(within=5)  # nothing of the worker's own is unfinished
+    async with sessions() as session:
+        left = await session.get(MintOperation, op.id)
+    assert left is not None
+    assert (left.state, left.attempts, left.signature) == ("signed", 0, None)
