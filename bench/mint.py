@@ -1,6 +1,7 @@
 """Claims per second end to end (claim -> confirmed -> ``unlocked``), beside the chain's raw rate.
 
-    .venv/bin/python bench/mint.py [--claims 1000] [--concurrency 32] [--skip-postgres]
+    .venv/bin/python bench/mint.py [--claims 1000] [--concurrency 32] [--claimers 2]
+                                   [--skip-postgres] [--drain]
 
 One run starts ``aiw3 localnet`` (its default 400 ms slots) and measures, in this order:
 
@@ -10,7 +11,12 @@ One run starts ``aiw3 localnet`` (its default 400 ms slots) and measures, in thi
   are seeded, the workers started and ready, then ``--claims`` claims (one per user) go through
   ``minting.claims.Claims`` in this process, ``--concurrency`` at a time; the clock stops when
   every operation is ``confirmed`` and every NFT ``unlocked`` (pinned metadata, signed, sent and
-  seen at ``confirmed``, each through the guarded transitions).
+  seen at ``confirmed``, each through the guarded transitions). The claims come from
+  ``--claimers`` processes (API replicas' share), started before the clock;
+- with ``--drain``, the workers' own rate on PostgreSQL: every claim is recorded first, then
+  1 or 3 workers start and the clock runs from their readiness until all are ``unlocked``.
+
+``BENCH_PROFILE=DIR`` runs each worker under cProfile (``DIR/worker<i>.prof``).
 
 Prints each rate and its ratio to the raw rate. Bounded: every wait has a timeout.
 """
@@ -99,6 +105,43 @@ async def _done(engine: AsyncEngine) -> tuple[int, int]:
     return int(confirmed or 0), int(unlocked or 0)
 
 
+async def _start_workers(
+    env: dict[str, str], home: str, workers: int
+) -> list[asyncio.subprocess.Process]:
+    """``workers`` worker processes, each ready (``/readyz``) on return."""
+    procs: list[asyncio.subprocess.Process] = []
+    ports = [_free_port() for _ in range(workers)]
+    for i, port in enumerate(ports):
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                *(
+                    [
+                        "-m",
+                        "cProfile",
+                        "-o",
+                        str(Path(os.environ.get("BENCH_PROFILE", ".")) / f"worker{i}.prof"),
+                    ]
+                    if os.environ.get("BENCH_PROFILE")
+                    else []
+                ),
+                "-m",
+                "aiw3",
+                "mint",
+                "worker",
+                env={**env, "AIW3_WORKER_PORT": str(port)},
+                cwd=home,
+                stdout=asyncio.subprocess.DEVNULL,
+            )
+        )
+        if i == 0:  # the first creates the collection; the others find it
+            await _wait_ready(f"http://127.0.0.1:{port}/readyz")
+    for port in ports:
+        await _wait_ready(f"http://127.0.0.1:{port}/readyz")
+
+    return procs
+
+
 def _claim_part(database_url: str, secret: str, wallets: list[str], concurrency: int) -> None:
     """Claim for each of ``wallets``, ``concurrency`` at a time (one claimer process: an API
     replica's share of the claims)."""
@@ -136,8 +179,10 @@ async def end_to_end(
     concurrency: int,
     claimers: int,
     pool: ProcessPoolExecutor,
+    drain_only: bool = False,
 ) -> float:
-    """Claims per second from the first claim until every NFT is ``unlocked``."""
+    """Claims per second from the first claim until every NFT is ``unlocked``; with
+    ``drain_only`` operations per second from the workers' readiness until then."""
     engine = create_engine(database_url)
     procs: list[asyncio.subprocess.Process] = []
     with tempfile.TemporaryDirectory() as home:
@@ -169,35 +214,8 @@ async def end_to_end(
                 "AIW3_LOG_LEVEL": "WARNING",
                 "AIW3_LOG_FORMAT": "json",
             }
-            ports = [_free_port() for _ in range(workers)]
-            for i, port in enumerate(ports):
-                procs.append(
-                    await asyncio.create_subprocess_exec(
-                        sys.executable,
-                        *(
-                            [
-                                "-m",
-                                "cProfile",
-                                "-o",
-                                str(Path(os.environ.get("BENCH_PROFILE", ".")) / f"worker{i}.prof"),
-                            ]
-                            if os.environ.get("BENCH_PROFILE")
-                            else []
-                        ),
-                        "-m",
-                        "aiw3",
-                        "mint",
-                        "worker",
-                        env={**env, "AIW3_WORKER_PORT": str(port)},
-                        cwd=home,
-                        stdout=asyncio.subprocess.DEVNULL,
-                    )
-                )
-                if i == 0:  # the first creates the collection; the others find it
-                    await _wait_ready(f"http://127.0.0.1:{port}/readyz")
-            for port in ports:
-                await _wait_ready(f"http://127.0.0.1:{port}/readyz")
-
+            if not drain_only:
+                procs += await _start_workers(env, home, workers)
             loop = asyncio.get_running_loop()
             await asyncio.gather(  # one process each, started before the clock
                 *(loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(claimers))
@@ -213,6 +231,9 @@ async def end_to_end(
                 )
             )
             recorded = time.perf_counter() - start
+            if drain_only:  # the workers' own rate: every claim is recorded before they start
+                procs += await _start_workers(env, home, workers)
+                start = time.perf_counter()
             deadline = time.monotonic() + TIMEOUT
             while await _done(engine) != (claims, claims):
                 if time.monotonic() > deadline:
@@ -220,8 +241,10 @@ async def end_to_end(
                 await asyncio.sleep(0.05)
             elapsed = time.perf_counter() - start
             print(
-                f"    {workers} worker(s), {make_url(database_url).get_backend_name()}: "
-                f"claims recorded in {recorded:.1f} s, all unlocked after {elapsed:.1f} s",
+                f"    {workers} worker(s), {make_url(database_url).get_backend_name()}"
+                f"{', drain only' if drain_only else ''}: claims recorded in {recorded:.1f} s, "
+                f"all unlocked {elapsed:.1f} s after the {'workers' if drain_only else 'claims'}"
+                " started",
                 file=sys.stderr,
             )
             return claims / elapsed
@@ -258,6 +281,9 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="claims in flight")
     parser.add_argument("--claimers", type=int, default=2, help="claiming processes")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--drain", action="store_true", help="also: workers started after all claims (PostgreSQL)"
+    )
     args = parser.parse_args()
     configure_logging("WARNING")
 
@@ -297,6 +323,24 @@ async def main() -> None:
                 finally:
                     await _drop_postgres(name)
                 results.append((f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}", rate))
+            if args.drain:
+                for workers in (1, 3):
+                    url, name = await _postgres_database()
+                    try:
+                        rate = await end_to_end(
+                            url,
+                            rpc_url,
+                            ws_url,
+                            workers=workers,
+                            claims=args.claims,
+                            concurrency=args.concurrency,
+                            claimers=args.claimers,
+                            pool=pool,
+                            drain_only=True,
+                        )
+                    finally:
+                        await _drop_postgres(name)
+                    results.append((f"PostgreSQL, {workers} worker(s), drain only", rate))
     finally:
         pool.shutdown()
         proc.terminate()
