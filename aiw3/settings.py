@@ -81,9 +81,16 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.AUTO
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # The indexer's /metrics, /livez and /readyz (``aiw3 indexer run``).
+    indexer_host: str = "127.0.0.1"
+    indexer_port: int = Field(default=9102, ge=0, le=65535)
+    # WebSocket connections the live subscriptions are spread over (one logsSubscribe each).
+    indexer_max_connections: int = Field(default=4, ge=1, le=256)
+    # How long a dead leader holds the lease (seconds): a standby takes over within 1.25x this.
+    indexer_lease_ttl: float = Field(default=6.0, gt=0, le=300)
     # The mint worker's /metrics, /livez and /readyz (0: any free port, logged at start).
     worker_host: str = "127.0.0.1"
-    worker_port: int = Field(default=9102, ge=0, le=65535)
+    worker_port: int = Field(default=9103, ge=0, le=65535)
     # Operations one worker claims and advances at a time (one RPC round trip each).
     worker_batch: int = Field(default=50, ge=1, le=1000)
     # Priority fees of mint transactions: ComputeBudget instructions are prepended when set.

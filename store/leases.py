@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as redis
-from redis import exceptions as redis_errors
 
-from core.errors import ConfigError, RetryableStoreError, StoreError
+from core.errors import ConfigError
+from store.redis_boundary import redis_boundary
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,19 +104,6 @@ return 0
 """
 
 
-@asynccontextmanager
-async def _redis_boundary() -> AsyncIterator[None]:
-    # Redis is the lease store: its errors leave as the store's, like the database's.
-    try:
-        yield
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
-        raise RetryableStoreError(
-            f"the lease store is unreachable ({type(exc).__name__}); try again"
-        ) from exc
-    except redis_errors.RedisError as exc:
-        raise StoreError(f"the lease store refused the call ({type(exc).__name__})") from exc
-
-
 class RedisLeases:
     """Leases in Redis: ``{prefix}lease:{name}`` holds ``owner:token`` with a TTL, and
     ``{prefix}fence:{name}`` the last token handed out (never expires)."""
@@ -135,7 +121,7 @@ class RedisLeases:
     async def acquire(self, name: str, ttl: float, owner: str | None = None) -> Lease | None:
         who = _owner(owner)
         millis = _millis(ttl)
-        async with _redis_boundary():
+        async with redis_boundary("the lease store"):
             token = await self._acquire(keys=self._keys(name), args=[who, millis])
         return None if token is None else Lease(name, who, int(token))
 
@@ -143,10 +129,10 @@ class RedisLeases:
         value = f"{lease.owner}:{lease.token}"
         keys = self._keys(lease.name)[:1]
         millis = _millis(ttl)
-        async with _redis_boundary():
+        async with redis_boundary("the lease store"):
             return bool(await self._renew(keys=keys, args=[value, millis]))
 
     async def release(self, lease: Lease) -> None:
         value = f"{lease.owner}:{lease.token}"
-        async with _redis_boundary():
+        async with redis_boundary("the lease store"):
             await self._release(keys=self._keys(lease.name)[:1], args=[value])
