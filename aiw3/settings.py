@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     indexer_max_connections: int = Field(default=4, ge=1, le=256)
     # How long a dead leader holds the lease (seconds): a standby takes over within 1.25x this.
     indexer_lease_ttl: float = Field(default=6.0, gt=0, le=300)
+    # The mint worker's /metrics, /livez and /readyz (0: any free port, logged at start).
+    worker_host: str = "127.0.0.1"
+    worker_port: int = Field(default=9103, ge=0, le=65535)
+    # Operations one worker claims and advances at a time (one RPC round trip each).
+    worker_batch: int = Field(default=50, ge=1, le=1000)
+    # Priority fees of mint transactions: ComputeBudget instructions are prepended when set.
+    cu_price_microlamports: int | None = Field(default=None, ge=0)
+    cu_limit: int | None = Field(default=None, ge=1, le=1_400_000)
+    # Test only: the worker kills itself (SIGKILL) at this named step (minting.worker.FAILPOINTS).
+    failpoint: str | None = None
 
     @field_validator("database_url")
     @classmethod

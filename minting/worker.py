@@ -25,14 +25,20 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
 from solana.rpc.commitment import Confirmed, Finalized
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.pubkey import Pubkey
+from solders.rpc.responses import RpcBlockhash
 from solders.signature import Signature
-from solders.transaction_status import TransactionConfirmationStatus, TransactionErrorFieldless
+from solders.transaction_status import (
+    TransactionConfirmationStatus,
+    TransactionErrorFieldless,
+    TransactionStatus,
+)
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,19 +48,38 @@ from chain.rpc import RpcClient
 from chain.rpc.errors import PreflightFailure
 from chain.standards import AssetStandard, MintRequest, Plan
 from core.errors import ChainError, RetryableChainError
+from minting.ipfs import Pinner
+from minting.ipfs.errors import PinningError
 from minting.keys import MintKeys, MintSecretMissing
+from minting.metadata import TierRef, pin_metadata
 from minting.metrics import MintingMetrics
-from store.repos import mint_operations, transitions
+from store.dialect import lock_for_claim
+from store.repos import tiers, transitions
 from store.repos.transitions import ChainFact
-from store.tables import MintOperation
+from store.tables import MINT_STATES, MintOperation
 
 UNFINISHED: Final = ("created", "signed", "sent")
+# What a worker signs alone. An upgrade waits for its owner's signature: a worker never
+# rebroadcasts or re-signs it (the upgrade flow sends what the wallet signed).
+WORKER_KINDS: Final = ("claim", "airdrop")
 _LANDED: Final = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
-_FUNDS_ERRORS: Final = (TransactionErrorFieldless.InsufficientFundsForFee,)
+_FUNDS_ERRORS: Final = (
+    TransactionErrorFieldless.InsufficientFundsForFee,
+    TransactionErrorFieldless.AccountNotFound,  # a fee payer never funded has no account
+)
+# Rejections that say nothing against the transaction itself: it may land (or already did).
+_NOT_DEFINITIVE: Final = (
+    TransactionErrorFieldless.BlockhashNotFound,
+    TransactionErrorFieldless.AlreadyProcessed,
+    *_FUNDS_ERRORS,
+)
+# ``last_error`` prefix of a preflight rejection that will repeat: with the blockhash expired
+# and no mint account at finalized, such an operation is failed instead of re-signed.
+REJECTED: Final = "rejected"
+FAILPOINTS: Final = ("after_recorded", "after_signed", "after_sent", "before_commit")
 
 _log = structlog.stdlib.get_logger(__name__)
 
-UriFor = Callable[[int], str]
 Failpoint = Callable[[str], None]
 
 
@@ -69,9 +94,11 @@ def _no_failpoint(name: str) -> None:
 class MintWorker:
     """Drives mint operations to the chain. ``run_once`` drains what is due; ``run`` loops.
 
-    ``uri_for(level)`` gives the metadata URI of a level (pinned by the metadata service).
-    ``failpoint(name)`` is called after each durable step (``signed``, ``sent``, ``landed``)
-    so tests can stop a worker exactly there.
+    Before the first signature the NFT's metadata JSON is pinned with ``pinner`` and its
+    ``ipfs://`` uri stored on the operation; a pinning failure puts the operation off (no
+    mint without its metadata). ``failpoint(name)`` is called at each of :data:`FAILPOINTS`
+    (after a durable step, and once inside the confirming transaction before its commit) so
+    tests can kill a worker exactly there.
     """
 
     def __init__(
@@ -82,7 +109,7 @@ class MintWorker:
         keys: MintKeys,
         standard: AssetStandard,
         *,
-        uri_for: UriFor,
+        pinner: Pinner,
         collection: Pubkey | None = None,
         metrics: MintingMetrics | None = None,
         batch: int = 20,
@@ -93,13 +120,19 @@ class MintWorker:
         compute_unit_limit: int | None = None,
         compute_unit_price: int | None = None,
         failpoint: Failpoint = _no_failpoint,
+        observe_every: float = 2.0,
     ) -> None:
         self._sessions = sessions
         self._rpc = rpc
         self._system = system
         self._keys = keys
         self._standard = standard
-        self._uri_for = uri_for
+        self._pinner = pinner
+        self._tier_names: dict[int, str] = {}
+        self.alive_at = 0.0  # loop time of the last turn, for a liveness check
+        self.ready = False  # the database and the chain answered the last step
+        self._observe_every = observe_every
+        self._observed_at = -observe_every
         self._collection = collection
         self._metrics = metrics
         self._batch = batch
@@ -114,35 +147,96 @@ class MintWorker:
     # -- loops --------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until ``stop`` is set; the step in hand is finished first."""
+        """Resume every unfinished operation, then work until ``stop`` is set; the step in
+        hand is finished first."""
+        await self.resume()
         while not stop.is_set():
-            done = await self.step()
-            await self.observe()
+            done = await self._turn()
             if not done:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._poll)
 
-    async def run_once(self, *, within: float = 120.0, stop: asyncio.Event | None = None) -> int:
-        """Work until no operation is unfinished (or ``within`` seconds pass); returns how
-        many steps were taken."""
+    async def run_once(
+        self, *, within: float | None = 120.0, stop: asyncio.Event | None = None
+    ) -> bool:
+        """Resume, then work until no operation is unfinished (True), or ``within`` seconds
+        pass or ``stop`` is set (False)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        steps = 0
-        while loop.time() < deadline and not (stop is not None and stop.is_set()):
-            steps += await self.step(ignore_schedule=True)
-            if await self._unfinished() == 0:
-                break
-            await asyncio.sleep(self._poll)
+        deadline = None if within is None else loop.time() + within
+        await self.resume()
+        while await self._unfinished() > 0:
+            if (deadline is not None and loop.time() >= deadline) or (
+                stop is not None and stop.is_set()
+            ):
+                await self.observe()
+                return False
+            if not await self._turn():
+                await asyncio.sleep(self._poll)
         await self.observe()
-        return steps
+        return True
 
-    async def step(self, *, ignore_schedule: bool = False) -> int:
-        """Claim a batch of due operations and advance each one step. Returns the count."""
-        claimed = await self._claim(ignore_schedule)
+    async def resume(self) -> int:
+        """Make every unfinished operation due now, even one a worker that died still holds
+        (its hold would only expire later); returns how many. A live holder stays safe: the
+        guarded writes let only one of two workers advance an operation."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(MintOperation)
+                .where(
+                    MintOperation.state.in_(UNFINISHED),
+                    MintOperation.kind.in_(WORKER_KINDS),
+                    MintOperation.next_attempt_at > _now(),
+                )
+                .values(next_attempt_at=_now())
+                .execution_options(synchronize_session=False)
+            )
+        resumed = int(result.rowcount)  # type: ignore[attr-defined]
+        if resumed:
+            _log.info("mint.resumed", operations=resumed)
+        return resumed
+
+    async def _turn(self) -> int:
+        try:
+            done = await self.step()
+        except (OperationalError, ChainError) as exc:
+            self.ready = False
+            _log.warning("mint.step_failed", error=f"{type(exc).__name__}: {exc}")
+            return 0
+        now = asyncio.get_running_loop().time()
+        self.alive_at = now
+        self.ready = True
+        if now - self._observed_at >= self._observe_every:
+            # A count over the table and a balance request: not on every short poll.
+            self._observed_at = now
+            await self.observe()
+        return done
+
+    async def step(self, *, due: dt.datetime | None = None) -> int:
+        """Claim a batch of operations due by ``due`` (default: now) and advance each one
+        step. Returns the count."""
+        claimed = await self._claim(due)
+        fresh = [op for op in claimed if op.state == "created"]
+        known = [op for op in claimed if op.state != "created"]
+        try:
+            looks = await self._look(known)
+        except Exception as exc:  # the node is down: each one is put off
+            for op in known:
+                await self._defer(op, exc)
+            known, looks = [], {}
+        latest: RpcBlockhash | None = None
+        if fresh:
+            try:  # one blockhash signs every new transaction of this step
+                latest = (await self._rpc.get_latest_blockhash(Confirmed)).value
+            except Exception as exc:  # the node is down: each one is put off
+                for op in fresh:
+                    await self._defer(op, exc)
+                fresh = []
         results = await asyncio.gather(
-            *(self._advance(op) for op in claimed), return_exceptions=True
+            *(self._start(op, latest) for op in fresh),
+            *(self._follow(op, looks[op.id]) for op in known),
+            return_exceptions=True,
         )
-        for op, result in zip(claimed, results, strict=True):
+        for op, result in zip(fresh + known, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result
             if isinstance(result, Exception):
@@ -158,7 +252,7 @@ class MintWorker:
                 select(MintOperation.state, func.count()).group_by(MintOperation.state)
             )
             counts: dict[str, int] = {state: count for state, count in rows}
-        for state in ("created", "signed", "sent", "confirmed", "finalized", "failed"):
+        for state in MINT_STATES:
             self._metrics.operations.labels(state).set(counts.get(state, 0))
         try:
             balance = (await self._rpc.get_balance(self._system.pubkey)).value
@@ -168,43 +262,77 @@ class MintWorker:
 
     # -- one operation ------------------------------------------------------------------------
 
-    async def _claim(self, ignore_schedule: bool) -> list[MintOperation]:
+    async def _claim(self, due: dt.datetime | None) -> list[MintOperation]:
         now = _now()
-        due = now + dt.timedelta(days=1) if ignore_schedule else now
         async with self._sessions() as session, session.begin():
-            ops = await mint_operations.claim_due(session, UNFINISHED, due, self._batch)
+            await lock_for_claim(session)
+            ops = list(
+                (
+                    await session.execute(
+                        select(MintOperation)
+                        .where(
+                            MintOperation.state.in_(UNFINISHED),
+                            MintOperation.kind.in_(WORKER_KINDS),
+                            MintOperation.next_attempt_at <= (due or now),
+                        )
+                        .order_by(MintOperation.next_attempt_at, MintOperation.id)
+                        .limit(self._batch)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
             # Rows are locked only until commit: pushing next_attempt_at out keeps other
             # workers off them while this one works (a crashed worker's hold simply expires).
             for op in ops:
                 op.next_attempt_at = now + self._hold_for
         return ops
 
-    async def _advance(self, op: MintOperation) -> None:
-        if op.state == "created":
-            op = await self._sign(op)
-            self._failpoint("signed")
-        assert op.signature is not None
-        signature = Signature.from_string(op.signature)
-        status = (
-            await self._rpc.get_signature_statuses([signature], search_transaction_history=True)
-        ).value[0]
+    async def _look(self, ops: list[MintOperation]) -> dict[int, _Look]:
+        """What the chain says of each sent operation, in two batched requests: its
+        signature's status, and (where that is not a success) whether its mint exists."""
+        if not ops:
+            return {}
+        signatures = [Signature.from_string(op.signature or "") for op in ops]
+        statuses = (
+            await self._rpc.get_signature_statuses(signatures, search_transaction_history=True)
+        ).value
+        unsure = [op for op, st in zip(ops, statuses, strict=True) if st is None or st.err]
+        found = await self._rpc.get_multiple_accounts(
+            [Pubkey.from_string(op.mint_address) for op in unsure], commitment=Confirmed
+        )
+        exists = {op.id for op, a in zip(unsure, found.value, strict=True) if a is not None}
+        return {
+            op.id: _Look(status, found.slot if op.id in exists else None)
+            for op, status in zip(ops, statuses, strict=True)
+        }
+
+    async def _start(self, op: MintOperation, latest: RpcBlockhash | None) -> None:
+        uri = op.metadata_uri or await self._pin(op)
+        self._failpoint("after_recorded")
+        op = await self._sign(op, uri, latest)
+        self._failpoint("after_signed")
+        await self._send(op)  # never sent before: nothing on chain to look for yet
+
+    async def _follow(self, op: MintOperation, look: _Look) -> None:
+        status = look.status
         if status is not None and status.err is None:
             if status.confirmation_status in _LANDED:
-                self._failpoint("landed")
                 await self._confirm(op, status.slot, op.signature)
             else:
                 await self._schedule(op, self._poll)  # processed: confirmation is a slot away
             return
-        mint = Pubkey.from_string(op.mint_address)
-        found = await self._rpc.get_account_info(mint, commitment=Confirmed)
-        if found.value is not None:
+        if look.mint_slot is not None:
             # The mint exists, so one of this operation's transactions landed (the address is
             # ours alone) even if this node no longer knows the signature.
-            await self._confirm(op, found.slot, op.signature if status is not None else None)
+            await self._confirm(op, look.mint_slot, op.signature if status is not None else None)
             return
-        if await self._provably_expired(op, mint):
-            op = await self._sign(op, resign=True)
-            self._failpoint("signed")
+        if await self._provably_expired(op, Pubkey.from_string(op.mint_address)):
+            if op.last_error is not None and op.last_error.startswith(REJECTED + ":"):
+                await self._fail(op, op.last_error)
+                return
+            assert op.metadata_uri is not None
+            op = await self._sign(op, op.metadata_uri, None, resign=True)
+            self._failpoint("after_signed")
         await self._send(op)
 
     async def _provably_expired(self, op: MintOperation, mint: Pubkey) -> bool:
@@ -212,6 +340,19 @@ class MintWorker:
         if await self._rpc.get_block_height(Finalized) <= op.last_valid_block_height:
             return False
         return (await self._rpc.get_account_info(mint, commitment=Finalized)).value is None
+
+    async def _pin(self, op: MintOperation) -> str:
+        """Pin the NFT's own metadata JSON; its uri is recorded with the signed transaction
+        (same bytes, same CID: a pin repeated after a crash gives the uri the first gave)."""
+        tier = TierRef(op.level, await self._tier_name(op.level))
+        return await pin_metadata(self._pinner, tier, mint=op.mint_address)
+
+    async def _tier_name(self, level: int) -> str:
+        if level not in self._tier_names:
+            async with self._sessions() as session:
+                rows = await tiers.list_tiers(session)
+            self._tier_names = {t.level: t.name for t in rows}
+        return self._tier_names.get(level, f"Level {level}")
 
     def _plan(self, op: MintOperation, uri: str) -> Plan:
         plan = self._standard.mint_plan(
@@ -230,8 +371,9 @@ class MintWorker:
             plan = Plan(tuple(budget) + plan.instructions, plan.fee_payer, plan.signers)
         return plan.check_size()
 
-    async def _sign(self, op: MintOperation, *, resign: bool = False) -> MintOperation:
-        uri = op.metadata_uri or self._uri_for(op.level)
+    async def _sign(
+        self, op: MintOperation, uri: str, latest: RpcBlockhash | None, *, resign: bool = False
+    ) -> MintOperation:
         mint = self._keys.keypair(op.idempotency_key, op.mint_secret_version)
         if str(mint.pubkey()) != op.mint_address:
             raise MintSecretMissing(
@@ -239,8 +381,10 @@ class MintWorker:
                 f"{op.mint_secret_version} does not derive its mint address",
                 details={"operation": op.id, "version": op.mint_secret_version},
             )
-        latest = (await self._rpc.get_latest_blockhash(Confirmed)).value
-        tx = self._plan(op, uri).sign([self._system.solders_keypair(), mint], latest.blockhash)
+        if latest is None:
+            latest = (await self._rpc.get_latest_blockhash(Confirmed)).value
+        plan = self._plan(op, uri)
+        tx = plan.sign([self._system.solders_keypair(), mint], latest.blockhash)
         values: dict[str, Any] = {
             "state": "signed",
             "signed_tx": bytes(tx),
@@ -248,11 +392,12 @@ class MintWorker:
             "blockhash": str(latest.blockhash),
             "last_valid_block_height": latest.last_valid_block_height,
             "metadata_uri": uri,
+            "last_error": None,
         }
         moved = await self._guarded(op, values)
-        if resign and self._metrics is not None:
-            self._metrics.resigns.inc()
         if resign:
+            if self._metrics is not None:
+                self._metrics.resigns.inc()
             _log.warning("mint.resigned", operation=op.id, mint=op.mint_address)
         return moved
 
@@ -265,13 +410,53 @@ class MintWorker:
                 # Not proof of expiry: this node may lag. The height check above decides.
                 await self._schedule(op, self._poll, error=exc.message, expected=op.state)
                 return
-            raise
+            if exc.err in _NOT_DEFINITIVE or _already_in_use(exc):
+                raise  # a passing cause (or the mint exists): deferred and looked at again
+            # The simulation rejects the transaction itself and will again: it is not sent,
+            # so once its blockhash provably expires the operation never landed.
+            await self._reject(op, exc)
+            return
         if self._metrics is not None:
             self._metrics.sent.inc()
-        if op.state == "signed":
-            op = await self._guarded(op, {"state": "sent"}, attempts=True)
-            self._failpoint("sent")
-        await self._schedule(op, self._poll)
+        if op.state != "signed":
+            await self._schedule(op, self._poll)  # a rebroadcast: look again soon
+            return
+        due = _now() + dt.timedelta(seconds=self._poll)
+        await self._guarded(op, {"state": "sent", "next_attempt_at": due}, attempts=True)
+        self._failpoint("after_sent")
+
+    async def _reject(self, op: MintOperation, exc: PreflightFailure) -> None:
+        if self._metrics is not None:
+            self._metrics.retries.labels(REJECTED).inc()
+        delay = self._delay(op.attempts)
+        _log.error("mint.rejected", operation=op.id, error=exc.message, err=str(exc.err))
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(MintOperation)
+                .where(MintOperation.id == op.id, MintOperation.state == op.state)
+                .values(
+                    attempts=MintOperation.attempts + 1,
+                    last_error=f"{REJECTED}: {exc.message} ({exc.err})"[:2000],
+                    next_attempt_at=_now() + dt.timedelta(seconds=delay),
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _fail(self, op: MintOperation, reason: str) -> None:
+        """The operation provably never landed and its cause will repeat: fail it and its NFT."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(MintOperation)
+                .where(MintOperation.id == op.id, MintOperation.state == op.state)
+                .values(state="failed", last_error=reason[:2000])
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return
+            await transitions.move(
+                session, op.mint_address, "failed", ChainFact(slot=0, signature=None, at=_now())
+            )
+        _log.error("mint.failed", operation=op.id, mint=op.mint_address, reason=reason)
 
     async def _confirm(self, op: MintOperation, slot: int, signature: str | None) -> None:
         fact = ChainFact(slot=slot, signature=signature, at=_now())
@@ -285,6 +470,7 @@ class MintWorker:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return  # another worker confirmed it first
             await transitions.move(session, op.mint_address, "unlocked", fact)
+            self._failpoint("before_commit")
         _log.info("mint.confirmed", operation=op.id, mint=op.mint_address, slot=slot)
 
     # -- guarded writes -----------------------------------------------------------------------
@@ -304,9 +490,12 @@ class MintWorker:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise _Moved(op.id)
-            fresh = await session.get(MintOperation, op.id, populate_existing=True)
-            assert fresh is not None
-            return fresh
+        # The row is now what we wrote: mirror it on our (detached) copy instead of reading.
+        for name, value in values.items():
+            setattr(op, name, value)
+        if attempts:
+            op.attempts += 1
+        return op
 
     async def _schedule(
         self,
@@ -335,8 +524,7 @@ class MintWorker:
             self._metrics.retries.labels(reason).inc()
         async with self._sessions() as session:
             fresh = await session.get(MintOperation, op.id)
-        tries = fresh.attempts if fresh is not None else 0
-        delay = min(self._backoff_max, self._backoff_base * 2 ** min(tries, 16))
+        delay = self._delay(fresh.attempts if fresh is not None else 0)
         message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
         _log.warning("mint.deferred", operation=op.id, reason=reason, error=message, delay=delay)
         try:
@@ -354,6 +542,9 @@ class MintWorker:
         except OperationalError:
             return  # the hold expires on its own; the next claim retries
 
+    def _delay(self, tries: int) -> float:
+        return float(min(self._backoff_max, self._backoff_base * 2 ** min(tries, 16)))
+
     async def _unfinished(self) -> int:
         async with self._sessions() as session:
             return int(
@@ -361,17 +552,33 @@ class MintWorker:
                     await session.execute(
                         select(func.count())
                         .select_from(MintOperation)
-                        .where(MintOperation.state.in_(UNFINISHED))
+                        .where(
+                            MintOperation.state.in_(UNFINISHED),
+                            MintOperation.kind.in_(WORKER_KINDS),
+                        )
                     )
                 ).scalar_one()
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    status: TransactionStatus | None
+    mint_slot: int | None  # the slot at which the mint account was seen, if it exists
 
 
 class _Moved(Exception):
     """Another worker advanced the operation first: nothing to do."""
 
 
+def _already_in_use(exc: PreflightFailure) -> bool:
+    # create_account at an address that exists: one of our transactions made the mint.
+    return any("already in use" in line for line in exc.logs)
+
+
 def _reason(error: Exception) -> str:
+    if isinstance(error, PinningError):
+        return "pinning"
     if isinstance(error, PreflightFailure) and error.err in _FUNDS_ERRORS:
         return "funds"
     if isinstance(error, RetryableChainError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -12,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
+import structlog
 import typer
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiw3.cli._common import fail, settings_or_exit
+from aiw3.pinning import build_pinner
 from aiw3.settings import Settings
 from chain.keys import Signer
 from chain.rpc import RpcClient, endpoints_from_urls
@@ -28,10 +31,11 @@ from minting.airdrop import Airdrops
 from minting.cache import LocalCache, LocalLocks, Locks, RedisCache, RedisLocks
 from minting.claims import Claims
 from minting.collection import ensure_collection
+from minting.ipfs import Pinner, upload_histogram
 from minting.keys import MintKeys
-from minting.metrics import MintingMetrics
+from minting.metrics import MintingMetrics, serve_health
 from minting.qualification import QualificationService
-from minting.worker import MintWorker
+from minting.worker import FAILPOINTS, Failpoint, MintWorker
 from store.engine import create_engine, session_factory
 
 app = typer.Typer(
@@ -39,9 +43,7 @@ app = typer.Typer(
 )
 
 
-def placeholder_uri(level: int) -> str:
-    # Until the metadata service pins one JSON per NFT, every NFT of a level shares this URI.
-    return f"https://aiw3.io/nft/level-{level}.json"
+_log = structlog.stdlib.get_logger(__name__)
 
 
 def mint_keys(settings: Settings, system: Signer) -> MintKeys:
@@ -62,6 +64,8 @@ class Resources:
     locks: Locks
     qualifications: QualificationService
     metrics: MintingMetrics
+    registry: CollectorRegistry
+    pinner: Pinner
 
 
 @asynccontextmanager
@@ -79,6 +83,8 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
             )
         )
         sessions = session_factory(engine)
+        pinner = build_pinner(settings, histogram=upload_histogram(registry))
+        stack.push_async_callback(pinner.aclose)
         locks: Locks
         if settings.redis_url:
             client = redis.Redis.from_url(settings.redis_url)
@@ -95,6 +101,8 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
             locks=locks,
             qualifications=QualificationService(sessions, cache),
             metrics=MintingMetrics(registry),
+            registry=registry,
+            pinner=pinner,
         )
 
 
@@ -109,16 +117,36 @@ def _print(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+def _failpoint(name: str | None) -> Failpoint:
+    """A failpoint that SIGKILLs this process at ``name`` (tests of crash safety only)."""
+    if name is None:
+        return lambda _: None
+    if name not in FAILPOINTS:
+        fail(f"AIW3_FAILPOINT must be one of {', '.join(FAILPOINTS)}", code="config_error")
+    _log.warning("mint.failpoint_armed", failpoint=name)
+
+    def hit(reached: str) -> None:
+        if reached == name:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hit
+
+
 @app.command()
 def worker(
     once: bool = typer.Option(
-        False, "--once", help="Finish every unfinished operation, then exit."
+        False, "--once", help="Finish every unfinished operation, then exit (0 when drained)."
+    ),
+    within: float | None = typer.Option(
+        None, "--within", help="With --once: give up (exit 1) after this many seconds."
     ),
 ) -> None:
-    """Send recorded mints to the chain until stopped (SIGTERM finishes the step in hand)."""
+    """Send recorded mints to the chain until stopped (SIGTERM finishes the step in hand).
+    Serves /metrics, /livez and /readyz on AIW3_WORKER_HOST:AIW3_WORKER_PORT."""
     settings = settings_or_exit()
+    failpoint = _failpoint(settings.failpoint)
 
-    async def work(settings: Settings) -> None:
+    async def work(settings: Settings) -> bool:
         async with resources(settings) as res:
             collection = None
             if res.standard.name == StandardName.TOKEN2022:
@@ -131,20 +159,40 @@ def worker(
                 res.system,
                 res.keys,
                 res.standard,
-                uri_for=placeholder_uri,
+                pinner=res.pinner,
                 collection=collection,
                 metrics=res.metrics,
+                batch=settings.worker_batch,
+                compute_unit_limit=settings.cu_limit,
+                compute_unit_price=settings.cu_price_microlamports,
+                failpoint=failpoint,
             )
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
-            if once:
-                await mint_worker.run_once(stop=stop)
-            else:
+            started = loop.time()
+            server = await serve_health(
+                res.registry,
+                # Alive while the loop turns (a step may wait on a slow RPC: 120 s of grace).
+                alive=lambda: loop.time() - max(mint_worker.alive_at, started) < 120.0,
+                ready=lambda: mint_worker.ready,
+                host=settings.worker_host,
+                port=settings.worker_port,
+            )
+            port = server.sockets[0].getsockname()[1]
+            _log.info("mint.worker_started", host=settings.worker_host, port=port, once=once)
+            try:
+                if once:
+                    return await mint_worker.run_once(within=within, stop=stop)
                 await mint_worker.run(stop)
+                return True
+            finally:
+                server.close()
+                _log.info("mint.worker_stopped")
 
-    _run(settings, work)
+    if not _run(settings, work):
+        fail("unfinished operations remain", code="not_drained")
 
 
 @app.command()

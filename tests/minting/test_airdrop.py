@@ -21,6 +21,7 @@ from minting.airdrop import (
 )
 from minting.collection import ensure_collection
 from minting.events import LocalStream
+from minting.ipfs import LocalPinner
 from minting.keys import MintKeys
 from minting.relay import OutboxRelay
 from minting.worker import MintWorker
@@ -29,9 +30,9 @@ from store.leases import LocalLeases
 from store.repos.transitions import NFT_EVENTS
 from store.tables import MintOperation, User, UserNft
 from tests.minting.conftest import make_user
-from tests.minting.test_worker import STANDARD, _funded, _holdings, _uri, keys, rpc
+from tests.minting.test_worker import STANDARD, _funded, _holdings, keys, pinner, rpc
 
-__all__ = ["keys", "rpc"]  # fixtures shared with the worker's tests
+__all__ = ["keys", "pinner", "rpc"]  # fixtures shared with the worker's tests
 
 KEYS = MintKeys({2: b"a" * 32}, 2)
 TROPHY = 100
@@ -153,7 +154,7 @@ async def test_a_failed_airdrop_can_be_given_again(engine: AsyncEngine) -> None:
 
 
 async def test_the_worker_mints_an_airdrop_and_the_relay_announces_it(
-    engine: AsyncEngine, rpc: RpcClient, keys: MintKeys
+    engine: AsyncEngine, rpc: RpcClient, keys: MintKeys, pinner: LocalPinner
 ) -> None:
     sessions = session_factory(engine)
     system = await _funded(rpc)
@@ -162,9 +163,9 @@ async def test_the_worker_mints_an_airdrop_and_the_relay_announces_it(
     op = (await _airdrops(engine, keys).airdrop(wallet, TROPHY, "grand-final")).operation
 
     worker = MintWorker(
-        sessions, rpc, system, keys, STANDARD, uri_for=_uri, collection=collection, poll=0.02
+        sessions, rpc, system, keys, STANDARD, pinner=pinner, collection=collection, poll=0.02
     )
-    await worker.run_once(within=30)
+    assert await worker.run_once(within=30)
     assert await _holdings(rpc, wallet, op.mint_address) == 1
     async with sessions() as session:
         nft = (await session.execute(select(UserNft))).scalar_one()

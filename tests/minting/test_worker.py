@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
 from solana.rpc.commitment import Confirmed
+from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,10 +27,13 @@ from core.types import StandardName
 from minting.cache import LocalLocks
 from minting.claims import Claims
 from minting.collection import ensure_collection
+from minting.ipfs import LocalPinner
 from minting.keys import MintKeys
 from minting.metrics import MintingMetrics
 from minting.worker import MintWorker
 from store.engine import session_factory
+from store.repos import mint_operations
+from store.repos.mint_operations import NewMintOperation
 from store.tables import EventOutbox, MintOperation, UserNft
 from tests.minting.conftest import make_user
 
@@ -44,8 +50,9 @@ class _Stop(Exception):
     """Raised by a failpoint: the worker stops right after a durable step."""
 
 
-def _uri(level: int) -> str:
-    return f"ipfs://bafy-level-{level}"
+@pytest.fixture
+def pinner(tmp_path: Path) -> LocalPinner:
+    return LocalPinner(tmp_path / "ipfs")
 
 
 @pytest_asyncio.fixture
@@ -79,7 +86,7 @@ async def _holdings(rpc: RpcClient, owner: str, mint: str) -> int:
 
 
 async def test_claim_then_worker_mints_into_the_wallet(
-    engine: AsyncEngine, rpc: RpcClient, keys: MintKeys
+    engine: AsyncEngine, rpc: RpcClient, keys: MintKeys, pinner: LocalPinner
 ) -> None:
     sessions = session_factory(engine)
     system = await _funded(rpc)
@@ -95,10 +102,12 @@ async def test_claim_then_worker_mints_into_the_wallet(
         system,
         keys,
         STANDARD,
-        uri_for=_uri,
+        pinner=pinner,
         collection=collection,
         metrics=MintingMetrics(registry),
         poll=0.02,
+        compute_unit_limit=100_000,
+        compute_unit_price=1_000,
     )
     await worker.run_once(within=30)
 
@@ -112,7 +121,6 @@ async def test_claim_then_worker_mints_into_the_wallet(
     assert member.group == collection
     meta = minted.get(token2022.TokenMetadata)
     assert meta is not None
-    assert meta.uri == _uri(1)
     async with sessions() as session:
         nft = (await session.execute(select(UserNft))).scalar_one()
         done = await session.get(MintOperation, op.id)
@@ -123,17 +131,24 @@ async def test_claim_then_worker_mints_into_the_wallet(
     assert done.signed_tx is not None
     assert done.last_valid_block_height is not None
     assert [e.event_type for e in events] == ["unlocked"]
+    # The NFT's own metadata JSON was pinned before the mint and is what the chain points at.
+    assert done.metadata_uri is not None
+    assert meta.uri == done.metadata_uri
+    document = json.loads(await pinner.cat(done.metadata_uri.removeprefix("ipfs://")))
+    assert op.mint_address in document["description"]
+    assert {"trait_type": "level", "value": 1} in document["attributes"]
     assert registry.get_sample_value("nft_mint_operations", {"state": "confirmed"}) == 1
     assert (registry.get_sample_value("nft_fee_wallet_balance_sol") or 0) > 0
 
     # Running again changes nothing.
-    assert await worker.run_once(within=5) == 0
+    assert await worker.run_once(within=5)
+    assert await worker.step() == 0
     async with sessions() as session:
         assert len((await session.execute(select(EventOutbox))).scalars().all()) == 1
 
 
 async def test_expired_blockhash_is_resigned_with_the_same_mint(
-    engine: AsyncEngine, manual_localnet: Localnet, keys: MintKeys
+    engine: AsyncEngine, manual_localnet: Localnet, keys: MintKeys, pinner: LocalPinner
 ) -> None:
     sessions = session_factory(engine)
     chain = manual_localnet.chain
@@ -148,15 +163,15 @@ async def test_expired_blockhash_is_resigned_with_the_same_mint(
         op = (await claims.claim(user.wallet_address)).operation
 
         def stop_after_signing(name: str) -> None:
-            if name == "signed":
+            if name == "after_signed":
                 raise _Stop(name)
 
         registry = CollectorRegistry()
         metrics = MintingMetrics(registry)
         crashing = MintWorker(
-            sessions, rpc, system, keys, STANDARD, uri_for=_uri, failpoint=stop_after_signing
+            sessions, rpc, system, keys, STANDARD, pinner=pinner, failpoint=stop_after_signing
         )
-        await crashing.step(ignore_schedule=True)  # signed and stored, never sent
+        await crashing.step()  # signed and stored, never sent
         async with sessions() as session:
             signed = await session.get(MintOperation, op.id)
         assert signed is not None
@@ -175,7 +190,7 @@ async def test_expired_blockhash_is_resigned_with_the_same_mint(
         ticking = asyncio.create_task(clock())
         try:
             worker = MintWorker(
-                sessions, rpc, system, keys, STANDARD, uri_for=_uri, metrics=metrics, poll=0.02
+                sessions, rpc, system, keys, STANDARD, pinner=pinner, metrics=metrics, poll=0.02
             )
             await worker.run_once(within=30)
         finally:
@@ -192,3 +207,31 @@ async def test_expired_blockhash_is_resigned_with_the_same_mint(
         assert await _holdings(rpc, user.wallet_address, op.mint_address) == 1
         history = await rpc.get_signatures_for_address(Pubkey.from_string(op.mint_address))
         assert [str(h.signature) for h in history] == [done.signature]
+
+
+async def test_an_upgrade_waiting_for_its_owner_is_left_alone(
+    engine: AsyncEngine, rpc: RpcClient, keys: MintKeys, pinner: LocalPinner
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as session, session.begin():
+        op, _ = await mint_operations.create_or_get(
+            session,
+            NewMintOperation(
+                idempotency_key="upgrade:test",
+                kind="upgrade",
+                level=2,
+                owner_address=str(Keypair().pubkey()),
+                mint_address=str(Keypair().pubkey()),
+                asset_standard="token2022",
+                user_id=None,
+            ),
+        )
+        op.state = "signed"  # signed by the system keys, the owner's signature still missing
+    worker = MintWorker(sessions, rpc, Signer.generate(), keys, STANDARD, pinner=pinner)
+    assert await worker.resume() == 0
+    assert await worker.step() == 0
+    assert await worker.run_once(within=5)  # nothing of the worker's own is unfinished
+    async with sessions() as session:
+        left = await session.get(MintOperation, op.id)
+    assert left is not None
+    assert (left.state, left.attempts, left.signature) == ("signed", 0, None)

@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
+from solders.compute_budget import ID as COMPUTE_BUDGET
+from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.keypair import Keypair
+from solders.transaction import Transaction
 
 from chain.keys import Signer, write_keypair_file
 from chain.localnet import Localnet
@@ -19,6 +22,7 @@ from minting.collection import collection_address
 from minting.keys import MintKeys
 from store import migrate
 from store.engine import create_engine, session_factory
+from store.tables import MintOperation
 from tests.minting.conftest import make_user
 
 
@@ -60,6 +64,9 @@ async def test_claim_worker_status(tmp_path: Path, localnet: Localnet) -> None:
         "AIW3_MINT_SECRET": secret,
         "AIW3_MINT_SECRET_VERSION": "3",
         "AIW3_LOG_FORMAT": "json",
+        "AIW3_WORKER_PORT": "0",
+        "AIW3_CU_LIMIT": "200000",
+        "AIW3_CU_PRICE_MICROLAMPORTS": "1000",
     }
 
     code, out, err = await _aiw3(env, "mint", "claim", "--wallet", user.wallet_address)
@@ -85,6 +92,30 @@ async def test_claim_worker_status(tmp_path: Path, localnet: Localnet) -> None:
     code, out, err = await _aiw3(env, "mint", "retry", str(claimed["id"]))
     assert code == 1
     assert "OPERATION_STATE_CONFLICT" in err
+    code, out, err = await _aiw3(env, "mint", "cancel", str(claimed["id"]))
+    assert code == 1
+    assert "OPERATION_STATE_CONFLICT" in err
+
+    # Priority fees: the two ComputeBudget instructions come first in what was sent.
+    engine = create_engine(url)
+    async with session_factory(engine)() as session:
+        op = await session.get(MintOperation, claimed["id"])
+    await engine.dispose()
+    assert op is not None
+    assert op.signed_tx is not None
+    tx = Transaction.from_bytes(op.signed_tx)
+    budget = [
+        (tx.message.account_keys[ix.program_id_index], bytes(ix.data))
+        for ix in tx.message.instructions[:2]
+    ]
+    assert budget == [
+        (COMPUTE_BUDGET, bytes(set_compute_unit_limit(200_000).data)),
+        (COMPUTE_BUDGET, bytes(set_compute_unit_price(1_000).data)),
+    ]
+
+    code, out, err = await _aiw3({**env, "AIW3_FAILPOINT": "nowhere"}, "mint", "worker")
+    assert code == 1
+    assert "AIW3_FAILPOINT" in err
 
     code, out, err = await _aiw3(env, "collection", "ensure")
     assert code == 0, err

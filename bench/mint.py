@@ -1,0 +1,360 @@
+"""Claims per second end to end (claim -> confirmed -> ``unlocked``), beside the chain's raw rate.
+
+    .venv/bin/python bench/mint.py [--claims 1000] [--concurrency 32] [--claimers 2]
+                                   [--skip-postgres] [--drain]
+
+One run starts ``aiw3 localnet`` (its default 400 ms slots) and measures, in this order:
+
+- the local chain's raw NFT mint rate: build + sign + sendTransaction with solana-py, 4 in
+  flight, no database (``bench/localnet.py``'s ``bench_rpc``);
+- end to end with 1 ``aiw3 mint worker`` process on SQLite, then 1 and 3 on PostgreSQL: users
+  are seeded, the workers started and ready, then ``--claims`` claims (one per user) go through
+  ``minting.claims.Claims`` in this process, ``--concurrency`` at a time; the clock stops when
+  every operation is ``confirmed`` and every NFT ``unlocked`` (pinned metadata, signed, sent and
+  seen at ``confirmed``, each through the guarded transitions). The claims come from
+  ``--claimers`` processes (API replicas' share), started before the clock;
+- with ``--drain``, the workers' own rate on PostgreSQL: every claim is recorded first, then
+  1 or 3 workers start and the clock runs from their readiness until all are ``unlocked``.
+
+``BENCH_PROFILE=DIR`` runs each worker under cProfile (``DIR/worker<i>.prof``).
+
+Prints each rate and its ratio to the raw rate. Bounded: every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+from solders.keypair import Keypair
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aiw3.logging import configure_logging  # noqa: E402
+from bench.localnet import _start_localnet, bench_rpc  # noqa: E402
+from chain.keys import Signer, write_keypair_file  # noqa: E402
+from core.types import StandardName  # noqa: E402
+from minting.cache import LocalLocks  # noqa: E402
+from minting.claims import Claims  # noqa: E402
+from minting.keys import MintKeys  # noqa: E402
+from store import migrate  # noqa: E402
+from store.engine import create_engine, session_factory  # noqa: E402
+from store.tables import MintOperation, Trade, User, UserNft  # noqa: E402
+
+POSTGRES_ADMIN = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1/test"
+)
+TIMEOUT = 600.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _seed(engine: AsyncEngine, count: int) -> list[str]:
+    """``count`` users who qualify for level 1, in one transaction."""
+    wallets = [str(Keypair().pubkey()) for _ in range(count)]
+    async with session_factory(engine)() as session, session.begin():
+        users = [User(wallet_address=w) for w in wallets]
+        session.add_all(users)
+        await session.flush()
+        session.add_all(Trade(user_id=u.id, total_usd_price=Decimal("100000")) for u in users)
+    return wallets
+
+
+async def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 120
+    async with httpx.AsyncClient(timeout=5) as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"worker not ready at {url}")
+
+
+async def _done(engine: AsyncEngine) -> tuple[int, int]:
+    async with session_factory(engine)() as session:
+        confirmed = await session.scalar(
+            select(func.count())
+            .select_from(MintOperation)
+            .where(MintOperation.state == "confirmed")
+        )
+        unlocked = await session.scalar(
+            select(func.count()).select_from(UserNft).where(UserNft.status == "unlocked")
+        )
+    return int(confirmed or 0), int(unlocked or 0)
+
+
+async def _start_workers(
+    env: dict[str, str], home: str, workers: int
+) -> list[asyncio.subprocess.Process]:
+    """``workers`` worker processes, each ready (``/readyz``) on return."""
+    procs: list[asyncio.subprocess.Process] = []
+    ports = [_free_port() for _ in range(workers)]
+    for i, port in enumerate(ports):
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                *(
+                    [
+                        "-m",
+                        "cProfile",
+                        "-o",
+                        str(Path(os.environ.get("BENCH_PROFILE", ".")) / f"worker{i}.prof"),
+                    ]
+                    if os.environ.get("BENCH_PROFILE")
+                    else []
+                ),
+                "-m",
+                "aiw3",
+                "mint",
+                "worker",
+                env={**env, "AIW3_WORKER_PORT": str(port)},
+                cwd=home,
+                stdout=asyncio.subprocess.DEVNULL,
+            )
+        )
+        if i == 0:  # the first creates the collection; the others find it
+            await _wait_ready(f"http://127.0.0.1:{port}/readyz")
+    for port in ports:
+        await _wait_ready(f"http://127.0.0.1:{port}/readyz")
+
+    return procs
+
+
+def _claim_part(database_url: str, secret: str, wallets: list[str], concurrency: int) -> None:
+    """Claim for each of ``wallets``, ``concurrency`` at a time (one claimer process: an API
+    replica's share of the claims)."""
+
+    async def run() -> None:
+        engine = create_engine(database_url)
+        service = Claims(
+            session_factory(engine),
+            MintKeys({1: secret.encode()}, 1),
+            standard=StandardName.TOKEN2022,
+            locks=LocalLocks(),
+        )
+        queue = iter(wallets)
+
+        async def claimer() -> None:
+            for wallet in queue:
+                await service.claim(wallet)
+
+        try:
+            await asyncio.gather(*(claimer() for _ in range(max(1, concurrency))))
+        finally:
+            await engine.dispose()
+
+    configure_logging("WARNING")
+    asyncio.run(run())
+
+
+async def end_to_end(
+    database_url: str,
+    rpc_url: str,
+    ws_url: str,
+    *,
+    workers: int,
+    claims: int,
+    concurrency: int,
+    claimers: int,
+    pool: ProcessPoolExecutor,
+    drain_only: bool = False,
+) -> float:
+    """Claims per second from the first claim until every NFT is ``unlocked``; with
+    ``drain_only`` operations per second from the workers' readiness until then."""
+    engine = create_engine(database_url)
+    procs: list[asyncio.subprocess.Process] = []
+    with tempfile.TemporaryDirectory() as home:
+        try:
+            await migrate.upgrade(engine)
+            wallets = await _seed(engine, claims)
+            system = Signer(Keypair())
+            write_keypair_file(Path(home) / "system.json", system)
+            async with httpx.AsyncClient() as client:
+                await client.post(
+                    rpc_url,
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "requestAirdrop",
+                        "params": [str(system.pubkey), 10**14],
+                    },
+                )
+            secret = os.urandom(32).hex()
+            env = {
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "AIW3_DATABASE_URL": database_url,
+                "AIW3_RPC_URL": rpc_url,
+                "AIW3_WS_URL": ws_url,
+                "AIW3_SYSTEM_KEYPAIR": str(Path(home) / "system.json"),
+                "AIW3_MINT_SECRET": secret,
+                "AIW3_IPFS_DIR": str(Path(home) / "ipfs"),
+                "AIW3_LOG_LEVEL": "WARNING",
+                "AIW3_LOG_FORMAT": "json",
+            }
+            if not drain_only:
+                procs += await _start_workers(env, home, workers)
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(  # one process each, started before the clock
+                *(loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(claimers))
+            )
+            parts = [wallets[i::claimers] for i in range(claimers)]
+            start = time.perf_counter()
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(
+                        pool, _claim_part, database_url, secret, part, concurrency // claimers
+                    )
+                    for part in parts
+                )
+            )
+            recorded = time.perf_counter() - start
+            counted = claims
+            if drain_only:  # the workers' own rate: every claim is recorded before they start
+                procs += await _start_workers(env, home, workers)
+                # The first worker starts on the queue while the others start up: count only
+                # what is left once all of them are ready.
+                start = time.perf_counter()
+                counted = claims - min(await _done(engine))
+            deadline = time.monotonic() + TIMEOUT
+            while await _done(engine) != (claims, claims):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"not all claims were minted: {await _done(engine)}")
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - start
+            print(
+                f"    {workers} worker(s), {make_url(database_url).get_backend_name()}"
+                f"{', drain only' if drain_only else ''}: claims recorded in {recorded:.1f} s, "
+                f"all unlocked {elapsed:.1f} s after the {'workers' if drain_only else 'claims'}"
+                f" started ({counted} counted)",
+                file=sys.stderr,
+            )
+            return counted / elapsed
+        finally:
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                await asyncio.wait_for(proc.wait(), 60)
+            await engine.dispose()
+
+
+async def _postgres_database() -> tuple[str, str]:
+    name = f"aiw3_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_engine(POSTGRES_ADMIN)
+    async with admin.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_postgres(name: str) -> None:
+    admin = create_engine(POSTGRES_ADMIN)
+    async with admin.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=1000, help="claims per run")
+    parser.add_argument("--concurrency", type=int, default=32, help="claims in flight")
+    parser.add_argument("--claimers", type=int, default=2, help="claiming processes")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--drain", action="store_true", help="also: workers started after all claims (PostgreSQL)"
+    )
+    args = parser.parse_args()
+    configure_logging("WARNING")
+
+    proc, rpc_url, ws_url = await _start_localnet()
+    results: list[tuple[str, float]] = []
+    pool = ProcessPoolExecutor(args.claimers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        await bench_rpc(rpc_url, 100, 4)  # warm-up
+        raw = await bench_rpc(rpc_url, args.claims, 4)
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+            rate = await end_to_end(
+                url,
+                rpc_url,
+                ws_url,
+                workers=1,
+                claims=args.claims,
+                concurrency=args.concurrency,
+                claimers=args.claimers,
+                pool=pool,
+            )
+            results.append(("SQLite, 1 worker", rate))
+        if not args.skip_postgres:
+            for workers in (1, 3):
+                url, name = await _postgres_database()
+                try:
+                    rate = await end_to_end(
+                        url,
+                        rpc_url,
+                        ws_url,
+                        workers=workers,
+                        claims=args.claims,
+                        concurrency=args.concurrency,
+                        claimers=args.claimers,
+                        pool=pool,
+                    )
+                finally:
+                    await _drop_postgres(name)
+                results.append((f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}", rate))
+            if args.drain:
+                for workers in (1, 3):
+                    url, name = await _postgres_database()
+                    try:
+                        rate = await end_to_end(
+                            url,
+                            rpc_url,
+                            ws_url,
+                            workers=workers,
+                            claims=args.claims,
+                            concurrency=args.concurrency,
+                            claimers=args.claimers,
+                            pool=pool,
+                            drain_only=True,
+                        )
+                    finally:
+                        await _drop_postgres(name)
+                    results.append((f"PostgreSQL, {workers} worker(s), drain only", rate))
+    finally:
+        pool.shutdown()
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 30)
+
+    print(f"NFT claims end to end (claim -> confirmed -> unlocked), {args.claims} per run")
+    print(f"  local chain raw mint rate (solana-py, 4 in flight)   {raw:7.1f} tx/s")
+    for label, rate in results:
+        print(f"  {label:<52} {rate:7.1f} claims/s  ratio {rate / raw:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
