@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from solana.rpc.async_api import AsyncClient
@@ -28,6 +30,7 @@ from minting.activation import Activations, activation_instructions
 from minting.cache import LocalLocks
 from minting.claims import Claims
 from minting.errors import ActivationInvalid, ActivationNotFound, NftAlreadyActive, NftNotFound
+from minting.ipfs.local import LocalPinner
 from minting.keys import MintKeys
 from minting.worker import MintWorker
 from store.engine import session_factory
@@ -73,7 +76,8 @@ async def minted_user(
         user = await make_user(session, volume, badges, wallet=str(wallet.pubkey()))
     claims = Claims(sessions, keys, standard=StandardName.TOKEN2022, locks=LocalLocks())
     op = (await claims.claim(user.wallet_address)).operation
-    worker = MintWorker(sessions, rpc, system, keys, STANDARD, uri_for=uri_for, poll=0.02)
+    pinner = LocalPinner(Path(tempfile.mkdtemp(prefix="aiw3-ipfs-")))
+    worker = MintWorker(sessions, rpc, system, keys, STANDARD, pinner=pinner, poll=0.02)
     await worker.run_once(within=30)
     async with sessions() as session:
         nft = (await session.execute(select(UserNft))).scalar_one()
