@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chain.asset import Asset as ChainAsset
@@ -72,6 +72,9 @@ _LIMITS: Final = {"name": 200, "symbol": 32, "uri": 512}
 _LEVEL = re.compile(r"^[0-9]{1,9}$")
 
 _Version = tuple[int, int, int]  # slot, position, instruction index
+
+#: Activation memos are kept among the versioned fields under this prefix (not metadata).
+_CLAIM: Final = "claim:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +284,10 @@ class Projection:
                     _set_field(fields, f"verified:{c.creator}", True, at)
         if fields != before:
             asset.metadata_fields = fields
-            latest = max((tuple(v["at"]) for v in fields.values()), default=None)
+            latest = max(
+                (tuple(v["at"]) for k, v in fields.items() if not k.startswith(_CLAIM)),
+                default=None,
+            )
             if latest is not None:
                 asset.metadata_slot, asset.metadata_position = latest[0], latest[1]
 
@@ -377,41 +383,91 @@ class Projection:
                 }
             )
 
+        # Like balances, the history of a zero-decimal mint this transaction moves is kept
+        # before its asset row exists: applied ahead of the mint's creation (out of order),
+        # a burn would otherwise be lost for good (a burnt mint is no longer crawled).
+        nfts = set(known) | set(mints_of.values())
         for c in tx.changes:
             match c:
-                case Minted() if c.mint in known:
+                case Minted() if c.mint in nfts:
                     event(c.mint, "mint", c.index, None, owners.get(c.account))
-                case Burned() if c.mint in known:
+                case Burned() if c.mint in nfts:
                     event(c.mint, "burn", c.index, owners.get(c.account), None)
                 case Closed() if c.account in known:
                     event(c.account, "close", c.index, None, None)
-                case Closed() if mints_of.get(c.account) in known:
+                case Closed() if mints_of.get(c.account) in nfts:
                     event(mints_of[c.account], "close", c.index, owners.get(c.account), None)
                 case ActivationMemo() if c.mint in known:
-                    owner = await self._owner_at(session, tx, c.mint)
-                    if owner is not None and owner in c.signers:
-                        known[c.mint].activated = True
-                        event(c.mint, "activate", c.index, None, owner)
+                    # Judged against the owner, so it needs the asset; one seen before it is
+                    # found again in the mint's own history, which is crawled once tracked.
+                    _record_claim(known[c.mint], tx, c)
         for t in tx.transfers:
-            if t.mint in known:
+            if t.mint in nfts:
                 event(t.mint, "transfer", 0, t.from_owner, t.to_owner)
         new: list[dict[str, Any]] = []
         for row in rows:
             if await insert_ignore(session, AssetEvent.__table__, [row]):  # type: ignore[arg-type]
                 new.append(row)
+        for mint in sorted(known):
+            new += await self._judge_claims(session, known[mint])
         return new
 
-    async def _owner_at(self, session: AsyncSession, tx: DecodedTx, mint: str) -> str | None:
-        """The owner when the activation executed: the sender if this same transaction moves
-        the NFT, else the last receiver in the history before it, else the current owner."""
-        for t in tx.transfers:
-            if t.mint == mint:
-                return t.from_owner
-        found, before = await tracking.ownership_before(session, mint, tx.ref.slot, tx.ref.position)
-        if found:
-            return before
-        asset = await session.get(AssetRow, mint)
-        return asset.owner if asset is not None else None
+    async def _judge_claims(self, session: AsyncSession, asset: AssetRow) -> list[dict[str, Any]]:
+        """(Re)judge every activation memo of ``asset`` against the history as it stands now.
+
+        Out of order, a memo can arrive before the transfer that made its signer the owner
+        (the transfer was a plain ``Transfer``, found later through a token account), or
+        before the one that took the NFT away from its signer. So the memo is kept as a
+        claim and judged again whenever anything of the mint is applied: a claim that became
+        valid gets its ``activate`` row, one that no longer is loses it. ``activated`` is
+        whether any claim holds."""
+        fields = asset.metadata_fields or {}
+        claims = [v["v"] for k, v in sorted(fields.items()) if k.startswith(_CLAIM)]
+        if not claims:
+            return []
+        new: list[dict[str, Any]] = []
+        activated = False
+        for claim in claims:
+            signature, index = claim["signature"], claim["index"]
+            owner = claim["sender"]
+            if owner is None:
+                found, owner = await tracking.ownership_before(
+                    session, asset.mint, claim["slot"], claim["position"]
+                )
+                if not found:
+                    owner = asset.owner  # no history of it (an import): the owner read now
+            valid = owner is not None and owner in claim["signers"]
+            activated = activated or valid
+            match = (
+                AssetEvent.mint == asset.mint,
+                AssetEvent.kind == "activate",
+                AssetEvent.signature == signature,
+                AssetEvent.instruction_index == index,
+            )
+            if not valid:
+                await session.execute(delete(AssetEvent).where(*match))
+                continue
+            stored = (await session.execute(select(AssetEvent.to_owner).where(*match))).first()
+            if stored is not None and stored[0] == owner:
+                continue
+            await session.execute(delete(AssetEvent).where(*match))
+            row = {
+                "mint": asset.mint,
+                "kind": "activate",
+                "signature": signature,
+                "instruction_index": index,
+                "slot": claim["slot"],
+                "position": claim["position"],
+                "block_time": _from_timestamp(claim["block_time"]),
+                "from_owner": None,
+                "to_owner": owner,
+                "finalized": False,
+            }
+            await insert_ignore(session, AssetEvent.__table__, [row])  # type: ignore[arg-type]
+            if stored is None:
+                new.append(row)
+        asset.activated = activated
+        return new
 
     async def _business(self, session: AsyncSession, ref: TxRef, new: list[dict[str, Any]]) -> None:
         """Move the user NFTs that the new history rows concern (guarded, so exactly once)."""
@@ -453,6 +509,32 @@ class Projection:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _record_claim(asset: AssetRow, tx: DecodedTx, memo: ActivationMemo) -> None:
+    """Keep an activation memo with what judging it needs (see ``_judge_claims``)."""
+    ref = tx.ref
+    # The owner when the memo executed: the sender if this same transaction moves the NFT.
+    sender = next((t.from_owner for t in tx.transfers if t.mint == asset.mint), None)
+    claim = {
+        "signature": ref.signature,
+        "index": memo.index,
+        "slot": ref.slot,
+        "position": ref.position,
+        "block_time": ref.block_time.timestamp() if ref.block_time is not None else None,
+        "signers": list(memo.signers),
+        "sender": sender,
+    }
+    fields = dict(asset.metadata_fields or {})
+    fields[f"{_CLAIM}{ref.signature}:{memo.index}"] = {
+        "v": claim,
+        "at": [ref.slot, ref.position, memo.index],
+    }
+    asset.metadata_fields = fields
+
+
+def _from_timestamp(value: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(value, dt.UTC) if value is not None else None
 
 
 def _extra(key: str) -> str:
