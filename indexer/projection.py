@@ -1,26 +1,46 @@
 """Decoded transactions into the read model (``assets``, ``asset_events``, ``tracked_accounts``)
 and the business links, idempotently and in any order.
 
-The rules, each a fact of the chain, never an inference from arrival order:
+The rules (each a fact of the chain, never an inference from arrival order):
 
-* **Versions.** Every piece of state carries the (slot, position in block) of the change that
-  set it: a token account its balance and, apart, its delegate/frozen state; each metadata
-  field its own; the mint its creation and close. A change older than the stored version is
-  ignored, so applying a transaction twice, or a late one after a newer one, leaves the rows
-  as they were. The asset row is then *derived* from that state, never patched.
-* **Ownership.** The owner is the owner of the one open token account holding exactly the one
-  token; supply is the sum of the open accounts' balances. Zero-decimal balances are kept even
-  for mints not (yet) tracked, so a transfer seen before its mint's creation still counts.
-* **Burnt** when the mint is closed, or its supply is 0 once any account of it is known.
-* **Authenticity** (ARCHITECTURE §3): ``token2022`` genuine only as a member of a trusted
-  collection mint (membership needs the group authority's signature, checked by the program);
-  ``metaplex`` only with a verified creator in the trusted creator set. Counterfeits are
-  stored with ``genuine`` false; their ``level`` is never trusted.
-* **Attacker-controlled metadata** is stored whole when it fits the columns; otherwise the
-  name, symbol, uri and level are refused together and ``metadata_error`` says why.
-* **History.** One ``asset_events`` row per mint, transfer, burn, close and valid activation
-  (unique per signature / instruction / mint / kind); a business event goes to the outbox
-  only when its history row is new, through ``store.repos.transitions``.
+1. **Ordering.** A transaction's place is ``(slot, position in the block)``; a change inside it
+   adds the instruction index. Every piece of state carries the place of the change that set
+   it: each token account its balance/owner/closed state, and apart its delegate and frozen
+   state; each metadata field its own; the mint its creation and close. A change is applied
+   only if it is not older than the stored one (ties: the later application wins, so one
+   transaction applied again rewrites the same values). The asset row is then *derived* from
+   that state, never patched, so the rows depend on the set of transactions applied, not on
+   their order.
+2. **Idempotency.** Re-applying a transaction rewrites state with equal values (rule 1) and
+   adds no history: ``asset_events`` is unique per (signature, instruction index, mint, kind),
+   and business events go to the outbox only when their history row is new (guarded
+   transitions of ``store.repos.transitions``). A failed transaction changes nothing.
+3. **Ownership.** Only the pre/post token balances of zero-decimal mints say who holds what
+   (they see plain ``Transfer`` and transfers through any program). ``supply`` is the sum of
+   the open accounts' balances; ``owner``/``token_account`` are those of the one open account
+   holding exactly the one token, and nothing otherwise (never an account holding 0).
+   Balances are kept for mints not (yet) tracked, so a transfer applied before its mint's
+   creation still counts.
+4. **Burnt** when the mint is closed, or its supply is 0 once any token account of it is
+   known; a burnt asset has no owner.
+5. **Genuine** (ARCHITECTURE §3): ``token2022`` only as a member of one of the trusted
+   collection mints (the program checks the group authority's signature for membership);
+   ``metaplex`` only with a verified creator in the trusted creator set. The update authority
+   proves nothing. Counterfeits are stored with ``genuine`` false; ``level`` is set only on a
+   genuine NFT.
+6. **Attacker-controlled metadata** is stored whole when it fits the columns; otherwise name,
+   symbol, uri and level are refused together and ``metadata_error`` says why. Additional
+   fields live apart (``field:<key>``), so no key can pose as ``collection`` or a claim.
+7. **History.** One ``asset_events`` row per mint, transfer (a change of the sole holder),
+   burn, token-account close (and mint close) and valid activation, with slot, position and
+   signature. Rows of a zero-decimal mint the transaction moves are written even before its
+   asset row exists (a burn applied ahead of the mint is not lost).
+8. **Activation.** A memo ``aiw3:activate:<mint>`` is kept as a claim and judged against the
+   owner *when it executed*: the sender if the same transaction moves the NFT, else the
+   receiver of the last mint/transfer before it in the history. Claims are judged again
+   whenever the mint's history changes (a plain ``Transfer`` found later can make a claim valid
+   or invalid), adding or removing its ``activate`` row; ``activated`` is whether any claim
+   holds. A memo signed by anyone else is kept but never holds.
 """
 
 from __future__ import annotations
@@ -190,6 +210,8 @@ class Projection:
         self, session: AsyncSession, ref: TxRef, balances: Sequence[Balance]
     ) -> None:
         at: _Version = (ref.slot, ref.position, 0)
+        # One query loads them all into the session; each _put_account's get is then free.
+        await tracking.accounts(session, (b.account for b in balances))
         for b in balances:
             await _put_account(session, b.account, b.mint, b.owner, b.amount, b.closed, at)
 

@@ -16,7 +16,6 @@ and getMultipleAccounts and decoded with ``chain.codecs`` (not through the index
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -294,7 +293,7 @@ def _row_view(row: AssetRow) -> dict[str, object]:
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @settings(
-    max_examples=int(os.environ.get("AIW3_PROPERTY_EXAMPLES", "6")),
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
