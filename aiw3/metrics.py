@@ -14,6 +14,7 @@ from chain.rpc.metrics import RpcMetrics
 from indexer.metrics import IndexerMetrics
 from minting.ipfs import upload_histogram
 from minting.metrics import MintingMetrics
+from minting.relay import RelayMetrics
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -36,6 +37,7 @@ class Metrics:
         self.ipfs_upload_duration = upload_histogram(self.registry)
         self.minting = MintingMetrics(self.registry)
         self.indexer = IndexerMetrics(self.registry)
+        self.relay = RelayMetrics(self.registry)
 
     def render(self) -> bytes:
         """The text exposition format, for ``/metrics``."""

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.AUTO
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # The indexer's /metrics, /livez and /readyz (``aiw3 indexer run``).
+    indexer_host: str = "127.0.0.1"
+    indexer_port: int = Field(default=9102, ge=0, le=65535)
+    # WebSocket connections the live subscriptions are spread over (one logsSubscribe each).
+    indexer_max_connections: int = Field(default=4, ge=1, le=256)
+    # How long a dead leader holds the lease (seconds): a standby takes over within 1.25x this.
+    indexer_lease_ttl: float = Field(default=6.0, gt=0, le=300)
 
     @field_validator("database_url")
     @classmethod

@@ -53,6 +53,16 @@ class IndexerMetrics:
             "Addresses whose history the backfill has not finished.",
             registry=registry,
         )
+        self.reverted = Counter(
+            "indexer_reverted_transactions_total",
+            "Projected transactions rolled back because a fork dropped their slot.",
+            registry=registry,
+        )
+        self.finalized_slot = Gauge(
+            "indexer_finalized_slot",
+            "Newest finalized slot; the journal holds changes above it.",
+            registry=registry,
+        )
         self.caught_up = Gauge(
             "indexer_caught_up", "1 when the indexer is live and caught up.", registry=registry
         )

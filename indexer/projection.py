@@ -204,6 +204,16 @@ class Projection:
             await self._derive(session, row)
         return row
 
+    async def rederive(self, session: AsyncSession, mints: Iterable[str]) -> int:
+        """Recompute these asset rows from their stored state (after the trusted creators or
+        collections changed); returns how many changed their ``genuine`` flag."""
+        changed = 0
+        for asset in (await tracking.assets(session, mints)).values():
+            before = asset.genuine
+            await self._derive(session, asset)
+            changed += asset.genuine != before
+        return changed
+
     # -- state -------------------------------------------------------------------------------
 
     async def _track_balances(

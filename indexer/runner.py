@@ -6,9 +6,9 @@ address has its own cursor (``a:<address>``: the newest signature projected), mo
 database transaction as the rows of that signature, so a restart resumes exactly: the crawl
 from each cursor fills whatever the live source missed, and a duplicate is harmless.
 
-Positions in the block: the RPC client has no ``getBlock`` yet, so transactions of one slot are
-ordered by the order they are listed in (the crawl lists a slot's transactions in block order);
-see the closing note of issue 10.
+Positions in the block: each transaction's index in its block's signature list
+(``getBlock`` with ``transactionDetails: signatures`` at confirmed, one call per slot, cached),
+so history and versions order by (slot, position) as the chain executed them.
 """
 
 from __future__ import annotations
@@ -16,27 +16,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from solana.rpc.commitment import Confirmed
+from solders.pubkey import Pubkey
 from solders.signature import Signature
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chain.asset import fetch_asset
 from chain.rpc import RpcClient
 from indexer.decode import DecodedTx, decode_transaction
+from indexer.finality import Finality, Reverted
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Applied, Projection
-from indexer.sources import CrawlSource, Gap, Seen, WebsocketSource
+from indexer.sources import CrawlSource, Event, Gap, Seen, WebsocketSource
 from store.leases import Lease, Leases
 from store.repos import tracking
+from store.tables import AssetRow
 
 _log = structlog.stdlib.get_logger(__name__)
 
 LEASE_NAME = "indexer"
+#: Blocks whose signature lists are kept (slot numbers are never reused, even across forks).
+_BLOCK_CACHE = 256
 
 
 def cursor_name(address: str) -> str:
@@ -49,9 +57,13 @@ class IndexerConfig:
     ws_url: str | None = None
     max_connections: int = 4
     page_size: int = 1000
-    lease_ttl: float = 10.0
+    #: A dead leader's lease lapses within this; a standby polls every quarter of it, so it
+    #: takes over within 1.25 x the TTL of the death (7.5 s by default; issue 10 asks 10 s).
+    lease_ttl: float = 6.0
     #: How far behind the tip (slots) still counts as caught up, for readiness.
     ready_lag_slots: int = 64
+    #: How often the live loop looks for addresses others added (``aiw3 indexer add``).
+    follow_poll: float = 2.0
 
 
 class Indexer:
@@ -69,6 +81,8 @@ class Indexer:
         self._config = config
         self._metrics = metrics
         self._live: WebsocketSource | None = None
+        self._blocks: dict[int, list[str]] = {}
+        self.finality = Finality(rpc)
         self.ready = False
         self.last_slot = 0
         self.alive_at = time.monotonic()
@@ -79,9 +93,28 @@ class Indexer:
         async with self._sessions() as session:
             return set(self._config.creators) | await tracking.followed_addresses(session)
 
+    async def add(self, mints: Sequence[str]) -> list[AssetRow]:
+        """Read these mints from the chain now (any standard, ours or not) and upsert them,
+        ``genuine`` by the projection's rules; a running indexer follows them from then on
+        (its live loop picks up new rows, and the crawl of each fills its history)."""
+        rows = []
+        for mint in mints:
+            found = await fetch_asset(self._rpc, Pubkey.from_string(mint))
+            async with self._sessions() as session, session.begin():
+                rows.append(await self._projection.import_asset(session, found.value, found.slot))
+        return rows
+
+    async def retrust(self) -> int:
+        """Re-judge every stored asset under the current trusted creators and collections (a
+        changed set); returns how many changed their ``genuine`` flag."""
+        async with self._sessions() as session, session.begin():
+            mints = (await session.execute(select(AssetRow.mint))).scalars().all()
+            return await self._projection.rederive(session, mints)
+
     async def backfill(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Crawl every followed address from its cursor to now; new addresses found on the way
         (token accounts, new mints) are crawled too. Returns transactions projected."""
+        await self.finality.refresh()
         done: set[str] = set()
         total = 0
         while True:
@@ -117,7 +150,7 @@ class Indexer:
                     self._metrics.gaps_filled.inc()
         return count
 
-    async def process(self, entry: Seen, position: int = 0) -> bool:
+    async def process(self, entry: Seen) -> bool:
         """Fetch and project one transaction and move the address's cursor, in one database
         transaction. Returns whether anything new was written."""
         applied = Applied()
@@ -126,16 +159,23 @@ class Indexer:
             result = await self._rpc.get_transaction(
                 Signature.from_string(entry.signature), commitment=Confirmed
             )
-            if result is None:
+            position = None
+            if result is not None:
+                position = await self.position(result.slot, entry.signature)
+            if result is None or position is None:
                 self._metrics.transactions.labels(outcome="missing").inc()
                 return False  # not (yet) visible at confirmed: the next crawl finds it
             decoded = decode_transaction(result, position)
+        slot = decoded.ref.slot if decoded is not None else entry.slot
+        cursor = cursor_name(entry.address)
         async with self._sessions() as session, session.begin():
+            snapshot = await self.finality.capture(
+                session, slot, entry.signature, decoded, [cursor]
+            )
             if decoded is not None:
                 applied = await self._projection.apply(session, decoded)
-            await tracking.move_cursor(
-                session, cursor_name(entry.address), newest=(entry.slot, entry.signature)
-            )
+            await tracking.move_cursor(session, cursor, newest=(slot, entry.signature))
+            await self.finality.record(session, snapshot)
         outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
         self._metrics.transactions.labels(outcome=outcome).inc()
         for kind, n in applied.events.items():
@@ -148,6 +188,48 @@ class Indexer:
             )
         await self._follow_new(applied)
         return bool(applied.events) or bool(applied.mints)
+
+    async def check_finality(self) -> Reverted | None:
+        """Roll back what a fork dropped and re-derive it from the surviving chain (every
+        followed address is crawled again from its restored cursor); then prune the journal
+        and mark finalized rows. Returns what was rolled back, if anything."""
+        await self.finality.refresh()
+        async with self._sessions() as session:
+            dropped = await self.finality.dropped_from(session)
+        reverted = None
+        if dropped is not None:
+            async with self._sessions() as session, session.begin():
+                reverted = await self.finality.rollback(session, dropped)
+            _log.warning(
+                "indexer fork: rolled back",
+                from_slot=dropped,
+                transactions=len(reverted.signatures),
+            )
+            self._metrics.reverted.inc(len(reverted.signatures))
+            self._blocks = {s: b for s, b in self._blocks.items() if s < dropped}
+            for address in sorted(await self.followed()):
+                await self.crawl(address)
+        async with self._sessions() as session, session.begin():
+            await self.finality.settle(session)
+        self._metrics.finalized_slot.set(self.finality.finalized_slot)
+        return reverted
+
+    async def position(self, slot: int, signature: str) -> int | None:
+        """The transaction's index in the block at ``slot``, or None when the slot has no
+        block (skipped, or dropped by a fork) or the block does not hold it."""
+        signatures = self._blocks.get(slot)
+        if signatures is None:
+            block = await self._rpc.get_block(slot, commitment=Confirmed)
+            if block is None:
+                return None
+            signatures = [str(s) for s in block.signatures or ()]
+            if len(self._blocks) >= _BLOCK_CACHE:
+                del self._blocks[min(self._blocks)]
+            self._blocks[slot] = signatures
+        try:
+            return signatures.index(signature)
+        except ValueError:
+            return None
 
     async def _follow_new(self, applied: Applied) -> None:
         fresh = set(applied.new_mints) | set(applied.accounts)
@@ -186,22 +268,28 @@ class Indexer:
         )
         renewer = asyncio.create_task(self._renew(leases, lease, stop))
         events = aiter(self._live)
+        polled = time.monotonic()
+        # One pending read at a time, kept across turns: cancelling it would close the
+        # source's generator (the cancellation is thrown into it).
+        getter: asyncio.Future[Event] | None = None
+        waiter: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set() and not renewer.done():
                 self.alive_at = time.monotonic()
-                getter = asyncio.ensure_future(anext(events))
-                waiter = asyncio.ensure_future(stop.wait())
+                if self.alive_at - polled >= self._config.follow_poll:
+                    polled = self.alive_at
+                    await self._follow_added()
+                    await self.check_finality()
+                if getter is None:
+                    getter = asyncio.ensure_future(anext(events))
+                pending: set[asyncio.Future[Any]] = {getter, waiter, renewer}
                 done, _ = await asyncio.wait(
-                    {getter, waiter, renewer}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+                    pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
                 )
-                waiter.cancel()
                 if getter not in done:
-                    getter.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await getter
                     await self._refresh_lag()
                     continue
-                event = getter.result()
+                event, getter = getter.result(), None
                 if isinstance(event, Gap):
                     for address in event.addresses:
                         await self.crawl(address, gap=True)
@@ -209,11 +297,21 @@ class Indexer:
                     await self.process(event)
                 await self._refresh_lag()
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            for task in (getter, waiter, renewer):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await task
             await self._live.close()
             self._live = None
+
+    async def _follow_added(self) -> None:
+        # Rows written by another process (``aiw3 indexer add``): subscribe, and the Gap each
+        # subscription reports crawls its history.
+        assert self._live is not None
+        fresh = await self.followed() - self._live.addresses
+        if fresh:
+            await self._live.follow(sorted(fresh))
 
     async def _renew(self, leases: Leases, lease: Lease, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -119,6 +119,11 @@ class Claims:
                 return ClaimOutcome(existing, False)
             held = await _held_tier_nft(session, user_id)
             if held is not None:
+                # A twin of this very claim may have committed between the two reads (each
+                # statement sees the latest commits): then it is a duplicate, not a refusal.
+                twin = await mint_operations.get_by_key(session, key)
+                if twin is not None:
+                    return ClaimOutcome(twin, False)
                 raise NftAlreadyOwned(
                     "the user already has a tier NFT: higher levels come by upgrade",
                     details={"level": held.level, "status": held.status},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from aiw3.cli import asset, collection, db, ipfs, keys, localnet, mint, up
+from aiw3.cli import asset, collection, db, events, indexer, ipfs, keys, localnet, mint, up
 
 app = typer.Typer(
     name="aiw3",
@@ -19,6 +19,8 @@ app = typer.Typer(
 app.add_typer(asset.app, name="asset")
 app.add_typer(collection.app, name="collection")
 app.add_typer(db.app, name="db")
+app.add_typer(events.app, name="events")
+app.add_typer(indexer.app, name="indexer")
 app.add_typer(ipfs.app, name="ipfs")
 app.add_typer(keys.app, name="keys")
 app.add_typer(mint.app, name="mint")

@@ -24,6 +24,7 @@ from chain.standards import AssetStandard, get_standard
 from core.errors import AIW3Error
 from core.types import StandardName
 from minting import operations
+from minting.airdrop import Airdrops
 from minting.cache import LocalCache, LocalLocks, Locks, RedisCache, RedisLocks
 from minting.claims import Claims
 from minting.collection import ensure_collection
@@ -218,5 +219,23 @@ def cancel(operation: int = typer.Argument(..., help="The operation's id.")) -> 
         async with resources(settings) as res, res.sessions() as session, session.begin():
             op = await operations.cancel(session, res.rpc, operation, dt.datetime.now(dt.UTC))
             return operations.describe(op)
+
+    _print(_run(settings, work))
+
+
+@app.command()
+def airdrop(
+    wallet: str = typer.Option(..., "--wallet", help="The winner's wallet (base58)."),
+    level: int = typer.Option(..., "--level", help="The competition level (100: Trophy Breeder)."),
+    award: str = typer.Option(..., "--award", help="The award's id: one NFT per award."),
+) -> None:
+    """Award a competition NFT; prints the mint operation as JSON (the worker mints it)."""
+    settings = settings_or_exit()
+
+    async def work(settings: Settings) -> dict[str, Any]:
+        async with resources(settings) as res:
+            airdrops = Airdrops(res.sessions, res.keys, standard=res.standard.name)
+            outcome = await airdrops.airdrop(wallet, level, award)
+            return {"created": outcome.created, **operations.describe(outcome.operation)}
 
     _print(_run(settings, work))

@@ -6,12 +6,12 @@ returns for programs it cannot parse."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from solders.pubkey import Pubkey
 
 from chain.codecs import ata, spl_token, token2022
-from chain.codecs.spl_token import TokenInstructionType
+from chain.codecs.spl_token import AccountState, TokenInstructionType
 from chain.localnet.encoding import b58encode, ui_token_amount
 from chain.programs import (
     ASSOCIATED_TOKEN_PROGRAM,
@@ -217,6 +217,14 @@ def _key(value: Pubkey | None) -> str | None:
     return str(value) if value is not None else None
 
 
+# agave's UiAccountState names.
+_ACCOUNT_STATES: Final = {
+    AccountState.UNINITIALIZED: "uninitialized",
+    AccountState.INITIALIZED: "initialized",
+    AccountState.FROZEN: "frozen",
+}
+
+
 def _extension_json(ext: token2022.Extension) -> dict[str, Any]:
     match ext:
         case token2022.ImmutableOwner():
@@ -258,5 +266,18 @@ def _extension_json(ext: token2022.Extension) -> dict[str, Any]:
                 "memberNumber": ext.member_number,
             }
             return {"extension": "tokenGroupMember", "state": state}
+        case token2022.MintCloseAuthority():
+            state = {"closeAuthority": _key(ext.close_authority)}
+            return {"extension": "mintCloseAuthority", "state": state}
+        case token2022.PermanentDelegate():
+            return {"extension": "permanentDelegate", "state": {"delegate": _key(ext.delegate)}}
+        case token2022.TransferHook():
+            state = {"authority": _key(ext.authority), "programId": _key(ext.program_id)}
+            return {"extension": "transferHook", "state": state}
+        case token2022.NonTransferable():
+            return {"extension": "nonTransferable"}
+        case token2022.DefaultAccountState():
+            state = {"accountState": _ACCOUNT_STATES[ext.state]}
+            return {"extension": "defaultAccountState", "state": state}
     # Extensions the codec does not model yet: a node names each; we say we could not parse it.
     return {"extension": "unparsableExtension"}

@@ -38,6 +38,7 @@ from solders.rpc.responses import (
     GetAccountInfoResp,
     GetBalanceResp,
     GetBlockHeightResp,
+    GetBlockResp,
     GetLatestBlockhashResp,
     GetMinimumBalanceForRentExemptionResp,
     GetMultipleAccountsResp,
@@ -61,8 +62,10 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import (
     EncodedConfirmedTransactionWithStatusMeta,
+    TransactionDetails,
     TransactionErrorFieldless,
     TransactionStatus,
+    UiConfirmedBlock,
 )
 
 from chain.rpc.breaker import BreakerState, CircuitBreaker
@@ -79,9 +82,22 @@ from chain.rpc.errors import (
     error_from_rpc,
 )
 from chain.rpc.metrics import NO_ENDPOINT, RpcMethod, RpcMetrics, Status
-from chain.rpc.protocol import MAX_MULTIPLE_ACCOUNTS, MAX_SIGNATURE_STATUSES, NODE_UNHEALTHY
+from chain.rpc.protocol import (
+    LONG_TERM_STORAGE_SLOT_SKIPPED,
+    MAX_MULTIPLE_ACCOUNTS,
+    MAX_SIGNATURE_STATUSES,
+    NODE_UNHEALTHY,
+    SLOT_SKIPPED,
+)
 from core.errors import ConfigError
 from core.types import Slotted
+
+_TRANSACTION_DETAILS = {
+    "full": TransactionDetails.Full,
+    "signatures": TransactionDetails.Signatures,
+    "accounts": TransactionDetails.Accounts,
+    "none": TransactionDetails.None_,
+}
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -399,6 +415,37 @@ class RpcClient:
         resp = await self._call(
             "getSlot", lambda c: c.get_slot(self._commitment(commitment)), GetSlotResp
         )
+        return resp.value
+
+    async def get_block(
+        self,
+        slot: int,
+        *,
+        transaction_details: str = "signatures",
+        commitment: Commitment | None = None,
+    ) -> UiConfirmedBlock | None:
+        """The block at ``slot`` (by default its signatures in block order, no transactions),
+        or None when the slot was skipped: no block was produced there, or a fork dropped it.
+
+        A block not (yet) available at ``commitment`` is the node's to serve later: retried,
+        then raised like any retryable error."""
+        details = _TRANSACTION_DETAILS[transaction_details]
+        try:
+            resp = await self._call(
+                "getBlock",
+                lambda c: c.get_block(
+                    slot,
+                    max_supported_transaction_version=0,
+                    transaction_details=details,
+                    rewards=False,
+                    commitment=self._commitment(commitment),
+                ),
+                GetBlockResp,
+            )
+        except RpcRejected as exc:
+            if exc.rpc_code in (SLOT_SKIPPED, LONG_TERM_STORAGE_SLOT_SKIPPED):
+                return None
+            raise
         return resp.value
 
     async def get_block_height(self, commitment: Commitment | None = None) -> int:

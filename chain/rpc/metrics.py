@@ -24,6 +24,7 @@ RpcMethod = Literal[
     "getTokenLargestAccounts",
     "getSlot",
     "getBlockHeight",
+    "getBlock",
     "getBalance",
     "requestAirdrop",
     "getMinimumBalanceForRentExemption",

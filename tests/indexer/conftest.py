@@ -14,6 +14,7 @@ from chain.localnet import Localnet
 from chain.rpc import RpcClient
 
 from .chainops import Deployment, deploy
+from .manual import HandDriven
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -31,3 +32,13 @@ async def deployment(solana_client: AsyncClient) -> Deployment:
 def client(solana_client: AsyncClient) -> AsyncClient:
     """solana-py's client on the harness's chain, under the name these tests use."""
     return solana_client
+
+
+@pytest_asyncio.fixture
+async def hand_driven(manual_localnet: Localnet) -> AsyncIterator[HandDriven]:
+    """A fresh chain whose slots move by hand, with both RPC clients on it."""
+    async with (
+        AsyncClient(manual_localnet.rpc_url) as client,
+        RpcClient([manual_localnet.rpc_url], metrics=CollectorRegistry()) as rpc,
+    ):
+        yield HandDriven(manual_localnet, client, rpc)

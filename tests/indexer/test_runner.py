@@ -21,9 +21,11 @@ from indexer.runner import Indexer, IndexerConfig, serve_health
 from store.engine import session_factory
 from store.leases import LocalLeases
 from store.tables import AssetEvent, AssetRow
+from tests.harness.localnet import raw_rpc, send
 
 from . import chainops as ops
 from .chainops import Deployment
+from .manual import HandDriven
 
 _PATIENCE = 200  # polls of 50 ms: a guard against a hang, not a timing assertion
 
@@ -120,3 +122,40 @@ async def test_live_under_a_lease_with_health(
         await asyncio.wait_for(task, 30)
         server.close()
     assert indexer.ready is False  # no longer leading
+
+
+async def test_positions_are_the_index_in_the_block(
+    hand_driven: HandDriven, engine: AsyncEngine
+) -> None:
+    chain, rpc = hand_driven, hand_driven.rpc
+    async with chain.ticking():
+        d = await ops.deploy(chain.client)
+        alice = await ops.fund(chain.client)
+    # Two mints in one block: the second is at position 1, whatever order they arrive in.
+    sent = []
+    for key in (Keypair(), Keypair()):
+        sent.append(str((await send(chain.client, chain.mint_tx(d, key, alice))).value))
+    slot = chain.net.chain.current.slot
+    chain.advance(2)
+
+    block = await rpc.get_block(slot)
+    assert block is not None
+    assert [str(s) for s in block.signatures or ()] == sent
+    indexer = _indexer(rpc, engine, d)
+    await indexer.backfill()
+    async with session_factory(engine)() as s:
+        rows = (
+            await s.execute(
+                select(AssetEvent.signature, AssetEvent.slot, AssetEvent.position).where(
+                    AssetEvent.kind == "mint"
+                )
+            )
+        ).all()
+    assert sorted(rows) == sorted([(sent[0], slot, 0), (sent[1], slot, 1)])
+
+    # A slot a fork dropped has no block: the client says so instead of failing.
+    chain.advance()
+    dropped = chain.net.chain.current.slot - 1
+    reply = await raw_rpc(chain.net.rpc_url, "localnet_dropSlots", [2])
+    assert dropped in reply["result"]["droppedSlots"]
+    assert await rpc.get_block(dropped) is None

@@ -21,7 +21,7 @@ from spl.memo.models import MemoParams
 from spl.token.instructions import get_associated_token_address
 
 from chain.codecs import token2022
-from chain.codecs.spl_token import MintState
+from chain.codecs.spl_token import AccountState, MintState
 from chain.keys import Signer
 from chain.localnet import Localnet
 from chain.localnet.parsed import token_extensions
@@ -296,3 +296,31 @@ def test_group_extensions_render_in_agaves_shape() -> None:
     ]
     # Classic-program accounts and unextended Token-2022 ones carry no list.
     assert token_extensions(T22, data[:82], mint=True) == []
+
+
+def test_mint_controls_render_in_agaves_shape() -> None:
+    """A wallet sees who controls the mint (delegate, closer, hook, frozen default)."""
+    delegate, closer, hook_authority, hook = (Keypair().pubkey() for _ in range(4))
+    base = MintState(None, 1, 0, True, None)
+    data = token2022.encode_mint(
+        token2022.Mint2022(
+            base,
+            (
+                token2022.MintCloseAuthority(closer),
+                token2022.PermanentDelegate(delegate),
+                token2022.TransferHook(hook_authority, hook),
+                token2022.NonTransferable(),
+                token2022.DefaultAccountState(AccountState.FROZEN),
+            ),
+        )
+    )
+    assert token_extensions(T22, data, mint=True) == [
+        {"extension": "mintCloseAuthority", "state": {"closeAuthority": str(closer)}},
+        {"extension": "permanentDelegate", "state": {"delegate": str(delegate)}},
+        {
+            "extension": "transferHook",
+            "state": {"authority": str(hook_authority), "programId": str(hook)},
+        },
+        {"extension": "nonTransferable"},
+        {"extension": "defaultAccountState", "state": {"accountState": "frozen"}},
+    ]

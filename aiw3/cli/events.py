@@ -1,0 +1,76 @@
+"""``aiw3 events``: the outbox relay that feeds the ``nft-events`` stream."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as redis
+import typer
+
+from aiw3.cli._common import console, fail, settings_or_exit
+from aiw3.metrics import Metrics
+from aiw3.settings import Settings
+from core.errors import AIW3Error, ConfigError
+from minting.events import EventStream, LocalStream, RedisStream
+from minting.relay import OutboxRelay
+from store.engine import create_engine, session_factory
+from store.leases import Leases, LocalLeases, RedisLeases
+
+app = typer.Typer(help="The NFT event stream: publish the outbox.", no_args_is_help=True)
+
+
+@asynccontextmanager
+async def stream_and_leases(settings: Settings) -> AsyncIterator[tuple[EventStream, Leases]]:
+    """Redis Streams and leases with ``AIW3_REDIS_URL``; in-process ones without it (for a
+    relay that runs inside ``aiw3 up``, beside its readers)."""
+    if not settings.redis_url:
+        yield LocalStream(), LocalLeases()
+        return
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        yield RedisStream(client), RedisLeases(client)
+    finally:
+        await client.aclose()
+
+
+async def _relay(settings: Settings, once: bool) -> int:
+    if not settings.redis_url:
+        # An in-process stream in a process of its own reaches no reader: the events would
+        # be marked published and seen by nobody.
+        raise ConfigError(
+            "a separate relay publishes to Redis: set AIW3_REDIS_URL (without Redis the "
+            "relay runs in-process inside `aiw3 up`)",
+            code="relay_needs_redis",
+        )
+    engine = create_engine(settings.database_url)
+    try:
+        async with stream_and_leases(settings) as (stream, leases):
+            relay = OutboxRelay(session_factory(engine), stream, leases, metrics=Metrics().relay)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            if once:
+                return await relay.run_once(stop)
+            await relay.run(stop)
+            return 0
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def relay(
+    once: bool = typer.Option(False, "--once", help="Publish what is there, then exit."),
+) -> None:
+    """Publish outbox events to the Redis Stream until stopped (SIGTERM finishes the batch
+    in hand). One relay leads at a time; others stand by."""
+    settings = settings_or_exit()
+    try:
+        published = asyncio.run(_relay(settings, once))
+    except AIW3Error as exc:
+        fail(exc.message, code=exc.code)
+    if once:
+        console.print(f"published {published} events", highlight=False)

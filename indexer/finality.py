@@ -1,0 +1,317 @@
+"""Finality: journal what the not-yet-final window changed, undo what a fork dropped.
+
+Every transaction projected at a slot above the finalized one is journaled in the same database
+transaction as its rows (``reorg_journal``): a marker (``tx``, its signature) and the
+before-image of each row it changed (``assets``, ``tracked_accounts``, ``indexer_cursors``), the
+history rows it added (``asset_events``, by signature) and the status of each user NFT it moved
+(``user_nfts``).
+
+:meth:`Finality.check` asks the node, as a node shows a fork: a journaled transaction whose
+signature status is gone (or now sits in another slot), or a journaled slot that has no block
+any more (the surviving chain's parent skips it). Everything journaled at or after the first
+dropped slot is undone, newest first, in one database transaction: rows return to their
+before-images (cursors included, so the next crawl re-reads the surviving chain from there),
+a user NFT goes back through :func:`store.repos.transitions.revert` with a ``reverted`` event in
+the outbox, and a mint the dropped slot had confirmed goes back to ``sent`` for the minting
+worker to check again. The caller then re-crawls (see ``Indexer.check_finality``). Journal
+entries at or below the finalized slot are pruned, and rows that reflect a finalized slot are
+marked ``finalized``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from solana.rpc.commitment import Finalized
+from solders.signature import Signature
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chain.rpc import RpcClient
+from indexer.decode import DecodedTx, DelegateChanged, FreezeChanged
+from store.repos import read_model, transitions
+from store.repos.transitions import ChainFact
+from store.tables import (
+    AssetEvent,
+    AssetRow,
+    IndexerCursor,
+    MintOperation,
+    ReorgJournal,
+    TrackedAccount,
+    UserNft,
+)
+from store.types import UTCDateTime
+
+TX: Final = "tx"
+EVENTS: Final = "asset_events"
+USER_NFTS: Final = "user_nfts"
+#: Tables journaled as whole before-images, with their one-column key.
+_IMAGED: Final[dict[str, tuple[Table, str]]] = {
+    "assets": (AssetRow.__table__, "mint"),  # type: ignore[dict-item]
+    "tracked_accounts": (TrackedAccount.__table__, "address"),  # type: ignore[dict-item]
+    "indexer_cursors": (IndexerCursor.__table__, "name"),  # type: ignore[dict-item]
+}
+# Only a mint the worker had confirmed goes back; a finalized one cannot be dropped.
+_RECHECK_FROM: Final = ("confirmed",)
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    slot: int
+    signature: str
+    images: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
+    events: int = 0
+    statuses: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reverted:
+    """What one rollback undid: the first dropped slot, the transactions journaled from it on,
+    and the user NFTs moved back."""
+
+    from_slot: int
+    signatures: tuple[str, ...]
+    nfts: tuple[str, ...]
+
+
+class Finality:
+    def __init__(self, rpc: RpcClient) -> None:
+        self._rpc = rpc
+        #: The newest finalized slot the node reported; changes at or below it are final.
+        self.finalized_slot = 0
+
+    async def refresh(self) -> int:
+        self.finalized_slot = max(self.finalized_slot, await self._rpc.get_slot(Finalized))
+        return self.finalized_slot
+
+    # -- journaling (inside the projection's database transaction) ---------------------------
+
+    async def capture(
+        self,
+        session: AsyncSession,
+        slot: int,
+        signature: str,
+        tx: DecodedTx | None,
+        cursors: Sequence[str],
+    ) -> _Snapshot | None:
+        """Before-images of every row this transaction may change; None when its slot is
+        final (nothing to journal)."""
+        if slot <= self.finalized_slot:
+            return None
+        snap = _Snapshot(slot, signature)
+        mints: set[str] = set()
+        accounts: set[str] = set()
+        if tx is not None:
+            mints = tx.mints() | {getattr(c, "account", "") for c in tx.changes}
+            mints.discard("")
+            accounts = {b.account for b in tx.balances} | {
+                c.account for c in tx.changes if isinstance(c, DelegateChanged | FreezeChanged)
+            }
+        for name, keys in (
+            ("assets", mints),
+            ("tracked_accounts", accounts),
+            ("indexer_cursors", set(cursors)),
+        ):
+            found = await _images(session, name, keys)
+            for key in keys:
+                snap.images[(name, key)] = found.get(key)
+        snap.events = await _count_events(session, signature)
+        snap.statuses = await transitions.statuses(session, sorted(mints))
+        return snap
+
+    async def record(self, session: AsyncSession, snap: _Snapshot | None) -> None:
+        """Journal what changed since :meth:`capture`, in the same database transaction."""
+        if snap is None:
+            return
+        await read_model.journal(session, snap.slot, TX, snap.signature, None)
+        by_table: dict[str, set[str]] = {}
+        for name, key in snap.images:
+            by_table.setdefault(name, set()).add(key)
+        for name, keys in by_table.items():
+            after = await _images(session, name, keys)
+            for key in sorted(keys):
+                before = snap.images[(name, key)]
+                if after.get(key) != before:
+                    await read_model.journal(session, snap.slot, name, key, before)
+                    await _unfinalize(session, name, key)
+        if snap.events == 0 and await _count_events(session, snap.signature) > 0:
+            await read_model.journal(session, snap.slot, EVENTS, snap.signature, None)
+        now = await transitions.statuses(session, sorted(snap.statuses))
+        for mint, status in sorted(snap.statuses.items()):
+            if now.get(mint) != status:
+                await read_model.journal(session, snap.slot, USER_NFTS, mint, {"status": status})
+
+    # -- detection, rollback, pruning ----------------------------------------------------------
+
+    async def dropped_from(self, session: AsyncSession) -> int | None:
+        """The first journaled slot the node no longer has, or None."""
+        marks = (
+            await session.execute(
+                select(ReorgJournal.slot, ReorgJournal.row_key).where(
+                    ReorgJournal.table_name == TX, ReorgJournal.slot > self.finalized_slot
+                )
+            )
+        ).all()
+        if not marks:
+            return None
+        dropped: set[int] = set()
+        statuses = await self._rpc.get_signature_statuses(
+            [Signature.from_string(signature) for _, signature in marks]
+        )
+        for (slot, _), status in zip(marks, statuses.value, strict=True):
+            if status is None or status.slot != slot:
+                dropped.add(slot)
+        for slot in sorted({slot for slot, _ in marks} - dropped):
+            if await self._rpc.get_block(slot, transaction_details="none") is None:
+                dropped.add(slot)
+        return min(dropped) if dropped else None
+
+    async def rollback(self, session: AsyncSession, from_slot: int) -> Reverted:
+        """Undo every journaled change at or after ``from_slot``, newest first."""
+        entries = await read_model.journal_since(session, from_slot)
+        signatures: list[str] = []
+        nfts: list[str] = []
+        now = dt.datetime.now(dt.UTC)
+        for entry in entries:
+            if entry.table_name == TX:
+                signatures.append(entry.row_key)
+            elif entry.table_name == EVENTS:
+                await session.execute(
+                    delete(AssetEvent).where(AssetEvent.signature == entry.row_key)
+                )
+            elif entry.table_name == USER_NFTS:
+                if await _revert_nft(session, entry, now):
+                    nfts.append(entry.row_key)
+            elif entry.table_name in _IMAGED:
+                await _restore(session, entry.table_name, entry.row_key, entry.before)
+        await session.execute(delete(ReorgJournal).where(ReorgJournal.slot >= from_slot))
+        session.expunge_all()  # rows were rewritten beneath the identity map
+        return Reverted(from_slot, tuple(reversed(signatures)), tuple(dict.fromkeys(nfts)))
+
+    async def settle(self, session: AsyncSession) -> int:
+        """Prune the journal at or below the finalized slot and mark the rows that reflect a
+        finalized slot; returns the journal entries pruned."""
+        final = self.finalized_slot
+        pruned = await read_model.prune_journal(session, final)
+        await session.execute(
+            update(AssetRow)
+            .where(AssetRow.finalized.is_(False), AssetRow.last_slot <= final)
+            .values(finalized=True)
+        )
+        await session.execute(
+            update(AssetEvent)
+            .where(AssetEvent.finalized.is_(False), AssetEvent.slot <= final)
+            .values(finalized=True)
+        )
+        await session.execute(
+            update(TrackedAccount)
+            .where(
+                TrackedAccount.finalized.is_(False),
+                TrackedAccount.slot <= final,
+                or_(
+                    TrackedAccount.authority_slot.is_(None), TrackedAccount.authority_slot <= final
+                ),
+            )
+            .values(finalized=True)
+        )
+        await session.execute(
+            update(IndexerCursor)
+            .where(IndexerCursor.finalized_slot < final)
+            .values(finalized_slot=final)
+        )
+        return pruned
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+async def _images(
+    session: AsyncSession, name: str, keys: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    table, key = _IMAGED[name]
+    rows = await session.execute(select(table).where(table.c[key].in_(wanted)))
+    return {m[key]: _encode(table, dict(m)) for m in rows.mappings()}
+
+
+def _encode(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    # JSON-safe before-images; ``updated_at`` moves on every write and says nothing of the chain.
+    out = {}
+    for column in table.columns:
+        if column.name == "updated_at":
+            continue
+        value = row[column.name]
+        out[column.name] = value.isoformat() if isinstance(value, dt.datetime) else value
+    return out
+
+
+def _decode(table: Table, image: dict[str, Any]) -> dict[str, Any]:
+    out = dict(image)
+    for column in table.columns:
+        value = out.get(column.name)
+        if isinstance(column.type, UTCDateTime) and isinstance(value, str):
+            out[column.name] = dt.datetime.fromisoformat(value)
+    return out
+
+
+async def _restore(
+    session: AsyncSession, name: str, key: str, before: dict[str, Any] | None
+) -> None:
+    table, column = _IMAGED[name]
+    await session.execute(delete(table).where(table.c[column] == key))
+    if before is not None:
+        await session.execute(insert(table).values(**_decode(table, before)))
+
+
+async def _unfinalize(session: AsyncSession, name: str, key: str) -> None:
+    # A row changed at a not-yet-final slot no longer reflects a finalized one.
+    if name == "assets":
+        await session.execute(update(AssetRow).where(AssetRow.mint == key).values(finalized=False))
+    elif name == "tracked_accounts":
+        await session.execute(
+            update(TrackedAccount).where(TrackedAccount.address == key).values(finalized=False)
+        )
+
+
+async def _count_events(session: AsyncSession, signature: str) -> int:
+    count = await session.scalar(
+        select(func.count()).select_from(AssetEvent).where(AssetEvent.signature == signature)
+    )
+    return int(count or 0)
+
+
+async def _revert_nft(session: AsyncSession, entry: ReorgJournal, now: dt.datetime) -> bool:
+    mint, before = entry.row_key, str((entry.before or {}).get("status"))
+    current = (await transitions.statuses(session, [mint])).get(mint)
+    if current is None or current == before:
+        return False
+    if not await transitions.revert(session, mint, from_status=current, to_status=before):
+        return False
+    if before == "pending":
+        # The mint it confirmed is gone: the minting worker checks (and re-sends) it again.
+        await session.execute(
+            update(MintOperation)
+            .where(and_(MintOperation.mint_address == mint, MintOperation.state.in_(_RECHECK_FROM)))
+            .values(state="sent", confirmed_slot=None, next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    nft = (
+        await session.execute(
+            select(UserNft)
+            .where(UserNft.mint_address == mint)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    await transitions.emit_event(
+        session,
+        nft,
+        "reverted",
+        ChainFact(entry.slot, None, now),
+        {"from": current, "to": before, "dropped_slot": entry.slot},
+    )
+    return True

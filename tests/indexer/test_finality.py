@@ -1,0 +1,173 @@
+"""indexer.finality on a hand-driven local chain: a fork (``localnet_dropSlots``) that drops the
+slot of a mint and of a plain transfer is detected, rolled back from the journal (the NFT back to
+``pending``, its mint operation back to ``sent``, a ``reverted`` event in the outbox) and
+re-derived from the surviving chain; once the chain finalizes, the journal is pruned and the
+rows are marked finalized."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.transaction import Transaction
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chain.codecs import spl_token
+from chain.localnet import CommitmentLevel, Localnet
+from indexer.metrics import IndexerMetrics
+from indexer.projection import Projection, Trust
+from indexer.runner import Indexer, IndexerConfig
+from store.engine import session_factory
+from store.tables import (
+    AssetEvent,
+    AssetRow,
+    EventOutbox,
+    MintOperation,
+    ReorgJournal,
+    User,
+    UserNft,
+)
+from tests.harness.localnet import FINALITY_DEPTH, raw_rpc, send
+
+from . import chainops as ops
+from .manual import HandDriven
+
+
+def _plain_transfer(net: Localnet, owner: Keypair, mint: Pubkey, to: Keypair) -> Transaction:
+    """A plain ``Transfer`` between the two ATAs, on the current block."""
+    source, dest = ops.ata_of(owner.pubkey(), mint), ops.ata_of(to.pubkey(), mint)
+    ix = spl_token.encode(spl_token.Transfer(ops.T22, source, dest, owner.pubkey(), 1))
+    return Transaction([owner], Message([ix], owner.pubkey()), net.chain.current.blockhash)
+
+
+async def _business(engine: AsyncEngine, mint: str) -> tuple[str, str, list[str]]:
+    async with session_factory(engine)() as s:
+        nft = (await s.execute(select(UserNft).where(UserNft.mint_address == mint))).scalar_one()
+        op = (
+            await s.execute(select(MintOperation).where(MintOperation.mint_address == mint))
+        ).scalar_one()
+        events = list(
+            (await s.execute(select(EventOutbox.event_type).order_by(EventOutbox.id))).scalars()
+        )
+        return nft.status, op.state, events
+
+
+async def test_a_dropped_slot_is_rolled_back_and_re_derived(
+    hand_driven: HandDriven, engine: AsyncEngine
+) -> None:
+    chain, net, client, rpc = hand_driven, hand_driven.net, hand_driven.client, hand_driven.rpc
+    async with chain.ticking():
+        d = await ops.deploy(client)
+        alice, bob = await ops.fund(client), await ops.fund(client)
+        kept, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+        await ops.create_ata(client, alice, bob.pubkey(), kept)
+    chain.advance(FINALITY_DEPTH + 2)
+    indexer = Indexer(
+        rpc,
+        session_factory(engine),
+        Projection(Trust(frozenset({str(d.collection)}), frozenset())),
+        IndexerConfig(creators=(str(d.system.pubkey()),), page_size=50),
+        IndexerMetrics(CollectorRegistry()),
+    )
+    await indexer.backfill()
+    assert await indexer.check_finality() is None
+    async with session_factory(engine)() as s:
+        assert await s.scalar(select(func.count()).select_from(ReorgJournal)) == 0
+        row = await s.get(AssetRow, str(kept))
+        assert row is not None
+        assert row.finalized is True
+
+    # A pending NFT whose mint the worker sent and saw confirmed.
+    key = Keypair()
+    async with session_factory(engine)() as s, s.begin():
+        user = User(wallet_address=str(alice.pubkey()))
+        s.add(user)
+        await s.flush()
+        op = MintOperation(
+            idempotency_key="fork-test",
+            kind="claim",
+            level=1,
+            owner_address=str(alice.pubkey()),
+            mint_address=str(key.pubkey()),
+            asset_standard="token2022",
+            state="confirmed",
+        )
+        s.add(op)
+        await s.flush()
+        s.add(
+            UserNft(
+                user_id=user.id,
+                level=1,
+                status="pending",
+                mint_address=str(key.pubkey()),
+                mint_operation_id=op.id,
+            )
+        )
+
+    # The branch that will be abandoned: the mint, then a plain transfer of the kept NFT.
+    # Signed on the fork point's blockhash, so it can land again on the new branch.
+    fork_point = net.chain.block_at(CommitmentLevel.CONFIRMED)
+    minted = chain.mint_tx(d, key, alice, fork_point.blockhash)
+    await send(client, minted)
+    chain.advance()
+    plain = _plain_transfer(net, alice, kept, bob)
+    await send(client, plain)
+    chain.advance(2)
+    await indexer.backfill()
+    async with session_factory(engine)() as s:
+        kept_row = await s.get(AssetRow, str(kept))
+        assert kept_row is not None
+        assert kept_row.owner == str(bob.pubkey())
+        assert kept_row.finalized is False
+        assert await s.get(AssetRow, str(key.pubkey())) is not None
+        journaled = await s.scalar(select(func.count()).select_from(ReorgJournal))
+        assert journaled
+    status, _, events = await _business(engine, str(key.pubkey()))
+    assert status == "unlocked"
+    assert events == ["unlocked"]
+
+    dropped = await raw_rpc(
+        net.rpc_url, "localnet_dropSlots", [net.chain.current.slot - fork_point.slot]
+    )
+    assert "error" not in dropped, dropped
+    chain.advance()
+    reverted = await indexer.check_finality()
+    assert reverted is not None
+    assert set(reverted.signatures) == {str(minted.signatures[0]), str(plain.signatures[0])}
+    assert reverted.nfts == (str(key.pubkey()),)
+    status, state, events = await _business(engine, str(key.pubkey()))
+    assert (status, state) == ("pending", "sent")
+    assert events == ["unlocked", "reverted"]
+    async with session_factory(engine)() as s:
+        assert await s.get(AssetRow, str(key.pubkey())) is None
+        kept_row = await s.get(AssetRow, str(kept))
+        assert kept_row is not None
+        assert kept_row.owner == str(alice.pubkey())  # the surviving chain's owner
+        history = await s.scalar(
+            select(func.count())
+            .select_from(AssetEvent)
+            .where(AssetEvent.signature.in_([str(plain.signatures[0])]))
+        )
+        assert history == 0
+
+    # The same signed mint lands again on the new branch: unlocked again, once.
+    await send(client, minted)
+    chain.advance(2)
+    await indexer.backfill()
+    status, _, events = await _business(engine, str(key.pubkey()))
+    assert status == "unlocked"
+    assert events == ["unlocked", "reverted", "unlocked"]
+
+    chain.advance(FINALITY_DEPTH + 2)
+    assert await indexer.check_finality() is None
+    async with session_factory(engine)() as s:
+        assert await s.scalar(select(func.count()).select_from(ReorgJournal)) == 0
+        row = await s.get(AssetRow, str(key.pubkey()))
+        assert row is not None
+        assert row.finalized is True
+        unfinal = await s.scalar(
+            select(func.count()).select_from(AssetEvent).where(AssetEvent.finalized.is_(False))
+        )
+        assert unfinal == 0
