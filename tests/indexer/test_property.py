@@ -9,6 +9,9 @@ the operations the indexer backfills, restarts (a new runner and projection over
 database, resuming from its cursors), and receives deliveries out of order (a recent
 transaction projected before the crawl reaches it, several in reverse) and twice.
 
+One more test kills a real ``aiw3 indexer backfill`` process with SIGKILL once it has
+committed a few events, and a new backfill over the same database resumes from its cursors.
+
 Then every NFT's ``assets`` row equals the chain's accounts, read with getTokenLargestAccounts
 and getMultipleAccounts and decoded with ``chain.codecs`` (not through the indexer), and
 ``asset_events`` holds exactly the events of the operations performed, each once.
@@ -16,9 +19,14 @@ and getMultipleAccounts and decoded with ``chain.codecs`` (not through the index
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
+import signal
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,16 +38,20 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from sqlalchemy import delete, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chain.codecs import token2022
+from chain.keys import Signer
+from chain.localnet import Localnet
 from chain.rpc import RpcClient
 from indexer.decode import decode_transaction
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Projection, Trust
 from indexer.runner import Indexer, IndexerConfig
-from store.engine import session_factory
+from store.engine import create_engine, session_factory
 from store.tables import AssetEvent, AssetRow, metadata
+from tests.aiw3.cli.test_indexer import _env
 
 from . import chainops as ops
 from .chainops import Deployment
@@ -69,6 +81,7 @@ _STEPS = st.lists(
     max_size=12,
 )
 _SEEDED_TABLES = {"nft_tiers"}
+_PATIENCE = 3000  # polls of 10 ms: a guard against a hang, not a timing assertion
 
 
 @dataclass
@@ -118,13 +131,15 @@ async def _project(
     rpc: RpcClient, engine: AsyncEngine, d: Deployment, signatures: list[Signature]
 ) -> None:
     """Deliver transactions to a projection directly, in the order given (each in its own
-    database transaction, as the runner does)."""
-    projection = _indexer(rpc, engine, d)._projection
+    database transaction, as the runner does), at the runner's position in the block."""
+    indexer = _indexer(rpc, engine, d)
     for signature in signatures:
         result = await rpc.get_transaction(signature, commitment=Confirmed)
         assert result is not None
+        position = await indexer.position(result.slot, str(signature))
+        assert position is not None
         async with session_factory(engine)() as session, session.begin():
-            await projection.apply(session, decode_transaction(result, 0))
+            await indexer._projection.apply(session, decode_transaction(result, position))
 
 
 async def _wipe(engine: AsyncEngine) -> None:
@@ -320,6 +335,10 @@ async def test_read_model_equals_the_chain(
     box[0] = _indexer(rpc, engine, d)
     await box[0].backfill()
 
+    await _assert_equals_the_chain(client, engine, w)
+
+
+async def _assert_equals_the_chain(client: AsyncClient, engine: AsyncEngine, w: _World) -> None:
     async with session_factory(engine)() as s:
         rows = {r.mint: r for r in (await s.execute(select(AssetRow))).scalars()}
         events = Counter(
@@ -332,3 +351,49 @@ async def test_read_model_equals_the_chain(
     for nft in w.nfts:  # the test's own bookkeeping agrees with the chain too
         assert rows[str(nft.mint)].owner == str(nft.holder.pubkey())
     assert events == w.events
+
+
+async def test_a_backfill_killed_mid_way_resumes_from_its_cursors(
+    tmp_path: Path, localnet: Localnet, client: AsyncClient, rpc: RpcClient
+) -> None:
+    """``aiw3 indexer backfill`` in its own process, killed with SIGKILL once it has committed
+    something; a new backfill over the same database ends equal to the chain, nothing doubled."""
+    d = await ops.deploy(client)
+    env = await _env(tmp_path, localnet, Signer(d.system))  # migrates the database file
+    engine = create_engine(env["AIW3_DATABASE_URL"])
+    w = _World(d, d, [await ops.fund(client, 10**9) for _ in range(3)])
+    for i in range(24):
+        kind = ("mint", "transfer_plain", "transfer_checked")[i % 3]
+        await _step(w, kind, i, i, client, rpc, engine, [_indexer(rpc, engine, d)])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aiw3",
+        "indexer",
+        "backfill",
+        env={**os.environ, **env, "AIW3_COLLECTIONS": str(d.collection)},
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(_PATIENCE):
+            if proc.returncode is not None or await _committed_events(engine) >= 3:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(proc.wait(), 30)
+    restarted = _indexer(rpc, engine, d)
+    await restarted.backfill()
+    await _assert_equals_the_chain(client, engine, w)
+    await engine.dispose()
+
+
+async def _committed_events(engine: AsyncEngine) -> int:
+    try:
+        async with session_factory(engine)() as s:
+            return len((await s.execute(select(AssetEvent.id))).all())
+    except OperationalError:  # the other process holds the write lock: look again
+        return 0
