@@ -327,3 +327,30 @@ async def test_an_activation_is_judged_by_the_owner_when_it_ran_in_any_order(
                 if e.kind == "activate"
             ]
         assert activations == [(str(by_bob), str(bob.pubkey()))]
+
+
+async def test_a_burn_applied_before_its_mint_keeps_its_history(
+    client: AsyncClient, rpc: RpcClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """A burnt mint is no longer crawled, so a burn projected ahead of the mint's creation must
+    leave its rows then, not wait for an asset row that did not exist yet."""
+    alice = await ops.fund(client)
+    mint, minted = await ops.mint(
+        client, deployment.system, alice.pubkey(), collection=deployment.collection
+    )
+    burnt = await ops.burn(client, alice, mint)
+    mint_tx, burn_tx = await _decode_all(rpc, [minted, burnt])
+    projection = Projection(_trust(deployment))
+    m = str(mint)
+    await _reset(engine, [m])
+    for tx in (burn_tx, mint_tx):
+        async with session_factory(engine)() as s, s.begin():
+            await projection.apply(s, tx)
+    async with session_factory(engine)() as s:
+        row = await s.get(AssetRow, m)
+        assert row is not None
+        assert (row.burnt, row.owner, row.supply) == (True, None, 0)
+        kinds = sorted(e.kind for e in await tracking.event_kinds(s, m))
+        nft = (await s.execute(select(UserNft))).scalar_one()
+    assert kinds == ["burn", "close", "mint"]
+    assert nft.status == "burned"
