@@ -21,8 +21,9 @@ The rules (each a fact of the chain, never an inference from arrival order):
    holding exactly the one token, and nothing otherwise (never an account holding 0).
    Balances are kept for mints not (yet) tracked, so a transfer applied before its mint's
    creation still counts.
-4. **Burnt** when the mint is closed, or its supply is 0 once any token account of it is
-   known; a burnt asset has no owner.
+4. **Burnt** when the mint is closed or a burn of it was applied (never inferred from a
+   supply of 0: a former holder's lone close applied before the transfer that emptied the
+   account leaves no open account known either); a burnt asset has no owner.
 5. **Genuine** (ARCHITECTURE §3): ``token2022`` only as a member of one of the trusted
    collection mints (the program checks the group authority's signature for membership);
    ``metaplex`` only with a verified creator in the trusted creator set. The update authority
@@ -95,6 +96,9 @@ _Version = tuple[int, int, int]  # slot, position, instruction index
 
 #: Activation memos are kept among the versioned fields under this prefix (not metadata).
 _CLAIM: Final = "claim:"
+#: Set by a burn of the mint (not metadata either).
+_BURNT: Final = "state:burnt"
+_STATE: Final = (_CLAIM, "state:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,12 @@ class Projection:
         for mint in sorted(_candidates(tx) - groups - set(known)):
             known[mint] = self._new_asset(session, mint, tx)
             applied.new_mints.add(mint)
+            # A burn applied before the mint's creation left its history row (rule 7).
+            for e in await tracking.event_kinds(session, mint):
+                if e.kind == "burn":
+                    fields = dict(known[mint].metadata_fields or {})
+                    _set_field(fields, _BURNT, True, (e.slot, e.position, e.instruction_index))
+                    known[mint].metadata_fields = fields
         for asset in known.values():
             self._apply_mint_source(asset, tx)
             self._apply_metadata(asset, tx)
@@ -314,10 +324,15 @@ class Projection:
                         _set_field(fields, key, value, at)
                 case CreatorVerified():
                     _set_field(fields, f"verified:{c.creator}", True, at)
+                case Burned():
+                    # Kept with the state, not inferred from a supply of 0: the lone close of
+                    # a former holder's emptied account, applied before the transfer that
+                    # emptied it, leaves no open account known either.
+                    _set_field(fields, _BURNT, True, at)
         if fields != before:
             asset.metadata_fields = fields
             latest = max(
-                (tuple(v["at"]) for k, v in fields.items() if not k.startswith(_CLAIM)),
+                (tuple(v["at"]) for k, v in fields.items() if not k.startswith(_STATE)),
                 default=None,
             )
             if latest is not None:
@@ -336,7 +351,7 @@ class Projection:
         holders = [a for a in open_accounts if a.amount > 0]
         holder = holders[0] if len(holders) == 1 and holders[0].amount == 1 else None
         asset.supply = sum(a.amount for a in open_accounts)
-        asset.burnt = bool(asset.mint_closed or (accounts and asset.supply == 0))
+        asset.burnt = bool(asset.mint_closed or value(_BURNT))
         if holder is None or asset.burnt:
             asset.owner = asset.token_account = asset.delegate = None
             asset.frozen = False
