@@ -1,26 +1,47 @@
 """Decoded transactions into the read model (``assets``, ``asset_events``, ``tracked_accounts``)
 and the business links, idempotently and in any order.
 
-The rules, each a fact of the chain, never an inference from arrival order:
+The rules (each a fact of the chain, never an inference from arrival order):
 
-* **Versions.** Every piece of state carries the (slot, position in block) of the change that
-  set it: a token account its balance and, apart, its delegate/frozen state; each metadata
-  field its own; the mint its creation and close. A change older than the stored version is
-  ignored, so applying a transaction twice, or a late one after a newer one, leaves the rows
-  as they were. The asset row is then *derived* from that state, never patched.
-* **Ownership.** The owner is the owner of the one open token account holding exactly the one
-  token; supply is the sum of the open accounts' balances. Zero-decimal balances are kept even
-  for mints not (yet) tracked, so a transfer seen before its mint's creation still counts.
-* **Burnt** when the mint is closed, or its supply is 0 once any account of it is known.
-* **Authenticity** (ARCHITECTURE §3): ``token2022`` genuine only as a member of a trusted
-  collection mint (membership needs the group authority's signature, checked by the program);
-  ``metaplex`` only with a verified creator in the trusted creator set. Counterfeits are
-  stored with ``genuine`` false; their ``level`` is never trusted.
-* **Attacker-controlled metadata** is stored whole when it fits the columns; otherwise the
-  name, symbol, uri and level are refused together and ``metadata_error`` says why.
-* **History.** One ``asset_events`` row per mint, transfer, burn, close and valid activation
-  (unique per signature / instruction / mint / kind); a business event goes to the outbox
-  only when its history row is new, through ``store.repos.transitions``.
+1. **Ordering.** A transaction's place is ``(slot, position in the block)``; a change inside it
+   adds the instruction index. Every piece of state carries the place of the change that set
+   it: each token account its balance/owner/closed state, and apart its delegate and frozen
+   state; each metadata field its own; the mint its creation and close. A change is applied
+   only if it is not older than the stored one (ties: the later application wins, so one
+   transaction applied again rewrites the same values). The asset row is then *derived* from
+   that state, never patched, so the rows depend on the set of transactions applied, not on
+   their order.
+2. **Idempotency.** Re-applying a transaction rewrites state with equal values (rule 1) and
+   adds no history: ``asset_events`` is unique per (signature, instruction index, mint, kind),
+   and business events go to the outbox only when their history row is new (guarded
+   transitions of ``store.repos.transitions``). A failed transaction changes nothing.
+3. **Ownership.** Only the pre/post token balances of zero-decimal mints say who holds what
+   (they see plain ``Transfer`` and transfers through any program). ``supply`` is the sum of
+   the open accounts' balances; ``owner``/``token_account`` are those of the one open account
+   holding exactly the one token, and nothing otherwise (never an account holding 0).
+   Balances are kept for mints not (yet) tracked, so a transfer applied before its mint's
+   creation still counts.
+4. **Burnt** when the mint is closed or a burn of it was applied (never inferred from a
+   supply of 0: a former holder's lone close applied before the transfer that emptied the
+   account leaves no open account known either); a burnt asset has no owner.
+5. **Genuine** (ARCHITECTURE §3): ``token2022`` only as a member of one of the trusted
+   collection mints (the program checks the group authority's signature for membership);
+   ``metaplex`` only with a verified creator in the trusted creator set. The update authority
+   proves nothing. Counterfeits are stored with ``genuine`` false; ``level`` is set only on a
+   genuine NFT.
+6. **Attacker-controlled metadata** is stored whole when it fits the columns; otherwise name,
+   symbol, uri and level are refused together and ``metadata_error`` says why. Additional
+   fields live apart (``field:<key>``), so no key can pose as ``collection`` or a claim.
+7. **History.** One ``asset_events`` row per mint, transfer (a change of the sole holder),
+   burn, token-account close (and mint close) and valid activation, with slot, position and
+   signature. Rows of a zero-decimal mint the transaction moves are written even before its
+   asset row exists (a burn applied ahead of the mint is not lost).
+8. **Activation.** A memo ``aiw3:activate:<mint>`` is kept as a claim and judged against the
+   owner *when it executed*: the sender if the same transaction moves the NFT, else the
+   receiver of the last mint/transfer before it in the history. Claims are judged again
+   whenever the mint's history changes (a plain ``Transfer`` found later can make a claim valid
+   or invalid), adding or removing its ``activate`` row; ``activated`` is whether any claim
+   holds. A memo signed by anyone else is kept but never holds.
 """
 
 from __future__ import annotations
@@ -32,7 +53,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chain.asset import Asset as ChainAsset
@@ -72,6 +93,12 @@ _LIMITS: Final = {"name": 200, "symbol": 32, "uri": 512}
 _LEVEL = re.compile(r"^[0-9]{1,9}$")
 
 _Version = tuple[int, int, int]  # slot, position, instruction index
+
+#: Activation memos are kept among the versioned fields under this prefix (not metadata).
+_CLAIM: Final = "claim:"
+#: Set by a burn of the mint (not metadata either).
+_BURNT: Final = "state:burnt"
+_STATE: Final = (_CLAIM, "state:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +145,12 @@ class Projection:
         for mint in sorted(_candidates(tx) - groups - set(known)):
             known[mint] = self._new_asset(session, mint, tx)
             applied.new_mints.add(mint)
+            # A burn applied before the mint's creation left its history row (rule 7).
+            for e in await tracking.event_kinds(session, mint):
+                if e.kind == "burn":
+                    fields = dict(known[mint].metadata_fields or {})
+                    _set_field(fields, _BURNT, True, (e.slot, e.position, e.instruction_index))
+                    known[mint].metadata_fields = fields
         for asset in known.values():
             self._apply_mint_source(asset, tx)
             self._apply_metadata(asset, tx)
@@ -197,6 +230,8 @@ class Projection:
         self, session: AsyncSession, ref: TxRef, balances: Sequence[Balance]
     ) -> None:
         at: _Version = (ref.slot, ref.position, 0)
+        # One query loads them all into the session; each _put_account's get is then free.
+        await tracking.accounts(session, (b.account for b in balances))
         for b in balances:
             await _put_account(session, b.account, b.mint, b.owner, b.amount, b.closed, at)
 
@@ -289,9 +324,17 @@ class Projection:
                         _set_field(fields, key, value, at)
                 case CreatorVerified():
                     _set_field(fields, f"verified:{c.creator}", True, at)
+                case Burned():
+                    # Kept with the state, not inferred from a supply of 0: the lone close of
+                    # a former holder's emptied account, applied before the transfer that
+                    # emptied it, leaves no open account known either.
+                    _set_field(fields, _BURNT, True, at)
         if fields != before:
             asset.metadata_fields = fields
-            latest = max((tuple(v["at"]) for v in fields.values()), default=None)
+            latest = max(
+                (tuple(v["at"]) for k, v in fields.items() if not k.startswith(_STATE)),
+                default=None,
+            )
             if latest is not None:
                 asset.metadata_slot, asset.metadata_position = latest[0], latest[1]
 
@@ -308,7 +351,7 @@ class Projection:
         holders = [a for a in open_accounts if a.amount > 0]
         holder = holders[0] if len(holders) == 1 and holders[0].amount == 1 else None
         asset.supply = sum(a.amount for a in open_accounts)
-        asset.burnt = bool(asset.mint_closed or (accounts and asset.supply == 0))
+        asset.burnt = bool(asset.mint_closed or value(_BURNT))
         if holder is None or asset.burnt:
             asset.owner = asset.token_account = asset.delegate = None
             asset.frozen = False
@@ -387,41 +430,91 @@ class Projection:
                 }
             )
 
+        # Like balances, the history of a zero-decimal mint this transaction moves is kept
+        # before its asset row exists: applied ahead of the mint's creation (out of order),
+        # a burn would otherwise be lost for good (a burnt mint is no longer crawled).
+        nfts = set(known) | set(mints_of.values())
         for c in tx.changes:
             match c:
-                case Minted() if c.mint in known:
+                case Minted() if c.mint in nfts:
                     event(c.mint, "mint", c.index, None, owners.get(c.account))
-                case Burned() if c.mint in known:
+                case Burned() if c.mint in nfts:
                     event(c.mint, "burn", c.index, owners.get(c.account), None)
                 case Closed() if c.account in known:
                     event(c.account, "close", c.index, None, None)
-                case Closed() if mints_of.get(c.account) in known:
+                case Closed() if mints_of.get(c.account) in nfts:
                     event(mints_of[c.account], "close", c.index, owners.get(c.account), None)
                 case ActivationMemo() if c.mint in known:
-                    owner = await self._owner_at(session, tx, c.mint)
-                    if owner is not None and owner in c.signers:
-                        known[c.mint].activated = True
-                        event(c.mint, "activate", c.index, None, owner)
+                    # Judged against the owner, so it needs the asset; one seen before it is
+                    # found again in the mint's own history, which is crawled once tracked.
+                    _record_claim(known[c.mint], tx, c)
         for t in tx.transfers:
-            if t.mint in known:
+            if t.mint in nfts:
                 event(t.mint, "transfer", 0, t.from_owner, t.to_owner)
         new: list[dict[str, Any]] = []
         for row in rows:
             if await insert_ignore(session, AssetEvent.__table__, [row]):  # type: ignore[arg-type]
                 new.append(row)
+        for mint in sorted(known):
+            new += await self._judge_claims(session, known[mint])
         return new
 
-    async def _owner_at(self, session: AsyncSession, tx: DecodedTx, mint: str) -> str | None:
-        """The owner when the activation executed: the sender if this same transaction moves
-        the NFT, else the last receiver in the history before it, else the current owner."""
-        for t in tx.transfers:
-            if t.mint == mint:
-                return t.from_owner
-        found, before = await tracking.ownership_before(session, mint, tx.ref.slot, tx.ref.position)
-        if found:
-            return before
-        asset = await session.get(AssetRow, mint)
-        return asset.owner if asset is not None else None
+    async def _judge_claims(self, session: AsyncSession, asset: AssetRow) -> list[dict[str, Any]]:
+        """(Re)judge every activation memo of ``asset`` against the history as it stands now.
+
+        Out of order, a memo can arrive before the transfer that made its signer the owner
+        (the transfer was a plain ``Transfer``, found later through a token account), or
+        before the one that took the NFT away from its signer. So the memo is kept as a
+        claim and judged again whenever anything of the mint is applied: a claim that became
+        valid gets its ``activate`` row, one that no longer is loses it. ``activated`` is
+        whether any claim holds."""
+        fields = asset.metadata_fields or {}
+        claims = [v["v"] for k, v in sorted(fields.items()) if k.startswith(_CLAIM)]
+        if not claims:
+            return []
+        new: list[dict[str, Any]] = []
+        activated = False
+        for claim in claims:
+            signature, index = claim["signature"], claim["index"]
+            owner = claim["sender"]
+            if owner is None:
+                found, owner = await tracking.ownership_before(
+                    session, asset.mint, claim["slot"], claim["position"]
+                )
+                if not found:
+                    owner = asset.owner  # no history of it (an import): the owner read now
+            valid = owner is not None and owner in claim["signers"]
+            activated = activated or valid
+            match = (
+                AssetEvent.mint == asset.mint,
+                AssetEvent.kind == "activate",
+                AssetEvent.signature == signature,
+                AssetEvent.instruction_index == index,
+            )
+            if not valid:
+                await session.execute(delete(AssetEvent).where(*match))
+                continue
+            stored = (await session.execute(select(AssetEvent.to_owner).where(*match))).first()
+            if stored is not None and stored[0] == owner:
+                continue
+            await session.execute(delete(AssetEvent).where(*match))
+            row = {
+                "mint": asset.mint,
+                "kind": "activate",
+                "signature": signature,
+                "instruction_index": index,
+                "slot": claim["slot"],
+                "position": claim["position"],
+                "block_time": _from_timestamp(claim["block_time"]),
+                "from_owner": None,
+                "to_owner": owner,
+                "finalized": False,
+            }
+            await insert_ignore(session, AssetEvent.__table__, [row])  # type: ignore[arg-type]
+            if stored is None:
+                new.append(row)
+        asset.activated = activated
+        return new
 
     async def _business(self, session: AsyncSession, ref: TxRef, new: list[dict[str, Any]]) -> None:
         """Move the user NFTs that the new history rows concern (guarded, so exactly once)."""
@@ -463,6 +556,32 @@ class Projection:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _record_claim(asset: AssetRow, tx: DecodedTx, memo: ActivationMemo) -> None:
+    """Keep an activation memo with what judging it needs (see ``_judge_claims``)."""
+    ref = tx.ref
+    # The owner when the memo executed: the sender if this same transaction moves the NFT.
+    sender = next((t.from_owner for t in tx.transfers if t.mint == asset.mint), None)
+    claim = {
+        "signature": ref.signature,
+        "index": memo.index,
+        "slot": ref.slot,
+        "position": ref.position,
+        "block_time": ref.block_time.timestamp() if ref.block_time is not None else None,
+        "signers": list(memo.signers),
+        "sender": sender,
+    }
+    fields = dict(asset.metadata_fields or {})
+    fields[f"{_CLAIM}{ref.signature}:{memo.index}"] = {
+        "v": claim,
+        "at": [ref.slot, ref.position, memo.index],
+    }
+    asset.metadata_fields = fields
+
+
+def _from_timestamp(value: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(value, dt.UTC) if value is not None else None
 
 
 def _extra(key: str) -> str:

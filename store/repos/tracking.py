@@ -42,10 +42,26 @@ async def accounts_of(session: AsyncSession, mints: Iterable[str]) -> list[Track
 
 
 async def followed_addresses(session: AsyncSession) -> set[str]:
-    """Every tracked mint (not burnt) and every still-open token account of a tracked mint."""
+    """Every tracked mint (not burnt, or burnt but its own history never crawled: a burn
+    found through another address must not hide the mint's activations) and every still-open
+    token account of a tracked mint."""
     mints = set(
         (await session.execute(select(AssetRow.mint).where(AssetRow.burnt.is_(False)))).scalars()
     )
+    burnt = set(
+        (await session.execute(select(AssetRow.mint).where(AssetRow.burnt.is_(True)))).scalars()
+    )
+    if burnt:
+        crawled = set(
+            (
+                await session.execute(
+                    select(IndexerCursor.name).where(
+                        IndexerCursor.name.in_(sorted(f"a:{m}" for m in burnt))
+                    )
+                )
+            ).scalars()
+        )
+        mints |= {m for m in burnt if f"a:{m}" not in crawled}
     open_accounts = await session.execute(
         select(TrackedAccount.address)
         .join(AssetRow, AssetRow.mint == TrackedAccount.mint)

@@ -83,18 +83,24 @@ def ata_of(owner: Pubkey, mint_key: Pubkey) -> Pubkey:
 
 
 async def transfer_checked(
-    client: AsyncClient, owner: Keypair, mint_key: Pubkey, to: Pubkey
+    client: AsyncClient,
+    owner: Keypair,
+    mint_key: Pubkey,
+    to: Pubkey,
+    *,
+    source: Pubkey | None = None,
 ) -> Signature:
+    """``TransferChecked`` to ``to``'s ATA (created on the way) from ``source`` (default: the
+    owner's ATA)."""
     dest = ata_of(to, mint_key)
+    src = source if source is not None else ata_of(owner.pubkey(), mint_key)
     return await _send(
         client,
         [owner],
         [
             ata.create(owner.pubkey(), to, mint_key, T22),
             spl_token.encode(
-                spl_token.TransferChecked(
-                    T22, ata_of(owner.pubkey(), mint_key), mint_key, dest, owner.pubkey(), 1, 0
-                )
+                spl_token.TransferChecked(T22, src, mint_key, dest, owner.pubkey(), 1, 0)
             ),
         ],
     )
@@ -144,6 +150,32 @@ async def burn(
 ) -> Signature:
     plan = _STANDARD.burn_plan(owner=owner.pubkey(), mint=mint_key, token_account=account)
     return await _send(client, [owner], list(plan.instructions))
+
+
+async def upgrade(
+    client: AsyncClient,
+    system: Keypair,
+    owner: Keypair,
+    old_mint: Pubkey,
+    *,
+    collection: Pubkey,
+    level: str,
+    old_account: Pubkey | None = None,
+) -> tuple[Pubkey, Signature]:
+    """One transaction: ``owner`` burns ``old_mint`` (closing its account), the system mints
+    the next NFT to ``owner``."""
+    key = Keypair()
+    plan = _STANDARD.upgrade_plan(
+        system=system.pubkey(),
+        owner=owner.pubkey(),
+        old_mint=old_mint,
+        new_mint=key.pubkey(),
+        request=MintRequest(level, "https://example.invalid/u.json", None),
+        collection=collection,
+        old_collection=collection,
+        old_token_account=old_account,
+    )
+    return key.pubkey(), await _send(client, [system, owner, key], list(plan.instructions))
 
 
 async def close(client: AsyncClient, owner: Keypair, account: Pubkey) -> Signature:

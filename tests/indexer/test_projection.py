@@ -286,3 +286,71 @@ async def test_attacker_metadata_never_breaks_ingestion(
         assert emoji_row.name is not None
         assert emoji_row.name.endswith("🦀 crab")
         assert emoji_row.level == 1
+
+
+async def test_an_activation_is_judged_by_the_owner_when_it_ran_in_any_order(
+    client: AsyncClient, rpc: RpcClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """The mint's own history lists the memos before the plain ``Transfer`` that made bob the
+    owner (it names neither mint nor bob): the crawl applies them first. Bob's memo becomes
+    valid, and alice's (sent after she gave the NFT away) stops being, once it arrives."""
+    alice, bob = await ops.fund(client), await ops.fund(client)
+    mint, minted = await ops.mint(
+        client, deployment.system, alice.pubkey(), collection=deployment.collection
+    )
+    await ops.create_ata(client, bob, bob.pubkey(), mint)
+    moved = await ops.transfer_plain(
+        client, alice, ops.ata_of(alice.pubkey(), mint), ops.ata_of(bob.pubkey(), mint)
+    )
+    by_bob = await ops.activate(client, bob, mint)
+    by_alice = await ops.activate(client, alice, mint)
+    mint_tx, move_tx, bob_tx, alice_tx = await _decode_all(rpc, [minted, moved, by_bob, by_alice])
+    projection = Projection(_trust(deployment))
+    m = str(mint)
+    for order in (
+        [mint_tx, move_tx, bob_tx, alice_tx],
+        [mint_tx, bob_tx, alice_tx, move_tx],  # the mint's own history first
+        [mint_tx, alice_tx, move_tx, bob_tx],
+    ):
+        await _reset(engine, [m])
+        for tx in order:
+            async with session_factory(engine)() as s, s.begin():
+                await projection.apply(s, tx)
+        async with session_factory(engine)() as s:
+            row = await s.get(AssetRow, m)
+            assert row is not None
+            assert row.owner == str(bob.pubkey())
+            assert row.activated is True
+            activations = [
+                (e.signature, e.to_owner)
+                for e in await tracking.event_kinds(s, m)
+                if e.kind == "activate"
+            ]
+        assert activations == [(str(by_bob), str(bob.pubkey()))]
+
+
+async def test_a_burn_applied_before_its_mint_keeps_its_history(
+    client: AsyncClient, rpc: RpcClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """A burnt mint is no longer crawled, so a burn projected ahead of the mint's creation must
+    leave its rows then, not wait for an asset row that did not exist yet."""
+    alice = await ops.fund(client)
+    mint, minted = await ops.mint(
+        client, deployment.system, alice.pubkey(), collection=deployment.collection
+    )
+    burnt = await ops.burn(client, alice, mint)
+    mint_tx, burn_tx = await _decode_all(rpc, [minted, burnt])
+    projection = Projection(_trust(deployment))
+    m = str(mint)
+    await _reset(engine, [m])
+    for tx in (burn_tx, mint_tx):
+        async with session_factory(engine)() as s, s.begin():
+            await projection.apply(s, tx)
+    async with session_factory(engine)() as s:
+        row = await s.get(AssetRow, m)
+        assert row is not None
+        assert (row.burnt, row.owner, row.supply) == (True, None, 0)
+        kinds = sorted(e.kind for e in await tracking.event_kinds(s, m))
+        nft = (await s.execute(select(UserNft))).scalar_one()
+    assert kinds == ["burn", "close", "mint"]
+    assert nft.status == "burned"

@@ -1,0 +1,416 @@
+"""Indexer throughput and live latency on the local chain.
+
+    .venv/bin/python -m bench.indexer [--nfts 10000] [--in-flight 8] [--live 100]
+
+(as a module: run as a script, this file would shadow the ``indexer`` package)
+
+Starts ``aiw3 localnet`` as a subprocess (its CPU is not ours), then:
+
+1. **Chain.** One deployment (system wallet + collection); ``--nfts`` Token-2022 NFT mints into
+   the collection to 100 owners, then one ``TransferChecked`` of every NFT to another owner
+   (an ATA created on the way); every transaction confirmed.
+2. **Backfill**, in three timed parts over the same transactions: *fetch* (the signatures from
+   ``getSignaturesForAddress`` of the creator, who pays for everything here, then
+   ``getTransaction`` each once, ``--in-flight`` at a time, through ``chain.rpc.RpcClient``),
+   *decode* (``indexer.decode``) and *project* (``indexer.projection`` on a SQLite file, one
+   database transaction per chain transaction with its cursor, as the runner does; then the
+   same again on a fresh database in batches of 500 to show what the per-transaction commit
+   costs). Printed in transactions per second, with the ratio to the 5,000 tx/s aim.
+3. **Live.** A fresh database and deployment with ``--live`` NFTs, the runner (``Indexer.run``
+   under a local lease, websocket source) started and caught up; then ``--live`` transfers one
+   at a time, each timed from the moment ``getSignatureStatuses`` says confirmed to the moment
+   its new owner is visible in ``assets`` (p50, p99, max), with the ratio of p99 to one 400 ms
+   slot.
+
+Numbers only, no asserts; bounded by a timeout on every wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from prometheus_client import CollectorRegistry
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import Transaction
+from solders.transaction_status import EncodedConfirmedTransactionWithStatusMeta
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.localnet import _start_localnet  # the one way the benches start a chain
+from chain.codecs import ata, spl_token
+from chain.programs import TOKEN_2022_PROGRAM
+from chain.rpc import RpcClient
+from chain.standards import CollectionRequest, MintRequest, get_standard
+from indexer.decode import DecodedTx, decode_transaction
+from indexer.metrics import IndexerMetrics
+from indexer.projection import Projection, Trust
+from indexer.runner import Indexer, IndexerConfig, cursor_name
+from store import migrate
+from store.engine import create_engine, session_factory
+from store.leases import LocalLeases
+from store.repos import tracking
+from store.tables import AssetRow
+
+STANDARD = get_standard("token2022")
+T22 = TOKEN_2022_PROGRAM
+OWNERS = 100
+AIM_TX_S = 5000
+SLOT_S = 0.4
+_T = TypeVar("_T")
+
+
+# --- the chain ---------------------------------------------------------------------------------
+
+
+class Chain:
+    def __init__(self, client: AsyncClient, in_flight: int) -> None:
+        self.client = client
+        self.in_flight = in_flight
+        self._hash: Hash | None = None
+        self._hash_at = 0.0
+
+    async def blockhash(self) -> Hash:
+        if self._hash is None or time.monotonic() - self._hash_at > 1.0:
+            # At the preflight commitment (solana-py default: finalized), as production does.
+            self._hash = (await self.client.get_latest_blockhash()).value.blockhash
+            self._hash_at = time.monotonic()
+        return self._hash
+
+    async def send(self, signers: Sequence[Keypair], plan: Sequence[object]) -> Signature:
+        message = Message(list(plan), signers[0].pubkey())  # type: ignore[arg-type]
+        tx = Transaction(list(signers), message, await self.blockhash())
+        return (await self.client.send_raw_transaction(bytes(tx))).value
+
+    async def confirm(self, signatures: Sequence[Signature], patience: float = 300.0) -> None:
+        pending = list(signatures)
+        deadline = time.monotonic() + patience
+        while pending:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(pending)} transactions did not confirm")
+            still: list[Signature] = []
+            for i in range(0, len(pending), 256):
+                chunk = pending[i : i + 256]
+                statuses = (await self.client.get_signature_statuses(chunk)).value
+                for sig, status in zip(chunk, statuses, strict=True):
+                    if status is None or status.confirmation_status is None:
+                        still.append(sig)
+                    elif status.err is not None:
+                        raise RuntimeError(f"{sig} failed: {status.err}")
+                    elif str(status.confirmation_status).endswith("Processed"):
+                        still.append(sig)
+            pending = still
+            if pending:
+                await asyncio.sleep(0.05)
+
+    async def confirmed_at(self, signature: Signature, patience: float = 30.0) -> float:
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            status = (await self.client.get_signature_statuses([signature])).value[0]
+            level = status.confirmation_status if status is not None else None
+            if level is not None and not str(level).endswith("Processed"):
+                return time.monotonic()
+            await asyncio.sleep(0.002)
+        raise RuntimeError(f"{signature} did not confirm")
+
+
+async def _pool(n: int, jobs: Sequence[Callable[[], Awaitable[_T]]]) -> list[_T]:
+    """Run ``jobs`` ``n`` at a time, results in job order."""
+    out: list[_T | None] = [None] * len(jobs)
+    queue = iter(enumerate(jobs))
+
+    async def worker() -> None:
+        for i, job in queue:
+            out[i] = await job()
+
+    await asyncio.gather(*(worker() for _ in range(n)))
+    return [x for x in out if x is not None]
+
+
+async def deploy(chain: Chain) -> tuple[Keypair, Pubkey]:
+    system = Keypair()
+    sig = (await chain.client.request_airdrop(system.pubkey(), 10**14)).value
+    await chain.confirm([sig])
+    collection = Keypair()
+    plan = STANDARD.collection_plan(
+        system=system.pubkey(),
+        collection_mint=collection.pubkey(),
+        request=CollectionRequest("AIW3", "https://example.invalid/c.json"),
+    )
+    await chain.confirm([await chain.send([system, collection], plan.instructions)])
+    return system, collection.pubkey()
+
+
+async def mint_many(
+    chain: Chain, system: Keypair, collection: Pubkey, owners: Sequence[Keypair], n: int
+) -> list[tuple[Pubkey, int]]:
+    """``n`` NFTs, the i-th to ``owners[i % len]``; returns (mint, owner index)."""
+    made: list[tuple[Pubkey, int]] = []
+
+    def job(i: int) -> Callable[[], Awaitable[Signature]]:
+        async def run() -> Signature:
+            key = Keypair()
+            plan = STANDARD.mint_plan(
+                system=system.pubkey(),
+                owner=owners[i % len(owners)].pubkey(),
+                mint=key.pubkey(),
+                request=MintRequest(str(1 + i % 5), "https://example.invalid/n.json"),
+                collection=collection,
+            )
+            made.append((key.pubkey(), i % len(owners)))
+            return await chain.send([system, key], plan.instructions)
+
+        return run
+
+    sigs = await _pool(chain.in_flight, [job(i) for i in range(n)])
+    await chain.confirm(sigs)
+    return made
+
+
+def transfer_ixs(system: Keypair, owner: Keypair, mint: Pubkey, to: Pubkey) -> list[object]:
+    src = ata.address(owner.pubkey(), mint, T22)
+    dest = ata.address(to, mint, T22)
+    return [
+        ata.create(system.pubkey(), to, mint, T22),
+        spl_token.encode(spl_token.TransferChecked(T22, src, mint, dest, owner.pubkey(), 1, 0)),
+    ]
+
+
+async def transfer_all(
+    chain: Chain, system: Keypair, owners: Sequence[Keypair], nfts: Sequence[tuple[Pubkey, int]]
+) -> int:
+    def job(mint: Pubkey, holder: int) -> Callable[[], Awaitable[Signature]]:
+        to = owners[(holder + 1) % len(owners)].pubkey()
+
+        async def run() -> Signature:
+            ixs = transfer_ixs(system, owners[holder], mint, to)
+            return await chain.send([system, owners[holder]], ixs)
+
+        return run
+
+    sigs = await _pool(chain.in_flight, [job(m, h) for m, h in nfts])
+    await chain.confirm(sigs)
+    return len(sigs)
+
+
+# --- backfill ----------------------------------------------------------------------------------
+
+
+async def signatures_of(rpc: RpcClient, address: Pubkey) -> list[tuple[Signature, int]]:
+    """Every signature of ``address``, oldest first, with its slot."""
+    out: list[tuple[Signature, int]] = []
+    before: Signature | None = None
+    while True:
+        page = await rpc.get_signatures_for_address(address, before=before, limit=1000)
+        out += [(e.signature, e.slot) for e in page if e.err is None]
+        if len(page) < 1000:
+            break
+        before = page[-1].signature
+    out.reverse()
+    return out
+
+
+async def fresh_db(directory: str, name: str) -> AsyncEngine:
+    engine = create_engine(f"sqlite+aiosqlite:///{directory}/{name}.db")
+    await migrate.upgrade(engine)
+    return engine
+
+
+async def project(
+    engine: AsyncEngine, projection: Projection, txs: Sequence[DecodedTx], batch: int, cursor: str
+) -> float:
+    sessions = session_factory(engine)
+    start = time.perf_counter()
+    for i in range(0, len(txs), batch):
+        chunk = txs[i : i + batch]
+        async with sessions() as session, session.begin():
+            for tx in chunk:
+                await projection.apply(session, tx)
+            last = chunk[-1].ref
+            await tracking.move_cursor(session, cursor, newest=(last.slot, last.signature))
+    return time.perf_counter() - start
+
+
+async def bench_backfill(
+    rpc: RpcClient, system: Keypair, collection: Pubkey, in_flight: int, directory: str
+) -> None:
+    t0 = time.perf_counter()
+    listed = await signatures_of(rpc, system.pubkey())
+    t_list = time.perf_counter() - t0
+
+    def job(sig: Signature) -> Callable[[], Awaitable[EncodedConfirmedTransactionWithStatusMeta]]:
+        async def run() -> EncodedConfirmedTransactionWithStatusMeta:
+            result = await rpc.get_transaction(sig, commitment=Confirmed)
+            if result is None:
+                raise RuntimeError(f"{sig} not found")
+            return result
+
+        return run
+
+    t0 = time.perf_counter()
+    results = await _pool(in_flight, [job(s) for s, _ in listed])
+    t_fetch = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    decoded: list[DecodedTx] = []
+    previous_slot, position = -1, 0
+    for (_, slot), result in zip(listed, results, strict=True):
+        position = position + 1 if slot == previous_slot else 0
+        previous_slot = slot
+        decoded.append(decode_transaction(result, position))
+    t_decode = time.perf_counter() - t0
+
+    trust = Trust(frozenset({str(collection)}), frozenset({str(system.pubkey())}))
+    cursor = cursor_name(str(system.pubkey()))
+    one = await fresh_db(directory, "per_tx")
+    t_project = await project(one, Projection(trust), decoded, 1, cursor)
+    batched = await fresh_db(directory, "batched")
+    t_batched = await project(batched, Projection(trust), decoded, 500, cursor)
+    await one.dispose()
+    await batched.dispose()
+
+    n = len(decoded)
+    print(f"backfill over {n} transactions (every one confirmed, listed once)")
+    _rate("list   getSignaturesForAddress (pages of 1000)", n, t_list)
+    _rate(f"fetch  getTransaction, {in_flight} in flight", n, t_fetch)
+    _rate("decode indexer.decode", n, t_decode)
+    _rate("project, one DB transaction per tx (runner)", n, t_project, aim=True)
+    _rate("project, 500 tx per DB transaction", n, t_batched, aim=True)
+    total = t_list + t_fetch + t_decode + t_project
+    _rate("end to end (list + fetch + decode + project)", n, total)
+
+
+def _rate(label: str, n: int, seconds: float, *, aim: bool = False) -> None:
+    rate = n / seconds if seconds > 0 else float("inf")
+    extra = f"  ratio to {AIM_TX_S}/s aim {rate / AIM_TX_S:.2f}" if aim else ""
+    print(f"  {label:<48} {seconds:8.2f} s {rate:9.0f} tx/s{extra}")
+
+
+# --- live --------------------------------------------------------------------------------------
+
+
+async def _owner(engine: AsyncEngine, mint: Pubkey) -> str | None:
+    async with session_factory(engine)() as session:
+        row = await session.get(AssetRow, str(mint))
+        return row.owner if row is not None else None
+
+
+async def _until(check: Callable[[], Awaitable[bool]], patience: float, what: str) -> None:
+    deadline = time.monotonic() + patience
+    while not await check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.002)
+
+
+async def bench_live(chain: Chain, rpc: RpcClient, ws_url: str, count: int, directory: str) -> None:
+    system, collection = await deploy(chain)
+    owners = [Keypair() for _ in range(10)]
+    nfts = await mint_many(chain, system, collection, owners, count)
+    engine = await fresh_db(directory, "live")
+    projection = Projection(Trust(frozenset({str(collection)}), frozenset({str(system.pubkey())})))
+    config = IndexerConfig(creators=(str(system.pubkey()),), ws_url=ws_url)
+    indexer = Indexer(
+        rpc, session_factory(engine), projection, config, IndexerMetrics(CollectorRegistry())
+    )
+    stop = asyncio.Event()
+    t0 = time.perf_counter()
+    task = asyncio.create_task(indexer.run(LocalLeases(), stop))
+    latencies: list[float] = []
+    since_send: list[float] = []
+    try:
+        last_mint, last_holder = nfts[-1]
+
+        async def caught_up() -> bool:
+            return await _owner(engine, last_mint) == str(owners[last_holder].pubkey())
+
+        await _until(caught_up, 300, "the live indexer to catch up")
+        startup = time.perf_counter() - t0
+        await asyncio.sleep(1.0)  # every subscription of the new mints and accounts is live
+        for mint, holder in nfts:
+            to = owners[(holder + 1) % len(owners)].pubkey()
+            sent = time.monotonic()
+            sig = await chain.send(
+                [system, owners[holder]], transfer_ixs(system, owners[holder], mint, to)
+            )
+            confirmed = await chain.confirmed_at(sig)
+
+            async def visible(mint: Pubkey = mint, to: Pubkey = to) -> bool:
+                return await _owner(engine, mint) == str(to)
+
+            await _until(visible, 30, "a transfer to be visible")
+            seen = time.monotonic()
+            latencies.append(seen - confirmed)
+            since_send.append(seen - sent)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+        await engine.dispose()
+    print(
+        f"live over {count} NFTs ({count} transfers one at a time; startup and catch-up "
+        f"{startup:.2f} s)"
+    )
+    _latency("confirmed -> visible in assets", latencies, slot_ratio=True)
+    _latency("sent -> visible in assets", since_send)
+
+
+def _latency(label: str, values: list[float], *, slot_ratio: bool = False) -> None:
+    ordered = sorted(values)
+    p50 = statistics.median(ordered)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    extra = f"  p99 / 400 ms slot {p99 / SLOT_S:.2f}" if slot_ratio else ""
+    print(
+        f"  {label:<34} p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms  "
+        f"max {ordered[-1] * 1000:7.1f} ms{extra}"
+    )
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nfts", type=int, default=10_000, help="NFTs minted and transferred")
+    parser.add_argument("--in-flight", type=int, default=8, help="concurrent RPC requests")
+    parser.add_argument("--live", type=int, default=100, help="NFTs (and transfers) live")
+    args = parser.parse_args()
+
+    proc, rpc_url, ws_url = await _start_localnet()
+    try:
+        async with (
+            AsyncClient(rpc_url) as client,
+            RpcClient([rpc_url], metrics=CollectorRegistry()) as rpc,
+        ):
+            chain = Chain(client, args.in_flight)
+            t0 = time.perf_counter()
+            system, collection = await deploy(chain)
+            owners = [Keypair() for _ in range(OWNERS)]
+            nfts = await mint_many(chain, system, collection, owners, args.nfts)
+            t_mint = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            moved = await transfer_all(chain, system, owners, nfts)
+            t_move = time.perf_counter() - t0
+            print(
+                f"chain: {args.nfts} NFT mints in {t_mint:.1f} s, {moved} TransferChecked "
+                f"in {t_move:.1f} s ({args.in_flight} in flight)"
+            )
+            with tempfile.TemporaryDirectory() as directory:
+                await bench_backfill(rpc, system, collection, args.in_flight, directory)
+                await bench_live(chain, rpc, ws_url, args.live, directory)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 30)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
