@@ -13,8 +13,7 @@ from solana.rpc.models import TxOpts
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
-from sqlalchemy import inspect, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chain.asset import fetch_asset
@@ -35,14 +34,12 @@ from minting.ipfs.local import LocalPinner
 from minting.keys import MintKeys
 from minting.upgrades import AWAITING_OWNER, Upgrades, UpgradeState, UpgradeTicket
 from minting.worker import MintWorker
-from store import migrate
-from store.engine import create_engine, session_factory
+from store.engine import session_factory
 from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, UserNft
 from tests.harness.localnet import blockhash as finalized_blockhash
 from tests.harness.localnet import transfer_nft_tx, wait_status
 from tests.minting.conftest import make_user
 from tests.minting.test_activation import STANDARD, Minted, minted_user, uri_for
-from tests.services import fresh_database
 
 
 def _upgrades(
@@ -322,31 +319,3 @@ async def test_refusals(engine: AsyncEngine, rpc_client: RpcClient, system_walle
     assert short_of_badges.value.details["badges_shortfall"] == 1
     async with sessions() as session:
         assert (await session.execute(select(NftUpgradeRequest))).first() is None
-
-
-def _shape(conn: Connection) -> tuple[set[str], str]:
-    found = inspect(conn)
-    columns = {c["name"] for c in found.get_columns("badges")}
-    checks = " ".join(str(c["sqltext"]) for c in found.get_check_constraints("mint_operations"))
-    return columns, checks
-
-
-async def test_0005_up_and_down(backend: str, tmp_path: pytest.TempPathFactory) -> None:
-    async with fresh_database(backend, str(tmp_path)) as url:
-        engine = create_engine(url)
-        try:
-            await migrate.upgrade(engine, "0005")
-            async with engine.connect() as conn:
-                columns, checks = await conn.run_sync(_shape)
-            assert "reserved_by_upgrade_id" in columns
-            assert "awaiting_owner" in checks
-            await migrate.downgrade(engine, "0004")
-            async with engine.connect() as conn:
-                columns, checks = await conn.run_sync(_shape)
-            assert "reserved_by_upgrade_id" not in columns
-            assert "awaiting_owner" not in checks
-            assert "'sent'" in checks
-            await migrate.upgrade(engine, "0005")
-            assert await migrate.current_revision(engine) == "0005"
-        finally:
-            await engine.dispose()

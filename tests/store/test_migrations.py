@@ -49,10 +49,14 @@ async def test_up_down_up_without_drift(backend: str, tmp_path: pytest.TempPathF
             await engine.dispose()
 
 
-def _schema(conn: Connection) -> dict[str, list[str]]:
+def _schema(conn: Connection) -> dict[str, tuple[list[str], list[str]]]:
+    """Each table's columns and CHECK constraints (a migration may change only a CHECK)."""
     found = inspect(conn)
     return {
-        table: sorted(column["name"] for column in found.get_columns(table))
+        table: (
+            sorted(column["name"] for column in found.get_columns(table)),
+            sorted(str(check["sqltext"]) for check in found.get_check_constraints(table)),
+        )
         for table in found.get_table_names()
         if table != "alembic_version"
     }
