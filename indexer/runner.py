@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -40,6 +38,8 @@ from store.leases import Lease, Leases
 from store.repos import tracking
 from store.tables import AssetRow
 
+# Seconds without a turn of the live loop after which the process is not alive.
+_STALLED_AFTER = 30.0
 _log = structlog.stdlib.get_logger(__name__)
 
 LEASE_NAME = "indexer"
@@ -88,6 +88,10 @@ class Indexer:
         self.alive_at = time.monotonic()
 
     # -- following -----------------------------------------------------------------------------
+
+    def alive(self) -> bool:
+        """The live loop turned within the last 30 s (a liveness probe restarts a stuck one)."""
+        return time.monotonic() - self.alive_at < _STALLED_AFTER
 
     async def followed(self) -> set[str]:
         async with self._sessions() as session:
@@ -338,61 +342,3 @@ class Indexer:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-
-
-# --- /metrics, liveness, readiness -------------------------------------------------------------
-
-
-async def serve_health(
-    indexer: Indexer, registry: CollectorRegistry, host: str, port: int
-) -> asyncio.Server:
-    """A minimal HTTP server: ``/metrics``, ``/livez`` (the loop turns), ``/readyz`` (leading
-    and caught up)."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await asyncio.wait_for(reader.readline(), 5.0)
-            parts = line.decode("latin-1").split()
-            path = parts[1] if len(parts) > 1 else "/"
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass
-            status, body, ctype = _route(indexer, registry, path)
-            head = (
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    return await asyncio.start_server(handle, host, port)
-
-
-def _route(indexer: Indexer, registry: CollectorRegistry, path: str) -> tuple[str, bytes, str]:
-    if path == "/metrics":
-        return "200 OK", generate_latest(registry), CONTENT_TYPE_LATEST
-    if path in ("/livez", "/healthz"):
-        alive = time.monotonic() - indexer.alive_at < 30.0
-        return (
-            ("200 OK", b"ok\n", "text/plain")
-            if alive
-            else (
-                "503 Service Unavailable",
-                b"stalled\n",
-                "text/plain",
-            )
-        )
-    if path == "/readyz":
-        return (
-            ("200 OK", b"ready\n", "text/plain")
-            if indexer.ready
-            else (
-                "503 Service Unavailable",
-                b"not ready\n",
-                "text/plain",
-            )
-        )
-    return "404 Not Found", b"not found\n", "text/plain"

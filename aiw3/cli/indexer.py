@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from aiw3.cli._common import console, fail, settings_or_exit, wait_for_stop_signal
+from aiw3.health import serve_health
 from aiw3.settings import Settings
 from chain.keys import load_keypair
 from chain.pubkeys import parse_pubkey
@@ -26,7 +27,7 @@ from chain.rpc import RpcClient, endpoints_from_urls
 from core.errors import AIW3Error
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Projection, Trust
-from indexer.runner import Indexer, IndexerConfig, serve_health
+from indexer.runner import Indexer, IndexerConfig
 from store.engine import create_engine, session_factory
 from store.leases import Leases, LocalLeases, RedisLeases
 from store.repos import collections
@@ -99,8 +100,13 @@ def run() -> None:
 
     async def work() -> None:
         async with _resources(settings) as res:
+            indexer = res.indexer
             server = await serve_health(
-                res.indexer, res.registry, settings.indexer_host, settings.indexer_port
+                res.registry,
+                alive=indexer.alive,
+                ready=lambda: indexer.ready,
+                host=settings.indexer_host,
+                port=settings.indexer_port,
             )
             stop = asyncio.Event()
             task = asyncio.create_task(res.indexer.run(res.leases, stop))

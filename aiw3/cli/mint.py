@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiw3.cli._common import fail, settings_or_exit
+from aiw3.health import serve_health
 from aiw3.pinning import build_pinner
 from aiw3.settings import Settings
 from chain.keys import Signer
@@ -33,7 +34,7 @@ from minting.claims import Claims
 from minting.collection import ensure_collection
 from minting.ipfs import Pinner, upload_histogram
 from minting.keys import MintKeys
-from minting.metrics import MintingMetrics, serve_health
+from minting.metrics import MintingMetrics
 from minting.qualification import QualificationService
 from minting.worker import FAILPOINTS, Failpoint, MintWorker
 from store.engine import create_engine, session_factory

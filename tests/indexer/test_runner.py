@@ -13,11 +13,12 @@ from solders.keypair import Keypair
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aiw3.health import serve_health
 from chain.localnet import Localnet
 from chain.rpc import RpcClient
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Projection, Trust
-from indexer.runner import Indexer, IndexerConfig, serve_health
+from indexer.runner import Indexer, IndexerConfig
 from store.engine import session_factory
 from store.leases import LocalLeases
 from store.tables import AssetEvent, AssetRow
@@ -89,7 +90,9 @@ async def test_live_under_a_lease_with_health(
     indexer = _indexer(rpc, engine, deployment, localnet.ws_url)
     await indexer.backfill()
     registry = CollectorRegistry()
-    server = await serve_health(indexer, registry, "127.0.0.1", 0)
+    server = await serve_health(
+        registry, alive=indexer.alive, ready=lambda: indexer.ready, host="127.0.0.1", port=0
+    )
     port = server.sockets[0].getsockname()[1]
     stop = asyncio.Event()
     task = asyncio.create_task(indexer.run(LocalLeases(), stop))
