@@ -12,6 +12,7 @@ from solders.keypair import Keypair
 from chain.localnet import Localnet
 from chain.rpc import RpcClient
 from indexer.sources import CrawlSource, Event, Gap, Seen, WebsocketSource
+from tests.harness.localnet import raw_rpc
 
 from . import chainops as ops
 from .chainops import Deployment
@@ -65,8 +66,8 @@ async def test_live_notifications_survive_a_dropped_connection(
 
         # Drop every connection the server holds: the source reconnects, re-subscribes, and
         # says which addresses to crawl for what it may have missed.
-        for conn in list(localnet._pubsub._connections):
-            await conn.ws.close()
+        dropped = await raw_rpc(localnet.rpc_url, "localnet_dropConnections")
+        assert dropped["result"]["closedConnections"] >= 1
         assert await _next(events, Gap) == Gap((str(mint),))
         assert reconnects == [1]
         bob_ata = ops.ata_of(bob, mint)
