@@ -36,7 +36,7 @@ app = typer.Typer(help="The chain listener: index AIW3 NFTs into the read model.
 
 
 @dataclass
-class _Resources:
+class IndexerResources:
     indexer: Indexer
     leases: Leases
     registry: CollectorRegistry
@@ -52,7 +52,7 @@ def _system_wallet(settings: Settings) -> str | None:
 
 
 @asynccontextmanager
-async def _resources(settings: Settings) -> AsyncIterator[_Resources]:
+async def resources(settings: Settings) -> AsyncIterator[IndexerResources]:
     async with AsyncExitStack() as stack:
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
@@ -82,7 +82,7 @@ async def _resources(settings: Settings) -> AsyncIterator[_Resources]:
             lease_ttl=settings.indexer_lease_ttl,
         )
         indexer = Indexer(rpc, sessions, Projection(trust), config, IndexerMetrics(registry))
-        yield _Resources(indexer, leases, registry, trust)
+        yield IndexerResources(indexer, leases, registry, trust)
 
 
 def _run(work: Any) -> Any:
@@ -99,7 +99,7 @@ def run() -> None:
     settings = settings_or_exit()
 
     async def work() -> None:
-        async with _resources(settings) as res:
+        async with resources(settings) as res:
             indexer = res.indexer
             server = await serve_health(
                 res.registry,
@@ -131,7 +131,7 @@ def backfill() -> None:
     settings = settings_or_exit()
 
     async def work() -> dict[str, int]:
-        async with _resources(settings) as res:
+        async with resources(settings) as res:
             rejudged = await res.indexer.retrust()
             columns = (
                 TextColumn("backfill"),
@@ -166,7 +166,7 @@ def add(
         fail(exc.message, code=exc.code, exit_code=2)
 
     async def work() -> list[dict[str, Any]]:
-        async with _resources(settings) as res:
+        async with resources(settings) as res:
             rows = await res.indexer.add(keys)
             return [
                 {

@@ -107,6 +107,31 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
         )
 
 
+async def build_worker(
+    settings: Settings, res: Resources, failpoint: Failpoint = lambda _: None
+) -> MintWorker:
+    """The sender worker of these resources, after the collection exists (Token-2022)."""
+    collection = None
+    if res.standard.name == StandardName.TOKEN2022:
+        collection = await ensure_collection(
+            res.sessions, res.rpc, res.system, res.keys, res.standard
+        )
+    return MintWorker(
+        res.sessions,
+        res.rpc,
+        res.system,
+        res.keys,
+        res.standard,
+        pinner=res.pinner,
+        collection=collection,
+        metrics=res.metrics,
+        batch=settings.worker_batch,
+        compute_unit_limit=settings.cu_limit,
+        compute_unit_price=settings.cu_price_microlamports,
+        failpoint=failpoint,
+    )
+
+
 def _run(settings: Settings, work: Any) -> Any:
     try:
         return asyncio.run(work(settings))
@@ -149,25 +174,7 @@ def worker(
 
     async def work(settings: Settings) -> bool:
         async with resources(settings) as res:
-            collection = None
-            if res.standard.name == StandardName.TOKEN2022:
-                collection = await ensure_collection(
-                    res.sessions, res.rpc, res.system, res.keys, res.standard
-                )
-            mint_worker = MintWorker(
-                res.sessions,
-                res.rpc,
-                res.system,
-                res.keys,
-                res.standard,
-                pinner=res.pinner,
-                collection=collection,
-                metrics=res.metrics,
-                batch=settings.worker_batch,
-                compute_unit_limit=settings.cu_limit,
-                compute_unit_price=settings.cu_price_microlamports,
-                failpoint=failpoint,
-            )
+            mint_worker = await build_worker(settings, res, failpoint)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
