@@ -68,6 +68,16 @@ class Resources:
     registry: CollectorRegistry
     pinner: Pinner
 
+    def claims(self) -> Claims:
+        return Claims(
+            self.sessions,
+            self.keys,
+            standard=self.standard.name,
+            locks=self.locks,
+            qualifications=self.qualifications,
+            metrics=self.metrics,
+        )
+
 
 @asynccontextmanager
 async def resources(settings: Settings) -> AsyncIterator[Resources]:
@@ -210,15 +220,7 @@ def claim(wallet: str = typer.Option(..., "--wallet", help="The user's wallet (b
 
     async def work(settings: Settings) -> dict[str, Any]:
         async with resources(settings) as res:
-            claims = Claims(
-                res.sessions,
-                res.keys,
-                standard=res.standard.name,
-                locks=res.locks,
-                qualifications=res.qualifications,
-                metrics=res.metrics,
-            )
-            outcome = await claims.claim(wallet)
+            outcome = await res.claims().claim(wallet)
             return {"created": outcome.created, **operations.describe(outcome.operation)}
 
     _print(_run(settings, work))

@@ -36,7 +36,6 @@ from aiw3.health import serve_health
 from aiw3.settings import Settings
 from chain.localnet import Localnet, LocalnetConfig
 from core.errors import AIW3Error, ConfigError
-from minting.claims import Claims
 from minting.events import START, EventStream
 from minting.relay import OutboxRelay, RelayMetrics
 from store import migrate
@@ -196,15 +195,7 @@ async def _run(settings: Settings) -> None:
         ]
         tasks = [asyncio.ensure_future(part) for part in parts]
         if chain is not None:
-            claims = Claims(
-                res.sessions,
-                res.keys,
-                standard=res.standard.name,
-                locks=res.locks,
-                qualifications=res.qualifications,
-                metrics=res.metrics,
-            )
-            for user in await demo.seed(res.sessions, claims):
+            for user in await demo.seed(res.sessions, res.claims()):
                 console.print(
                     f"demo      {user.name:<6} {user.wallet}  claim: {user.claim}  "
                     f"(keypair {user.keypair_file})",
