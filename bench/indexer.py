@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
+import pstats
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
@@ -48,6 +51,7 @@ from solders.transaction_status import EncodedConfirmedTransactionWithStatusMeta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.localnet import _start_localnet  # the one way the benches start a chain
+from bench.mint import _drop_postgres, _postgres_database  # and make a PostgreSQL database
 from chain.codecs import ata, spl_token
 from chain.programs import TOKEN_2022_PROGRAM
 from chain.rpc import RpcClient
@@ -226,23 +230,64 @@ async def fresh_db(directory: str, name: str) -> AsyncEngine:
     return engine
 
 
+@contextlib.asynccontextmanager
+async def database(backend: str, directory: str, name: str) -> AsyncIterator[AsyncEngine]:
+    """A fresh migrated database: a SQLite file, or a new PostgreSQL database dropped after."""
+    if backend == "sqlite":
+        engine = await fresh_db(directory, name)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+        return
+    url, pg_name = await _postgres_database()
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+        await _drop_postgres(pg_name)
+
+
 async def project(
     engine: AsyncEngine, projection: Projection, txs: Sequence[DecodedTx], batch: int, cursor: str
 ) -> float:
+    """Project ``txs`` in database transactions of ``batch`` (each with the cursor, as the
+    runner writes it); ``batch`` 1 goes through ``apply``, more through ``apply_all``."""
     sessions = session_factory(engine)
     start = time.perf_counter()
     for i in range(0, len(txs), batch):
         chunk = txs[i : i + batch]
         async with sessions() as session, session.begin():
-            for tx in chunk:
-                await projection.apply(session, tx)
+            if batch == 1:
+                await projection.apply(session, chunk[0])
+            else:
+                await projection.apply_all(session, chunk)
             last = chunk[-1].ref
             await tracking.move_cursor(session, cursor, newest=(last.slot, last.signature))
     return time.perf_counter() - start
 
 
+async def profiled(
+    engine: AsyncEngine, projection: Projection, txs: Sequence[DecodedTx], batch: int, cursor: str
+) -> float:
+    """:func:`project` under cProfile; prints where the time goes (cumulative, top 30)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return await project(engine, projection, txs, batch, cursor)
+    finally:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+
+
 async def bench_backfill(
-    rpc: RpcClient, system: Keypair, collection: Pubkey, in_flight: int, directory: str
+    rpc: RpcClient,
+    system: Keypair,
+    collection: Pubkey,
+    args: argparse.Namespace,
+    directory: str,
 ) -> None:
     t0 = time.perf_counter()
     listed = await signatures_of(rpc, system.pubkey())
@@ -258,7 +303,7 @@ async def bench_backfill(
         return run
 
     t0 = time.perf_counter()
-    results = await _pool(in_flight, [job(s) for s, _ in listed])
+    results = await _pool(args.in_flight, [job(s) for s, _ in listed])
     t_fetch = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -272,22 +317,30 @@ async def bench_backfill(
 
     trust = Trust(frozenset({str(collection)}), frozenset({str(system.pubkey())}))
     cursor = cursor_name(str(system.pubkey()))
-    one = await fresh_db(directory, "per_tx")
-    t_project = await project(one, Projection(trust), decoded, 1, cursor)
-    batched = await fresh_db(directory, "batched")
-    t_batched = await project(batched, Projection(trust), decoded, 500, cursor)
-    await one.dispose()
-    await batched.dispose()
-
     n = len(decoded)
+    per_tx = decoded[: args.per_tx]
+    timings: list[tuple[str, int, float]] = []
+    for backend in args.backends:
+        async with database(backend, directory, f"{backend}_per_tx") as engine:
+            t = await project(engine, Projection(trust), per_tx, 1, cursor)
+            timings.append((f"{backend}: one DB transaction per tx (apply)", len(per_tx), t))
+        async with database(backend, directory, f"{backend}_batched") as engine:
+            run = profiled if args.profile == backend else project
+            t = await run(engine, Projection(trust), decoded, args.batch, cursor)
+            timings.append((f"{backend}: {args.batch} tx per apply_all", n, t))
+
     print(f"backfill over {n} transactions (every one confirmed, listed once)")
     _rate("list   getSignaturesForAddress (pages of 1000)", n, t_list)
-    _rate(f"fetch  getTransaction, {in_flight} in flight", n, t_fetch)
+    _rate(f"fetch  getTransaction, {args.in_flight} in flight", n, t_fetch)
     _rate("decode indexer.decode", n, t_decode)
-    _rate("project, one DB transaction per tx (runner)", n, t_project, aim=True)
-    _rate("project, 500 tx per DB transaction", n, t_batched, aim=True)
-    total = t_list + t_fetch + t_decode + t_project
-    _rate("end to end (list + fetch + decode + project)", n, total)
+    for label, count, seconds in timings:
+        _rate(f"project {label}", count, seconds, aim=True)
+    best = min(seconds / count for _, count, seconds in timings)
+    _rate(
+        "end to end (list + fetch + decode + best project)",
+        n,
+        t_list + t_fetch + t_decode + best * n,
+    )
 
 
 def _rate(label: str, n: int, seconds: float, *, aim: bool = False) -> None:
@@ -383,6 +436,20 @@ async def main() -> None:
     parser.add_argument("--nfts", type=int, default=10_000, help="NFTs minted and transferred")
     parser.add_argument("--in-flight", type=int, default=8, help="concurrent RPC requests")
     parser.add_argument("--live", type=int, default=100, help="NFTs (and transfers) live")
+    parser.add_argument("--batch", type=int, default=500, help="transactions per apply_all")
+    parser.add_argument(
+        "--per-tx", type=int, default=2000, help="transactions projected one at a time"
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=("sqlite", "postgres"),
+        default=["sqlite", "postgres"],
+        help="databases to project into",
+    )
+    parser.add_argument(
+        "--profile", choices=("sqlite", "postgres"), help="cProfile the batched run on this one"
+    )
     args = parser.parse_args()
 
     proc, rpc_url, ws_url = await _start_localnet()
@@ -405,8 +472,9 @@ async def main() -> None:
                 f"in {t_move:.1f} s ({args.in_flight} in flight)"
             )
             with tempfile.TemporaryDirectory() as directory:
-                await bench_backfill(rpc, system, collection, args.in_flight, directory)
-                await bench_live(chain, rpc, ws_url, args.live, directory)
+                await bench_backfill(rpc, system, collection, args, directory)
+                if args.live > 0:
+                    await bench_live(chain, rpc, ws_url, args.live, directory)
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)

@@ -3,8 +3,8 @@ source's cursor. The caller owns the transaction (rows and cursors commit togeth
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,33 +12,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.dialect import upsert
 from store.tables import AssetEvent, AssetRow, IndexerCursor, TrackedAccount
 
+#: Values per ``IN (...)``: well under every dialect's limit on bound parameters (SQLite 32766,
+#: asyncpg 32767, MySQL 65535), so a batch of any size is a handful of queries.
+IN_CHUNK: Final = 1000
+
+
+def chunks(values: Iterable[str], size: int = IN_CHUNK) -> Iterator[list[str]]:
+    """The distinct ``values``, sorted, in lists of at most ``size``."""
+    wanted = sorted(set(values))
+    for i in range(0, len(wanted), size):
+        yield wanted[i : i + size]
+
 
 async def assets(session: AsyncSession, mints: Iterable[str]) -> dict[str, AssetRow]:
-    wanted = sorted(set(mints))
-    if not wanted:
-        return {}
-    rows = await session.execute(select(AssetRow).where(AssetRow.mint.in_(wanted)))
-    return {a.mint: a for a in rows.scalars()}
+    out: dict[str, AssetRow] = {}
+    for part in chunks(mints):
+        rows = await session.execute(select(AssetRow).where(AssetRow.mint.in_(part)))
+        out.update((a.mint, a) for a in rows.scalars())
+    return out
 
 
 async def accounts(session: AsyncSession, addresses: Iterable[str]) -> dict[str, TrackedAccount]:
-    wanted = sorted(set(addresses))
-    if not wanted:
-        return {}
-    rows = await session.execute(select(TrackedAccount).where(TrackedAccount.address.in_(wanted)))
-    return {a.address: a for a in rows.scalars()}
+    out: dict[str, TrackedAccount] = {}
+    for part in chunks(addresses):
+        rows = await session.execute(select(TrackedAccount).where(TrackedAccount.address.in_(part)))
+        out.update((a.address, a) for a in rows.scalars())
+    return out
 
 
 async def accounts_of(session: AsyncSession, mints: Iterable[str]) -> list[TrackedAccount]:
-    wanted = sorted(set(mints))
-    if not wanted:
-        return []
-    rows = await session.execute(
-        select(TrackedAccount)
-        .where(TrackedAccount.mint.in_(wanted))
-        .order_by(TrackedAccount.address)
-    )
-    return list(rows.scalars())
+    """The token accounts of these mints, in address order."""
+    out: list[TrackedAccount] = []
+    for part in chunks(mints):
+        rows = await session.execute(select(TrackedAccount).where(TrackedAccount.mint.in_(part)))
+        out += rows.scalars()
+    return sorted(out, key=lambda a: a.address)
 
 
 async def followed_addresses(session: AsyncSession) -> set[str]:
