@@ -77,9 +77,10 @@ from indexer.decode import (
     Minted,
     TxRef,
 )
-from store.repos import read_model, tracking, transitions
+from store.repos import read_model, transitions
+from store.repos.tracking import AccountState, AssetState, Loaded
 from store.repos.transitions import ChainFact
-from store.tables import AssetEvent, AssetRow, TrackedAccount
+from store.tables import AssetEvent, AssetRow
 
 #: Position used for state read from accounts (``aiw3 indexer add``): a read at slot S
 #: reflects every transaction of S.
@@ -136,12 +137,12 @@ class _Batch:
     of every mint (or closed account) they name, new ones added as their creation is applied.
     """
 
-    accounts: dict[str, TrackedAccount]
-    assets: dict[str, AssetRow]
+    accounts: Loaded[AccountState]
+    assets: Loaded[AssetState]
     #: History keys already stored for the batch's signatures: a row among them is not new.
     stored: set[_EventKey]
-    #: Versions of the stored burns of mints the batch may create (rule 7: a burn applied
-    #: before its mint's creation marks the new asset burnt).
+    #: Versions of the burns (stored, or new in the batch) of mints the batch may create (rule
+    #: 7: a burn applied before its mint's creation marks the new asset burnt).
     stored_burns: dict[str, list[_Version]]
     #: New history rows, in the order applied, and their keys.
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -157,15 +158,12 @@ class _Batch:
             return  # already in the history (rule 2)
         self.keys.add(key)
         self.rows.append(row)
+        if row["kind"] == "burn":  # seen by a creation of the mint applied later in the batch
+            version = (row["slot"], row["position"], row["instruction_index"])
+            self.stored_burns.setdefault(row["mint"], []).append(version)
 
     def burns_of(self, mint: str) -> list[_Version]:
-        found = list(self.stored_burns.get(mint, ()))
-        found += [
-            (r["slot"], r["position"], r["instruction_index"])
-            for r in self.rows
-            if r["mint"] == mint and r["kind"] == "burn"
-        ]
-        return found
+        return self.stored_burns.get(mint, [])
 
 
 class Projection:
@@ -188,14 +186,14 @@ class Projection:
             return applied
         batch = await _load(session, ordered)
         for tx in ordered:
-            self._apply_one(session, batch, tx, applied)
-        by_mint: dict[str, list[TrackedAccount]] = {}
-        for account in sorted(batch.accounts.values(), key=lambda a: a.address):
-            by_mint.setdefault(account.mint, []).append(account)
+            self._apply_one(batch, tx, applied)
+        by_mint = _by_mint(batch.accounts.values())
         for mint in sorted(batch.touched):
             self._derive(batch.assets[mint], by_mint.get(mint, []))
         applied.mints |= batch.touched
         activations = await self._judge_claims(session, batch)
+        await batch.accounts.save(session)
+        await batch.assets.save(session)
         new = batch.rows + activations
         await read_model.append_events(session, new + batch.replaced)
         applied.events.update(row["kind"] for row in new)
@@ -203,20 +201,16 @@ class Projection:
         await session.flush()
         return applied
 
-    def _apply_one(
-        self, session: AsyncSession, batch: _Batch, tx: DecodedTx, applied: Applied
-    ) -> None:
+    def _apply_one(self, batch: _Batch, tx: DecodedTx, applied: Applied) -> None:
         ref = tx.ref
         at: _Version = (ref.slot, ref.position, 0)
         for b in tx.balances:
-            _put_account(
-                session, batch.accounts, b.account, b.mint, b.owner, b.amount, b.closed, at
-            )
+            _put_account(batch.accounts, b.account, b.mint, b.owner, b.amount, b.closed, at)
         _track_authorities(batch.accounts, ref, tx)
         groups = {c.mint for c in tx.changes if isinstance(c, GroupCreated)}
         known = {m: batch.assets[m] for m in tx.mints() | _closed_accounts(tx) if m in batch.assets}
         for mint in sorted(_candidates(tx) - groups - set(known)):
-            asset = self._new_asset(session, mint, tx)
+            asset = self._new_asset(mint, tx)
             batch.assets[mint] = known[mint] = asset
             applied.new_mints.add(mint)
             # A burn applied before the mint's creation left its history row (rule 7).
@@ -245,10 +239,9 @@ class Projection:
         """Upsert an NFT read from the chain now (``aiw3 indexer add``): its metadata and its
         token accounts ``(address, owner, amount)``, as of ``slot``."""
         at: _Version = (slot, END_OF_SLOT, 0)
-        row = await session.get(AssetRow, asset.mint)
-        if row is None:
-            row = AssetRow(mint=asset.mint, standard=str(asset.standard), creators=[], last_slot=0)
-            session.add(row)
+        assets = Loaded(AssetState)
+        await assets.load(session, "mint", [asset.mint])
+        row = assets.setdefault(asset.mint, AssetState(asset.mint, str(asset.standard)))
         row.standard = str(asset.standard)
         fields = dict(row.metadata_fields or {})
         values: dict[str, Any] = {
@@ -268,34 +261,40 @@ class Projection:
         _bump(row, "mint", at)
         if asset.token_account is not None and asset.owner is not None:
             accounts = [*accounts, (asset.token_account, asset.owner, asset.amount)]
-        rows = await tracking.accounts(session, (a[0] for a in accounts))
+        rows = Loaded(AccountState)
+        await rows.load(session, "address", (a[0] for a in accounts))
+        await rows.load(session, "mint", [asset.mint])
         for address, owner, amount in accounts:
-            _put_account(session, rows, address, asset.mint, owner, amount, False, at)
-        await session.flush()
-        own = await tracking.accounts_of(session, [asset.mint])
+            _put_account(rows, address, asset.mint, owner, amount, False, at)
+        own = _by_mint(rows.values()).get(asset.mint, [])
         self._derive(row, own)
         if asset.burnt and not row.burnt:
             row.mint_closed = True  # the chain says burnt with no account left to prove it
             self._derive(row, own)
-        return row
+        await rows.save(session)
+        await assets.save(session)
+        stored = await session.get(AssetRow, asset.mint, populate_existing=True)
+        assert stored is not None  # just written
+        return stored
 
     async def rederive(self, session: AsyncSession, mints: Iterable[str]) -> int:
         """Recompute these asset rows from their stored state (after the trusted creators or
         collections changed); returns how many changed their ``genuine`` flag."""
-        assets = await tracking.assets(session, mints)
-        by_mint: dict[str, list[TrackedAccount]] = {}
-        for account in await tracking.accounts_of(session, assets):
-            by_mint.setdefault(account.mint, []).append(account)
+        assets = Loaded(AssetState)
+        await assets.load(session, "mint", mints)
+        accounts = Loaded(AccountState)
+        by_mint = _by_mint(await accounts.load(session, "mint", assets))
         changed = 0
         for asset in assets.values():
             before = asset.genuine
             self._derive(asset, by_mint.get(asset.mint, []))
             changed += asset.genuine != before
+        await assets.save(session)
         return changed
 
     # -- state -------------------------------------------------------------------------------
 
-    def _new_asset(self, session: AsyncSession, mint: str, tx: DecodedTx) -> AssetRow:
+    def _new_asset(self, mint: str, tx: DecodedTx) -> AssetState:
         created = next(c for c in tx.changes if isinstance(c, MintCreated) and c.mint == mint)
         metaplex = any(isinstance(c, MetaplexCreated) and c.mint == mint for c in tx.changes)
         standard = (
@@ -303,25 +302,9 @@ class Projection:
             if created.program == str(TOKEN_2022_PROGRAM) and not metaplex
             else StandardName.METAPLEX
         )
-        row = AssetRow(
-            mint=mint,
-            standard=str(standard),
-            creators=[],
-            metadata_fields={},
-            last_slot=0,
-            last_position=0,
-            supply=0,
-            burnt=False,
-            frozen=False,
-            activated=False,
-            finalized=False,
-            genuine=False,
-            mint_closed=False,
-        )
-        session.add(row)
-        return row
+        return AssetState(mint, str(standard))
 
-    def _apply_mint_source(self, asset: AssetRow, tx: DecodedTx) -> None:
+    def _apply_mint_source(self, asset: AssetState, tx: DecodedTx) -> None:
         for c in tx.changes:
             at = (tx.ref.slot, tx.ref.position, getattr(c, "index", 0))
             if isinstance(c, MintCreated) and c.mint == asset.mint:
@@ -330,7 +313,7 @@ class Projection:
                 asset.mint_closed = True
                 _bump(asset, "mint", at)
 
-    def _apply_metadata(self, asset: AssetRow, tx: DecodedTx) -> None:
+    def _apply_metadata(self, asset: AssetState, tx: DecodedTx) -> None:
         fields = dict(asset.metadata_fields or {})
         before = dict(fields)
         for c in tx.changes:
@@ -380,7 +363,7 @@ class Projection:
             if latest is not None:
                 asset.metadata_slot, asset.metadata_position = latest[0], latest[1]
 
-    def _derive(self, asset: AssetRow, accounts: Sequence[TrackedAccount]) -> None:
+    def _derive(self, asset: AssetState, accounts: Sequence[AccountState]) -> None:
         """Recompute the asset row from its versioned state and its token accounts (all of
         them, in address order)."""
         fields = asset.metadata_fields or {}
@@ -571,10 +554,11 @@ async def _load(session: AsyncSession, txs: Sequence[DecodedTx]) -> _Batch:
             c.account for c in tx.changes if isinstance(c, DelegateChanged | FreezeChanged)
         }
         candidates |= _candidates(tx)
-    assets = await tracking.assets(session, mints)
-    accounts = await tracking.accounts(session, addresses)
-    for account in await tracking.accounts_of(session, mints):
-        accounts[account.address] = account
+    assets = Loaded(AssetState)
+    await assets.load(session, "mint", mints)
+    accounts = Loaded(AccountState)
+    await accounts.load(session, "address", addresses)
+    await accounts.load(session, "mint", mints)
     stored = await read_model.event_keys(session, {tx.ref.signature for tx in txs})
     burns: dict[str, list[_Version]] = {}
     for e in await read_model.events_of(session, candidates - set(assets), ("burn",)):
@@ -582,7 +566,7 @@ async def _load(session: AsyncSession, txs: Sequence[DecodedTx]) -> _Batch:
     return _Batch(accounts, assets, stored, burns)
 
 
-def _track_authorities(accounts: dict[str, TrackedAccount], ref: TxRef, tx: DecodedTx) -> None:
+def _track_authorities(accounts: dict[str, AccountState], ref: TxRef, tx: DecodedTx) -> None:
     for c in tx.changes:
         if not isinstance(c, DelegateChanged | FreezeChanged):
             continue
@@ -599,7 +583,7 @@ def _track_authorities(accounts: dict[str, TrackedAccount], ref: TxRef, tx: Deco
         row.authority_slot, row.authority_position = ref.slot, ref.position
 
 
-def _history(batch: _Batch, tx: DecodedTx, known: dict[str, AssetRow]) -> None:
+def _history(batch: _Batch, tx: DecodedTx, known: dict[str, AssetState]) -> None:
     """This transaction's history rows (those not stored yet join the batch's), and its
     activation memos kept as claims."""
     ref = tx.ref
@@ -655,7 +639,15 @@ def _history(batch: _Batch, tx: DecodedTx, known: dict[str, AssetRow]) -> None:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _record_claim(asset: AssetRow, tx: DecodedTx, memo: ActivationMemo) -> None:
+def _by_mint(accounts: Iterable[AccountState]) -> dict[str, list[AccountState]]:
+    """Token accounts by mint, each list in address order (as ``_derive`` wants them)."""
+    out: dict[str, list[AccountState]] = {}
+    for account in sorted(accounts, key=lambda a: a.address):
+        out.setdefault(account.mint, []).append(account)
+    return out
+
+
+def _record_claim(asset: AssetState, tx: DecodedTx, memo: ActivationMemo) -> None:
     """Keep an activation memo with what judging it needs (see ``_judge_claims``)."""
     ref = tx.ref
     # The owner when the memo executed: the sender if this same transaction moves the NFT.
@@ -704,13 +696,13 @@ def _closed_accounts(tx: DecodedTx) -> set[str]:
     return {c.account for c in tx.changes if isinstance(c, Closed)}
 
 
-def _newer(asset: AssetRow, source: str, at: _Version) -> bool:
+def _newer(asset: AssetState, source: str, at: _Version) -> bool:
     slot = getattr(asset, f"{source}_slot")
     position = getattr(asset, f"{source}_position")
     return slot is None or (at[0], at[1]) >= (slot, position or 0)
 
 
-def _bump(asset: AssetRow, source: str, at: _Version) -> None:
+def _bump(asset: AssetState, source: str, at: _Version) -> None:
     if _newer(asset, source, at):
         setattr(asset, f"{source}_slot", at[0])
         setattr(asset, f"{source}_position", at[1])
@@ -723,8 +715,7 @@ def _set_field(fields: dict[str, Any], key: str, value: Any, at: _Version) -> No
 
 
 def _put_account(
-    session: AsyncSession,
-    accounts: dict[str, TrackedAccount],
+    accounts: dict[str, AccountState],
     address: str,
     mint: str,
     owner: str | None,
@@ -733,22 +724,10 @@ def _put_account(
     at: _Version,
 ) -> None:
     """Set a token account's state as of ``at`` unless it holds a newer one (``accounts``
-    holds every stored row among those to put; a new row joins it and the session)."""
+    holds every stored row among those to put; a new row joins it)."""
     row = accounts.get(address)
     if row is None:
-        row = TrackedAccount(
-            address=address,
-            mint=mint,
-            owner=_address(owner),
-            amount=amount,
-            closed=closed,
-            slot=at[0],
-            position=at[1],
-            frozen=False,
-            finalized=False,
-        )
-        session.add(row)
-        accounts[address] = row
+        accounts[address] = AccountState(address, mint, _address(owner), amount, closed, *at[:2])
         return
     if (at[0], at[1]) < (row.slot, row.position):
         return  # an older transaction: the account has moved on since
