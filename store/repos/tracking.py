@@ -120,25 +120,32 @@ class Loaded(dict[str, _S]):
         return found
 
     async def save(self, session: AsyncSession) -> None:
+        """Insert the new rows, and update the changed columns of the others (one executemany
+        per set of changed columns: a transfer rewrites the owner, not the metadata)."""
         new: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
+        changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for key, row in self.items():
             values = self._values(row)
             stored = self._stored.get(key)
             if stored is None:
                 new.append(dict(zip(self._fields, values, strict=True)))
             elif values != stored:
-                changed.append({f"v_{f}": v for f, v in zip(self._fields, values, strict=True)})
+                diff = {
+                    f"v_{f}": v
+                    for f, v, was in zip(self._fields, values, stored, strict=True)
+                    if v is not was and v != was  # unchanged JSON is the same object
+                }
+                changed.setdefault(tuple(diff), []).append({**diff, "v_key": key})
             self._stored[key] = values
         if new:
             await session.execute(insert(self._table), new)
-        if changed:
+        for columns, rows in changed.items():
             stmt = (
                 update(self._table)
-                .where(self._table.c[self._key] == bindparam(f"v_{self._key}"))
-                .values({f: bindparam(f"v_{f}") for f in self._fields if f != self._key})
+                .where(self._table.c[self._key] == bindparam("v_key"))
+                .values({c[2:]: bindparam(c) for c in columns})
             )
-            await session.execute(stmt, changed)
+            await session.execute(stmt, rows)
 
 
 async def followed_addresses(session: AsyncSession) -> set[str]:
