@@ -1,26 +1,32 @@
 """Indexer throughput and live latency on the local chain.
 
     .venv/bin/python -m bench.indexer [--nfts 10000] [--in-flight 8] [--live 100]
+        [--live-load 0] [--batch 500] [--per-tx 2000] [--backends sqlite postgres]
+        [--profile sqlite|postgres]
 
 (as a module: run as a script, this file would shadow the ``indexer`` package)
 
-Starts ``aiw3 localnet`` as a subprocess (its CPU is not ours), then:
+Starts ``aiw3 localnet`` as a subprocess (its CPU is not ours, but the machine's cores are
+shared), then:
 
 1. **Chain.** One deployment (system wallet + collection); ``--nfts`` Token-2022 NFT mints into
    the collection to 100 owners, then one ``TransferChecked`` of every NFT to another owner
    (an ATA created on the way); every transaction confirmed.
-2. **Backfill**, in three timed parts over the same transactions: *fetch* (the signatures from
-   ``getSignaturesForAddress`` of the creator, who pays for everything here, then
+2. **Backfill**, timed apart over the same transactions: *list* and *fetch* (the signatures
+   from ``getSignaturesForAddress`` of the creator, who pays for everything here, then
    ``getTransaction`` each once, ``--in-flight`` at a time, through ``chain.rpc.RpcClient``),
-   *decode* (``indexer.decode``) and *project* (``indexer.projection`` on a SQLite file, one
-   database transaction per chain transaction with its cursor, as the runner does; then the
-   same again on a fresh database in batches of 500 to show what the per-transaction commit
-   costs). Printed in transactions per second, with the ratio to the 5,000 tx/s aim.
-3. **Live.** A fresh database and deployment with ``--live`` NFTs, the runner (``Indexer.run``
-   under a local lease, websocket source) started and caught up; then ``--live`` transfers one
-   at a time, each timed from the moment ``getSignatureStatuses`` says confirmed to the moment
-   its new owner is visible in ``assets`` (p50, p99, max), with the ratio of p99 to one 400 ms
-   slot.
+   *decode* (``indexer.decode``) and *project* on each of ``--backends`` (a SQLite file, a
+   fresh PostgreSQL database): the first ``--per-tx`` transactions one database transaction
+   each with its cursor (``apply``, as the runner's live path does), then all of them in
+   batches of ``--batch`` (``apply_all``, one database transaction a batch with its cursor).
+   Printed in transactions per second with the ratio to the 5,000 tx/s aim; ``--profile``
+   prints cProfile's top functions of the batched run on that backend.
+3. **Live.** A fresh SQLite database and deployment with ``--live`` NFTs, the runner
+   (``Indexer.run`` under a local lease, websocket source) started, caught up and quiet (its
+   start-up crawls done); then ``--live`` transfers one at a time, each timed from the moment
+   ``getSignatureStatuses`` says confirmed to the moment its new owner is visible in ``assets``
+   (p50, p99, max), with the ratio of p99 to one 400 ms slot. ``--live-load R`` moves other
+   NFTs at R transfers a second meanwhile (the loaded case).
 
 Numbers only, no asserts; bounded by a timeout on every wait.
 """
@@ -48,7 +54,8 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 from solders.transaction_status import EncodedConfirmedTransactionWithStatusMeta
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bench.localnet import _start_localnet  # the one way the benches start a chain
 from bench.mint import _drop_postgres, _postgres_database  # and make a PostgreSQL database
@@ -352,10 +359,24 @@ def _rate(label: str, n: int, seconds: float, *, aim: bool = False) -> None:
 # --- live --------------------------------------------------------------------------------------
 
 
-async def _owner(engine: AsyncEngine, mint: Pubkey) -> str | None:
-    async with session_factory(engine)() as session:
-        row = await session.get(AssetRow, str(mint))
-        return row.owner if row is not None else None
+async def _owner(connection: AsyncConnection, mint: Pubkey) -> str | None:
+    # One Core query on a kept connection: the poll shares the indexer's event loop (and the
+    # machine's 2 cores), so it must cost it as little as possible.
+    row = (await connection.execute(_OWNER, {"mint": str(mint)})).first()
+    await connection.commit()  # a fresh snapshot each time
+    return row[0] if row is not None else None
+
+
+_OWNER = select(AssetRow.owner).where(AssetRow.mint == bindparam("mint"))
+
+
+def _processed(registry: CollectorRegistry) -> float:
+    return sum(
+        s.value
+        for metric in registry.collect()
+        for s in metric.samples
+        if s.name == "indexer_transactions_total"
+    )
 
 
 async def _until(check: Callable[[], Awaitable[bool]], patience: float, what: str) -> None:
@@ -366,30 +387,71 @@ async def _until(check: Callable[[], Awaitable[bool]], patience: float, what: st
         await asyncio.sleep(0.002)
 
 
-async def bench_live(chain: Chain, rpc: RpcClient, ws_url: str, count: int, directory: str) -> None:
+async def _background(
+    chain: Chain,
+    system: Keypair,
+    owners: Sequence[Keypair],
+    nfts: Sequence[tuple[Pubkey, int]],
+    rate: float,
+    stop: asyncio.Event,
+) -> int:
+    """Transfers of ``nfts`` at ``rate`` per second, round robin, sent without waiting (each NFT
+    comes round again long after its last transfer confirmed); returns how many were sent."""
+    holders = {mint: holder for mint, holder in nfts}
+    sent = 0
+    while not stop.is_set():
+        mint = nfts[sent % len(nfts)][0]
+        holder = holders[mint]
+        to = (holder + 1) % len(owners)
+        ixs = transfer_ixs(system, owners[holder], mint, owners[to].pubkey())
+        await chain.send([system, owners[holder]], ixs)
+        holders[mint] = to
+        sent += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1 / rate)
+    return sent
+
+
+async def bench_live(
+    chain: Chain, rpc: RpcClient, ws_url: str, count: int, load: float, directory: str
+) -> None:
     system, collection = await deploy(chain)
     owners = [Keypair() for _ in range(10)]
-    nfts = await mint_many(chain, system, collection, owners, count)
+    # With --live-load, as many NFTs again (at least 5 s of transfers) move in the background.
+    extra = max(count, int(load * 5)) if load > 0 else 0
+    everything = await mint_many(chain, system, collection, owners, count + extra)
+    nfts, busy = everything[:count], everything[count:]
     engine = await fresh_db(directory, "live")
     projection = Projection(Trust(frozenset({str(collection)}), frozenset({str(system.pubkey())})))
     config = IndexerConfig(creators=(str(system.pubkey()),), ws_url=ws_url)
-    indexer = Indexer(
-        rpc, session_factory(engine), projection, config, IndexerMetrics(CollectorRegistry())
-    )
+    registry = CollectorRegistry()
+    indexer = Indexer(rpc, session_factory(engine), projection, config, IndexerMetrics(registry))
+    poll = await engine.connect()
     stop = asyncio.Event()
     t0 = time.perf_counter()
     task = asyncio.create_task(indexer.run(LocalLeases(), stop))
     latencies: list[float] = []
     since_send: list[float] = []
+    quiet = asyncio.Event()  # stops the background transfers
     try:
-        last_mint, last_holder = nfts[-1]
+        last_mint, last_holder = everything[-1]
 
         async def caught_up() -> bool:
-            return await _owner(engine, last_mint) == str(owners[last_holder].pubkey())
+            return await _owner(poll, last_mint) == str(owners[last_holder].pubkey())
 
         await _until(caught_up, 300, "the live indexer to catch up")
         startup = time.perf_counter() - t0
-        await asyncio.sleep(1.0)  # every subscription of the new mints and accounts is live
+        # Then quiet: every subscription live and the crawl of each (its Gap) done, so what is
+        # timed is the live path, not the start-up crawls.
+        before = -1.0
+        while (now := _processed(registry)) != before:
+            before = now
+            await asyncio.sleep(1.0)
+        loader = (
+            asyncio.create_task(_background(chain, system, owners, busy, load, quiet))
+            if load > 0
+            else None
+        )
         for mint, holder in nfts:
             to = owners[(holder + 1) % len(owners)].pubkey()
             sent = time.monotonic()
@@ -399,19 +461,23 @@ async def bench_live(chain: Chain, rpc: RpcClient, ws_url: str, count: int, dire
             confirmed = await chain.confirmed_at(sig)
 
             async def visible(mint: Pubkey = mint, to: Pubkey = to) -> bool:
-                return await _owner(engine, mint) == str(to)
+                return await _owner(poll, mint) == str(to)
 
             await _until(visible, 30, "a transfer to be visible")
             seen = time.monotonic()
             latencies.append(seen - confirmed)
             since_send.append(seen - sent)
+        quiet.set()
+        background = await loader if loader is not None else 0
     finally:
+        quiet.set()
         stop.set()
         await asyncio.wait_for(task, 60)
+        await poll.close()
         await engine.dispose()
     print(
         f"live over {count} NFTs ({count} transfers one at a time; startup and catch-up "
-        f"{startup:.2f} s)"
+        f"{startup:.2f} s; {background} background transfers at {load:g}/s)"
     )
     _latency("confirmed -> visible in assets", latencies, slot_ratio=True)
     _latency("sent -> visible in assets", since_send)
@@ -436,6 +502,9 @@ async def main() -> None:
     parser.add_argument("--nfts", type=int, default=10_000, help="NFTs minted and transferred")
     parser.add_argument("--in-flight", type=int, default=8, help="concurrent RPC requests")
     parser.add_argument("--live", type=int, default=100, help="NFTs (and transfers) live")
+    parser.add_argument(
+        "--live-load", type=float, default=0.0, help="background transfers per second, live"
+    )
     parser.add_argument("--batch", type=int, default=500, help="transactions per apply_all")
     parser.add_argument(
         "--per-tx", type=int, default=2000, help="transactions projected one at a time"
@@ -474,7 +543,7 @@ async def main() -> None:
             with tempfile.TemporaryDirectory() as directory:
                 await bench_backfill(rpc, system, collection, args, directory)
                 if args.live > 0:
-                    await bench_live(chain, rpc, ws_url, args.live, directory)
+                    await bench_live(chain, rpc, ws_url, args.live, args.live_load, directory)
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)

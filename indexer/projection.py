@@ -1,6 +1,12 @@
 """Decoded transactions into the read model (``assets``, ``asset_events``, ``tracked_accounts``)
 and the business links, idempotently and in any order.
 
+A batch (:meth:`Projection.apply_all`; ``apply`` is a batch of one) loads every row it touches
+in a few chunked IN-queries, applies each transaction in chain order in memory, then derives and
+judges each touched mint once (rule 1 makes that equal to one at a time), and writes with a few
+executemany statements: assets and token accounts as plain objects through Core
+(``tracking.Loaded``), not the ORM unit of work, which alone cost more than the rest.
+
 The rules (each a fact of the chain, never an inference from arrival order):
 
 1. **Ordering.** A transaction's place is ``(slot, position in the block)``; a change inside it
@@ -33,9 +39,11 @@ The rules (each a fact of the chain, never an inference from arrival order):
    symbol, uri and level are refused together and ``metadata_error`` says why. Additional
    fields live apart (``field:<key>``), so no key can pose as ``collection`` or a claim.
 7. **History.** One ``asset_events`` row per mint, transfer (a change of the sole holder),
-   burn, token-account close (and mint close) and valid activation, with slot, position and
-   signature. Rows of a zero-decimal mint the transaction moves are written even before its
-   asset row exists (a burn applied ahead of the mint is not lost).
+   burn, token-account close (and mint close), valid activation, and delegate change
+   (``delegate``/``undelegate``: Approve, Revoke, and the implicit clears of an owner change or
+   of a delegate spending the token) and ``freeze``/``thaw`` of a holder's account, with slot,
+   position and signature. Rows of a zero-decimal mint the transaction moves are written even
+   before its asset row exists (a burn applied ahead of the mint is not lost).
 8. **Activation.** A memo ``aiw3:activate:<mint>`` is kept as a claim and judged against the
    owner *when it executed*: the sender if the same transaction moves the NFT, else the
    receiver of the last mint/transfer before it in the history. Claims are judged again
