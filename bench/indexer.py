@@ -20,7 +20,9 @@ shared), then:
    each with its cursor (``apply``, as the runner's live path does), then all of them in
    batches of ``--batch`` (``apply_all``, one database transaction a batch with its cursor).
    Printed in transactions per second with the ratio to the 5,000 tx/s aim; ``--profile``
-   prints cProfile's top functions of the batched run on that backend.
+   prints cProfile's top functions of the batched run on that backend; ``--runner-backfill``
+   also times ``Indexer.backfill`` from an empty SQLite database (lists, fetches and projects,
+   every followed address crawled: each transaction is listed once per address it mentions).
 3. **Live.** A fresh SQLite database and deployment with ``--live`` NFTs, the runner
    (``Indexer.run`` under a local lease, websocket source) started, caught up and quiet (its
    start-up crawls done); then ``--live`` transfers one at a time, each timed from the moment
@@ -336,13 +338,22 @@ async def bench_backfill(
             t = await run(engine, Projection(trust), decoded, args.batch, cursor)
             timings.append((f"{backend}: {args.batch} tx per apply_all", n, t))
 
+    if args.runner_backfill:
+        async with database("sqlite", directory, "runner") as engine:
+            config = IndexerConfig(creators=(str(system.pubkey()),))
+            metrics = IndexerMetrics(CollectorRegistry())
+            indexer = Indexer(rpc, session_factory(engine), Projection(trust), config, metrics)
+            t0 = time.perf_counter()
+            await indexer.backfill()
+            timings.append(("sqlite: Indexer.backfill (all of it)", n, time.perf_counter() - t0))
+
     print(f"backfill over {n} transactions (every one confirmed, listed once)")
     _rate("list   getSignaturesForAddress (pages of 1000)", n, t_list)
     _rate(f"fetch  getTransaction, {args.in_flight} in flight", n, t_fetch)
     _rate("decode indexer.decode", n, t_decode)
     for label, count, seconds in timings:
         _rate(f"project {label}", count, seconds, aim=True)
-    best = min(seconds / count for _, count, seconds in timings)
+    best = min(seconds / count for label, count, seconds in timings if "apply" in label)
     _rate(
         "end to end (list + fetch + decode + best project)",
         n,
@@ -504,6 +515,11 @@ async def main() -> None:
     parser.add_argument("--live", type=int, default=100, help="NFTs (and transfers) live")
     parser.add_argument(
         "--live-load", type=float, default=0.0, help="background transfers per second, live"
+    )
+    parser.add_argument(
+        "--runner-backfill",
+        action="store_true",
+        help="also time Indexer.backfill (every followed address crawled) on SQLite",
     )
     parser.add_argument("--batch", type=int, default=500, help="transactions per apply_all")
     parser.add_argument(

@@ -565,8 +565,7 @@ async def _load(session: AsyncSession, txs: Sequence[DecodedTx]) -> _Batch:
     assets = Loaded(AssetState)
     await assets.load(session, "mint", mints)
     accounts = Loaded(AccountState)
-    await accounts.load(session, "address", addresses)
-    await accounts.load(session, "mint", mints)
+    await accounts.load_any(session, {"address": addresses, "mint": mints})
     stored = await read_model.event_keys(session, {tx.ref.signature for tx in txs})
     burns: dict[str, list[_Version]] = {}
     for e in await read_model.events_of(session, candidates - set(assets), ("burn",)):

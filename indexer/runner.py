@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ _STALLED_AFTER = 30.0
 _log = structlog.stdlib.get_logger(__name__)
 
 LEASE_NAME = "indexer"
+#: Finalized transactions of one crawl projected per database transaction, and fetched at once.
+_CRAWL_BATCH = 500
+_FETCH_IN_FLIGHT = 8
 #: Blocks whose signature lists are kept (slot numbers are never reused, even across forks).
 _BLOCK_CACHE = 256
 
@@ -147,12 +151,62 @@ class Indexer:
         ]
         seen.reverse()
         count = 0
-        for entry in seen:
-            if await self.process(entry):
-                count += 1
-                if gap:
-                    self._metrics.gaps_filled.inc()
+        i = 0
+        while i < len(seen):
+            # Finalized history (most of a backfill) goes in batches: nothing to journal, so
+            # one database transaction and one ``apply_all`` for many transactions.
+            final = list(
+                itertools.takewhile(
+                    lambda e: e.slot <= self.finality.finalized_slot, seen[i : i + _CRAWL_BATCH]
+                )
+            )
+            done = await self._process_final(final) if len(final) > 1 else None
+            if done is None:  # not final, or one of them not visible: one at a time
+                final, done = seen[i : i + 1], int(await self.process(seen[i]))
+            i += len(final)
+            count += done
+            if gap:
+                self._metrics.gaps_filled.inc(done)
         return count
+
+    async def _process_final(self, entries: Sequence[Seen]) -> int | None:
+        """Fetch (a few at a time) and project transactions at finalized slots, all in one
+        database transaction with the cursor of their address (the newest of them). Returns
+        how many were projected, or None when one is not visible (the caller goes one by
+        one)."""
+        limit = asyncio.Semaphore(_FETCH_IN_FLIGHT)
+
+        async def fetch(entry: Seen) -> DecodedTx | None:
+            async with limit:
+                result = await self._rpc.get_transaction(
+                    Signature.from_string(entry.signature), commitment=Confirmed
+                )
+                if result is None:
+                    return None
+                position = await self.position(result.slot, entry.signature)
+                return None if position is None else decode_transaction(result, position)
+
+        wanted = [e for e in entries if not e.failed]
+        fetched = await asyncio.gather(*(fetch(e) for e in wanted))
+        decoded = [d for d in fetched if d is not None]
+        if len(decoded) < len(wanted):
+            return None
+        last = entries[-1]
+        async with self._sessions() as session, session.begin():
+            applied = await self._projection.apply_all(session, decoded)
+            await tracking.move_cursor(
+                session, cursor_name(last.address), newest=(last.slot, last.signature)
+            )
+        for d in decoded:
+            outcome = "applied" if d.ok else "failed_on_chain"
+            self._metrics.transactions.labels(outcome=outcome).inc()
+        self._metrics.transactions.labels(outcome="failed_on_chain").inc(len(entries) - len(wanted))
+        for kind, n in applied.events.items():
+            self._metrics.events.labels(kind=kind).inc(n)
+        self.last_slot = max(self.last_slot, last.slot)
+        self._metrics.last_slot.set(self.last_slot)
+        await self._follow_new(applied)
+        return len(entries)
 
     async def process(self, entry: Seen, also: Sequence[str] = ()) -> bool:
         """Fetch and project one transaction and move the cursor of its address (and of the

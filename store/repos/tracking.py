@@ -9,8 +9,9 @@ from dataclasses import field as dataclass_field
 from operator import attrgetter
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from store.dialect import upsert
 from store.tables import AssetEvent, AssetRow, IndexerCursor, TrackedAccount
@@ -105,18 +106,34 @@ class Loaded(dict[str, _S]):
     async def load(self, session: AsyncSession, column: str, values: Iterable[str]) -> list[_S]:
         """The rows whose ``column`` is among ``values`` (chunked); a row already loaded is
         kept as it is in memory."""
+        return await self.load_any(session, {column: values})
+
+    async def load_any(self, session: AsyncSession, wanted: dict[str, Iterable[str]]) -> list[_S]:
+        """The rows whose column is among its values for any of ``wanted``'s columns: one query
+        when they all fit one ``IN`` list (a small batch), else one per chunk and column."""
+        lists = {column: sorted(set(values)) for column, values in wanted.items()}
+        if sum(len(v) for v in lists.values()) <= IN_CHUNK:
+            conditions = [self._table.c[c].in_(v) for c, v in lists.items() if v]
+            return await self._select(session, [or_(*conditions)] if conditions else [])
+        found: list[_S] = []
+        for column, values in lists.items():
+            for part in chunks(values):
+                found += await self._select(session, [self._table.c[column].in_(part)])
+        return found
+
+    async def _select(self, session: AsyncSession, where: list[ColumnElement[bool]]) -> list[_S]:
+        if not where:
+            return []
         columns = [self._table.c[f] for f in self._fields]
         found: list[_S] = []
-        for part in chunks(values):
-            rows = await session.execute(select(*columns).where(self._table.c[column].in_(part)))
-            for mapping in rows.mappings():
-                key = mapping[self._key]
-                row = self.get(key)
-                if row is None:
-                    row = self._cls(**mapping)
-                    self[key] = row
-                    self._stored[key] = self._values(row)
-                found.append(row)
+        for mapping in (await session.execute(select(*columns).where(*where))).mappings():
+            key = mapping[self._key]
+            row = self.get(key)
+            if row is None:
+                row = self._cls(**mapping)
+                self[key] = row
+                self._stored[key] = self._values(row)
+            found.append(row)
         return found
 
     async def save(self, session: AsyncSession) -> None:
@@ -240,4 +257,6 @@ async def move_cursor(
         row["backfill_complete"] = backfill_complete
     await upsert(session, IndexerCursor.__table__, row, key=("name",))  # type: ignore[arg-type]
     if current is not None:
-        await session.refresh(current)
+        # The loaded row now says what was written (no second read, and not dirty).
+        for column, value in row.items():
+            set_committed_value(current, column, value)
