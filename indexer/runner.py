@@ -154,13 +154,13 @@ class Indexer:
         i = 0
         while i < len(seen):
             # Finalized history (most of a backfill) goes in batches: nothing to journal, so
-            # one database transaction and one ``apply_all`` for many transactions.
+            # one database transaction and one ``apply_all`` for up to 500 transactions.
             final = list(
                 itertools.takewhile(
                     lambda e: e.slot <= self.finality.finalized_slot, seen[i : i + _CRAWL_BATCH]
                 )
             )
-            done = await self._process_final(final) if len(final) > 1 else None
+            done = await self._process_final(final) if final else None
             if done is None:  # not final, or one of them not visible: one at a time
                 final, done = seen[i : i + 1], int(await self.process(seen[i]))
             i += len(final)
