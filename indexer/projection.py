@@ -1,6 +1,12 @@
 """Decoded transactions into the read model (``assets``, ``asset_events``, ``tracked_accounts``)
 and the business links, idempotently and in any order.
 
+A batch (:meth:`Projection.apply_all`; ``apply`` is a batch of one) loads every row it touches
+in a few chunked IN-queries, applies each transaction in chain order in memory, then derives and
+judges each touched mint once (rule 1 makes that equal to one at a time), and writes with a few
+executemany statements: assets and token accounts as plain objects through Core
+(``tracking.Loaded``), not the ORM unit of work, which alone cost more than the rest.
+
 The rules (each a fact of the chain, never an inference from arrival order):
 
 1. **Ordering.** A transaction's place is ``(slot, position in the block)``; a change inside it
@@ -33,9 +39,11 @@ The rules (each a fact of the chain, never an inference from arrival order):
    symbol, uri and level are refused together and ``metadata_error`` says why. Additional
    fields live apart (``field:<key>``), so no key can pose as ``collection`` or a claim.
 7. **History.** One ``asset_events`` row per mint, transfer (a change of the sole holder),
-   burn, token-account close (and mint close) and valid activation, with slot, position and
-   signature. Rows of a zero-decimal mint the transaction moves are written even before its
-   asset row exists (a burn applied ahead of the mint is not lost).
+   burn, token-account close (and mint close), valid activation, and delegate change
+   (``delegate``/``undelegate``: Approve, Revoke, and the implicit clears of an owner change or
+   of a delegate spending the token) and ``freeze``/``thaw`` of a holder's account, with slot,
+   position and signature. Rows of a zero-decimal mint the transaction moves are written even
+   before its asset row exists (a burn applied ahead of the mint is not lost).
 8. **Activation.** A memo ``aiw3:activate:<mint>`` is kept as a claim and judged against the
    owner *when it executed*: the sender if the same transaction moves the NFT, else the
    receiver of the last mint/transfer before it in the history. Claims are judged again
@@ -53,7 +61,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chain.asset import Asset as ChainAsset
@@ -62,7 +69,6 @@ from chain.programs import TOKEN_2022_PROGRAM
 from core.types import StandardName
 from indexer.decode import (
     ActivationMemo,
-    Balance,
     Burned,
     Closed,
     CreatorVerified,
@@ -79,10 +85,10 @@ from indexer.decode import (
     Minted,
     TxRef,
 )
-from store.dialect import insert_ignore
-from store.repos import tracking, transitions
+from store.repos import read_model, transitions
+from store.repos.tracking import AccountState, AssetState, Loaded
 from store.repos.transitions import ChainFact
-from store.tables import AssetEvent, AssetRow, TrackedAccount, UserNft
+from store.tables import AssetEvent, AssetRow
 
 #: Position used for state read from accounts (``aiw3 indexer add``): a read at slot S
 #: reflects every transaction of S.
@@ -127,6 +133,47 @@ class Applied:
         self.refused += other.refused
 
 
+_EventKey = tuple[str, int, str, str]  # signature, instruction index, mint, kind
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Every row one :meth:`Projection.apply_all` touches, loaded once and changed in memory.
+
+    ``accounts`` holds each token account the transactions name and each one of the mints they
+    may derive (so a mint's accounts are found here without a query); ``assets`` the asset rows
+    of every mint (or closed account) they name, new ones added as their creation is applied.
+    """
+
+    accounts: Loaded[AccountState]
+    assets: Loaded[AssetState]
+    #: History keys already stored for the batch's signatures: a row among them is not new.
+    stored: set[_EventKey]
+    #: Versions of the burns (stored, or new in the batch) of mints the batch may create (rule
+    #: 7: a burn applied before its mint's creation marks the new asset burnt).
+    stored_burns: dict[str, list[_Version]]
+    #: New history rows, in the order applied, and their keys.
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    keys: set[_EventKey] = field(default_factory=set)
+    #: Stored activations judged again with another owner: rewritten, not new.
+    replaced: list[dict[str, Any]] = field(default_factory=list)
+    #: Mints to derive (and judge) once at the end: those of an asset row any transaction named.
+    touched: set[str] = field(default_factory=set)
+
+    def add_event(self, row: dict[str, Any]) -> None:
+        key = (row["signature"], row["instruction_index"], row["mint"], row["kind"])
+        if key in self.stored or key in self.keys:
+            return  # already in the history (rule 2)
+        self.keys.add(key)
+        self.rows.append(row)
+        if row["kind"] == "burn":  # seen by a creation of the mint applied later in the batch
+            version = (row["slot"], row["position"], row["instruction_index"])
+            self.stored_burns.setdefault(row["mint"], []).append(version)
+
+    def burns_of(self, mint: str) -> list[_Version]:
+        return self.stored_burns.get(mint, [])
+
+
 class Projection:
     """Applies decoded transactions; the caller owns the database transaction."""
 
@@ -134,41 +181,59 @@ class Projection:
         self.trust = trust
 
     async def apply(self, session: AsyncSession, tx: DecodedTx) -> Applied:
+        return await self.apply_all(session, [tx])
+
+    async def apply_all(self, session: AsyncSession, txs: Iterable[DecodedTx]) -> Applied:
+        """Apply a batch of transactions in one pass: load every row they touch in a few
+        queries, apply each in chain order in memory, then derive and judge each touched mint
+        once and write the new history in one insert. By rule 1 the rows equal those of
+        applying the transactions one at a time, in any order."""
         applied = Applied()
-        if not tx.ok:
-            return applied  # a failed transaction changed nothing on chain
+        ordered = sorted((tx for tx in txs if tx.ok), key=lambda t: t.ref)  # failed: no change
+        if not ordered:
+            return applied
+        batch = await _load(session, ordered)
+        for tx in ordered:
+            self._apply_one(batch, tx, applied)
+        by_mint = _by_mint(batch.accounts.values())
+        for mint in sorted(batch.touched):
+            self._derive(batch.assets[mint], by_mint.get(mint, []))
+        applied.mints |= batch.touched
+        activations = await self._judge_claims(session, batch)
+        await batch.accounts.save(session)
+        await batch.assets.save(session)
+        new = batch.rows + activations
+        await read_model.append_events(session, new + batch.replaced)
+        applied.events.update(row["kind"] for row in new)
+        await self._business(session, new)
+        await session.flush()
+        return applied
+
+    def _apply_one(self, batch: _Batch, tx: DecodedTx, applied: Applied) -> None:
         ref = tx.ref
-        await self._track_balances(session, ref, tx.balances)
-        await self._track_authorities(session, ref, tx)
+        at: _Version = (ref.slot, ref.position, 0)
+        for b in tx.balances:
+            _put_account(batch.accounts, b.account, b.mint, b.owner, b.amount, b.closed, at)
+        _track_authorities(batch.accounts, ref, tx)
         groups = {c.mint for c in tx.changes if isinstance(c, GroupCreated)}
-        known = await tracking.assets(session, tx.mints() | _closed_accounts(tx))
+        known = {m: batch.assets[m] for m in tx.mints() | _closed_accounts(tx) if m in batch.assets}
         for mint in sorted(_candidates(tx) - groups - set(known)):
-            known[mint] = self._new_asset(session, mint, tx)
+            asset = self._new_asset(mint, tx)
+            batch.assets[mint] = known[mint] = asset
             applied.new_mints.add(mint)
             # A burn applied before the mint's creation left its history row (rule 7).
-            for e in await tracking.event_kinds(session, mint):
-                if e.kind == "burn":
-                    fields = dict(known[mint].metadata_fields or {})
-                    _set_field(fields, _BURNT, True, (e.slot, e.position, e.instruction_index))
-                    known[mint].metadata_fields = fields
+            burns = batch.burns_of(mint)
+            if burns:
+                fields = dict(asset.metadata_fields or {})
+                for version in burns:
+                    _set_field(fields, _BURNT, True, version)
+                asset.metadata_fields = fields
         for asset in known.values():
             self._apply_mint_source(asset, tx)
             self._apply_metadata(asset, tx)
-        await session.flush()
-        for mint in sorted(known):
-            await self._derive(session, known[mint])
-            applied.mints.add(mint)
-        new_events = await self._history(session, tx, known)
-        applied.events.update(e["kind"] for e in new_events)
-        applied.accounts = {b.account for b in tx.balances if b.mint in known}
-        await self._business(session, ref, new_events)
-        return applied
-
-    async def apply_all(self, session: AsyncSession, txs: Iterable[DecodedTx]) -> Applied:
-        total = Applied()
-        for tx in sorted(txs, key=lambda t: t.ref):
-            total.merge(await self.apply(session, tx))
-        return total
+        batch.touched |= set(known)
+        _history(batch, tx, known)
+        applied.accounts |= {b.account for b in tx.balances if b.mint in known}
 
     # -- imports -----------------------------------------------------------------------------
 
@@ -182,10 +247,9 @@ class Projection:
         """Upsert an NFT read from the chain now (``aiw3 indexer add``): its metadata and its
         token accounts ``(address, owner, amount)``, as of ``slot``."""
         at: _Version = (slot, END_OF_SLOT, 0)
-        row = await session.get(AssetRow, asset.mint)
-        if row is None:
-            row = AssetRow(mint=asset.mint, standard=str(asset.standard), creators=[], last_slot=0)
-            session.add(row)
+        assets = Loaded(AssetState)
+        await assets.load(session, "mint", [asset.mint])
+        row = assets.setdefault(asset.mint, AssetState(asset.mint, str(asset.standard)))
         row.standard = str(asset.standard)
         fields = dict(row.metadata_fields or {})
         values: dict[str, Any] = {
@@ -205,55 +269,40 @@ class Projection:
         _bump(row, "mint", at)
         if asset.token_account is not None and asset.owner is not None:
             accounts = [*accounts, (asset.token_account, asset.owner, asset.amount)]
+        rows = Loaded(AccountState)
+        await rows.load(session, "address", (a[0] for a in accounts))
+        await rows.load(session, "mint", [asset.mint])
         for address, owner, amount in accounts:
-            await _put_account(session, address, asset.mint, owner, amount, False, at)
-        await session.flush()
-        await self._derive(session, row)
+            _put_account(rows, address, asset.mint, owner, amount, False, at)
+        own = _by_mint(rows.values()).get(asset.mint, [])
+        self._derive(row, own)
         if asset.burnt and not row.burnt:
             row.mint_closed = True  # the chain says burnt with no account left to prove it
-            await self._derive(session, row)
-        return row
+            self._derive(row, own)
+        await rows.save(session)
+        await assets.save(session)
+        stored = await session.get(AssetRow, asset.mint, populate_existing=True)
+        assert stored is not None  # just written
+        return stored
 
     async def rederive(self, session: AsyncSession, mints: Iterable[str]) -> int:
         """Recompute these asset rows from their stored state (after the trusted creators or
         collections changed); returns how many changed their ``genuine`` flag."""
+        assets = Loaded(AssetState)
+        await assets.load(session, "mint", mints)
+        accounts = Loaded(AccountState)
+        by_mint = _by_mint(await accounts.load(session, "mint", assets))
         changed = 0
-        for asset in (await tracking.assets(session, mints)).values():
+        for asset in assets.values():
             before = asset.genuine
-            await self._derive(session, asset)
+            self._derive(asset, by_mint.get(asset.mint, []))
             changed += asset.genuine != before
+        await assets.save(session)
         return changed
 
     # -- state -------------------------------------------------------------------------------
 
-    async def _track_balances(
-        self, session: AsyncSession, ref: TxRef, balances: Sequence[Balance]
-    ) -> None:
-        at: _Version = (ref.slot, ref.position, 0)
-        # One query loads them all into the session; each _put_account's get is then free.
-        await tracking.accounts(session, (b.account for b in balances))
-        for b in balances:
-            await _put_account(session, b.account, b.mint, b.owner, b.amount, b.closed, at)
-
-    async def _track_authorities(self, session: AsyncSession, ref: TxRef, tx: DecodedTx) -> None:
-        changes = [c for c in tx.changes if isinstance(c, DelegateChanged | FreezeChanged)]
-        if not changes:
-            return
-        rows = await tracking.accounts(session, (c.account for c in changes))
-        for c in changes:
-            row = rows.get(c.account)
-            if row is None:
-                continue  # not a token account of a zero-decimal mint: nothing of ours
-            stored = (row.authority_slot, row.authority_position or 0)
-            if row.authority_slot is not None and (ref.slot, ref.position) < stored:
-                continue  # an older Approve/Revoke/Freeze/Thaw than the one applied
-            if isinstance(c, DelegateChanged):
-                row.delegate = c.delegate
-            else:
-                row.frozen = c.frozen
-            row.authority_slot, row.authority_position = ref.slot, ref.position
-
-    def _new_asset(self, session: AsyncSession, mint: str, tx: DecodedTx) -> AssetRow:
+    def _new_asset(self, mint: str, tx: DecodedTx) -> AssetState:
         created = next(c for c in tx.changes if isinstance(c, MintCreated) and c.mint == mint)
         metaplex = any(isinstance(c, MetaplexCreated) and c.mint == mint for c in tx.changes)
         standard = (
@@ -261,25 +310,9 @@ class Projection:
             if created.program == str(TOKEN_2022_PROGRAM) and not metaplex
             else StandardName.METAPLEX
         )
-        row = AssetRow(
-            mint=mint,
-            standard=str(standard),
-            creators=[],
-            metadata_fields={},
-            last_slot=0,
-            last_position=0,
-            supply=0,
-            burnt=False,
-            frozen=False,
-            activated=False,
-            finalized=False,
-            genuine=False,
-            mint_closed=False,
-        )
-        session.add(row)
-        return row
+        return AssetState(mint, str(standard))
 
-    def _apply_mint_source(self, asset: AssetRow, tx: DecodedTx) -> None:
+    def _apply_mint_source(self, asset: AssetState, tx: DecodedTx) -> None:
         for c in tx.changes:
             at = (tx.ref.slot, tx.ref.position, getattr(c, "index", 0))
             if isinstance(c, MintCreated) and c.mint == asset.mint:
@@ -288,7 +321,7 @@ class Projection:
                 asset.mint_closed = True
                 _bump(asset, "mint", at)
 
-    def _apply_metadata(self, asset: AssetRow, tx: DecodedTx) -> None:
+    def _apply_metadata(self, asset: AssetState, tx: DecodedTx) -> None:
         fields = dict(asset.metadata_fields or {})
         before = dict(fields)
         for c in tx.changes:
@@ -338,15 +371,15 @@ class Projection:
             if latest is not None:
                 asset.metadata_slot, asset.metadata_position = latest[0], latest[1]
 
-    async def _derive(self, session: AsyncSession, asset: AssetRow) -> None:
-        """Recompute the asset row from its versioned state."""
+    def _derive(self, asset: AssetState, accounts: Sequence[AccountState]) -> None:
+        """Recompute the asset row from its versioned state and its token accounts (all of
+        them, in address order)."""
         fields = asset.metadata_fields or {}
 
         def value(key: str) -> Any:
             entry = fields.get(key)
             return entry["v"] if entry else None
 
-        accounts = await tracking.accounts_of(session, [asset.mint])
         open_accounts = [a for a in accounts if not a.closed]
         holders = [a for a in open_accounts if a.amount > 0]
         holder = holders[0] if len(holders) == 1 and holders[0].amount == 1 else None
@@ -406,61 +439,10 @@ class Projection:
 
     # -- history and business ----------------------------------------------------------------
 
-    async def _history(
-        self, session: AsyncSession, tx: DecodedTx, known: dict[str, AssetRow]
-    ) -> list[dict[str, Any]]:
-        ref = tx.ref
-        owners = {b.account: b.owner for b in tx.balances}
-        mints_of = {b.account: b.mint for b in tx.balances}
-        rows: list[dict[str, Any]] = []
-
-        def event(mint: str, kind: str, index: int, src: str | None, dst: str | None) -> None:
-            rows.append(
-                {
-                    "mint": mint,
-                    "kind": kind,
-                    "signature": ref.signature,
-                    "instruction_index": index,
-                    "slot": ref.slot,
-                    "position": ref.position,
-                    "block_time": ref.block_time,
-                    "from_owner": src,
-                    "to_owner": dst,
-                    "finalized": False,
-                }
-            )
-
-        # Like balances, the history of a zero-decimal mint this transaction moves is kept
-        # before its asset row exists: applied ahead of the mint's creation (out of order),
-        # a burn would otherwise be lost for good (a burnt mint is no longer crawled).
-        nfts = set(known) | set(mints_of.values())
-        for c in tx.changes:
-            match c:
-                case Minted() if c.mint in nfts:
-                    event(c.mint, "mint", c.index, None, owners.get(c.account))
-                case Burned() if c.mint in nfts:
-                    event(c.mint, "burn", c.index, owners.get(c.account), None)
-                case Closed() if c.account in known:
-                    event(c.account, "close", c.index, None, None)
-                case Closed() if mints_of.get(c.account) in nfts:
-                    event(mints_of[c.account], "close", c.index, owners.get(c.account), None)
-                case ActivationMemo() if c.mint in known:
-                    # Judged against the owner, so it needs the asset; one seen before it is
-                    # found again in the mint's own history, which is crawled once tracked.
-                    _record_claim(known[c.mint], tx, c)
-        for t in tx.transfers:
-            if t.mint in nfts:
-                event(t.mint, "transfer", 0, t.from_owner, t.to_owner)
-        new: list[dict[str, Any]] = []
-        for row in rows:
-            if await insert_ignore(session, AssetEvent.__table__, [row]):  # type: ignore[arg-type]
-                new.append(row)
-        for mint in sorted(known):
-            new += await self._judge_claims(session, known[mint])
-        return new
-
-    async def _judge_claims(self, session: AsyncSession, asset: AssetRow) -> list[dict[str, Any]]:
-        """(Re)judge every activation memo of ``asset`` against the history as it stands now.
+    async def _judge_claims(self, session: AsyncSession, batch: _Batch) -> list[dict[str, Any]]:
+        """(Re)judge every activation memo of the touched mints against the history as it
+        stands now (the stored rows and the batch's new ones); returns the new ``activate``
+        rows to write.
 
         Out of order, a memo can arrive before the transfer that made its signer the owner
         (the transfer was a plain ``Transfer``, found later through a token account), or
@@ -468,97 +450,211 @@ class Projection:
         claim and judged again whenever anything of the mint is applied: a claim that became
         valid gets its ``activate`` row, one that no longer is loses it. ``activated`` is
         whether any claim holds."""
-        fields = asset.metadata_fields or {}
-        claims = [v["v"] for k, v in sorted(fields.items()) if k.startswith(_CLAIM)]
+        claims = {
+            mint: [v["v"] for k, v in sorted(fields.items()) if k.startswith(_CLAIM)]
+            for mint in sorted(batch.touched)
+            if (fields := batch.assets[mint].metadata_fields or {})
+        }
+        claims = {mint: found for mint, found in claims.items() if found}
         if not claims:
             return []
-        new: list[dict[str, Any]] = []
-        activated = False
-        for claim in claims:
-            signature, index = claim["signature"], claim["index"]
-            owner = claim["sender"]
-            if owner is None:
-                found, owner = await tracking.ownership_before(
-                    session, asset.mint, claim["slot"], claim["position"]
+        # Who received the NFT when (mints and transfers), and the activations already written.
+        moves: dict[str, list[tuple[_Version, str | None]]] = {}
+        activations: dict[tuple[str, str, int], AssetEvent] = {}
+        for e in await read_model.events_of(session, claims, ("mint", "transfer", "activate")):
+            if e.kind == "activate":
+                activations[(e.mint, e.signature, e.instruction_index)] = e
+            else:
+                moves.setdefault(e.mint, []).append(
+                    ((e.slot, e.position, e.instruction_index), e.to_owner)
                 )
-                if not found:
-                    owner = asset.owner  # no history of it (an import): the owner read now
-            valid = owner is not None and owner in claim["signers"]
-            activated = activated or valid
-            match = (
-                AssetEvent.mint == asset.mint,
-                AssetEvent.kind == "activate",
-                AssetEvent.signature == signature,
-                AssetEvent.instruction_index == index,
-            )
-            if not valid:
-                await session.execute(delete(AssetEvent).where(*match))
-                continue
-            stored = (await session.execute(select(AssetEvent.to_owner).where(*match))).first()
-            if stored is not None and stored[0] == owner:
-                continue
-            await session.execute(delete(AssetEvent).where(*match))
-            row = {
-                "mint": asset.mint,
-                "kind": "activate",
-                "signature": signature,
-                "instruction_index": index,
-                "slot": claim["slot"],
-                "position": claim["position"],
-                "block_time": _from_timestamp(claim["block_time"]),
-                "from_owner": None,
-                "to_owner": owner,
-                "finalized": False,
-            }
-            await insert_ignore(session, AssetEvent.__table__, [row])  # type: ignore[arg-type]
-            if stored is None:
-                new.append(row)
-        asset.activated = activated
+        for row in batch.rows:
+            if row["mint"] in claims and row["kind"] in ("mint", "transfer"):
+                moves.setdefault(row["mint"], []).append(
+                    ((row["slot"], row["position"], row["instruction_index"]), row["to_owner"])
+                )
+        new: list[dict[str, Any]] = []
+        for mint, found in claims.items():
+            asset = batch.assets[mint]
+            activated = False
+            for claim in found:
+                signature, index = claim["signature"], claim["index"]
+                owner = claim["sender"]
+                if owner is None:
+                    # The receiver of the last mint or transfer before the memo's transaction.
+                    place = (claim["slot"], claim["position"])
+                    before = [m for m in moves.get(mint, ()) if (m[0][0], m[0][1]) < place]
+                    # No history of it (an import): the owner read now.
+                    owner = max(before, key=lambda m: m[0])[1] if before else asset.owner
+                valid = owner is not None and owner in claim["signers"]
+                activated = activated or valid
+                stored = activations.get((mint, signature, index))
+                if stored is not None and valid and stored.to_owner == owner:
+                    continue
+                if stored is not None:
+                    await session.delete(stored)
+                if not valid:
+                    continue
+                row = {
+                    "mint": mint,
+                    "kind": "activate",
+                    "signature": signature,
+                    "instruction_index": index,
+                    "slot": claim["slot"],
+                    "position": claim["position"],
+                    "block_time": _from_timestamp(claim["block_time"]),
+                    "from_owner": None,
+                    "to_owner": owner,
+                    "finalized": False,
+                }
+                if stored is None:
+                    new.append(row)
+                else:
+                    batch.replaced.append(row)  # the same activation, another owner: not new
+            asset.activated = activated
         return new
 
-    async def _business(self, session: AsyncSession, ref: TxRef, new: list[dict[str, Any]]) -> None:
-        """Move the user NFTs that the new history rows concern (guarded, so exactly once)."""
-        mints = sorted({e["mint"] for e in new})
-        if not mints:
+    async def _business(self, session: AsyncSession, new: list[dict[str, Any]]) -> None:
+        """Move the user NFTs that the new history rows concern (guarded, so exactly once), in
+        chain order."""
+        present = await read_model.user_nfts(session, {e["mint"] for e in new})
+        if not present:
             return
-        present = set(
-            (
-                await session.execute(
-                    select(UserNft.mint_address).where(UserNft.mint_address.in_(mints))
-                )
-            ).scalars()
+        # The whole history, not only these transactions: an activation or burn seen before
+        # the mint (out of order) still moves the row once the mint arrives.
+        first: dict[tuple[str, str], AssetEvent] = {}
+        for e in await read_model.events_of(session, present, ("mint", "activate", "burn")):
+            first.setdefault((e.mint, e.kind), e)
+        steps: list[tuple[_Version, int, str, str, ChainFact, dict[str, Any] | None]] = []
+        for (mint, kind), e in first.items():
+            at = (e.slot, e.position, e.instruction_index)
+            steps.append(
+                (at, 0, mint, _MOVES[kind], _fact(e.slot, e.signature, e.block_time), None)
+            )
+        for row in new:
+            if row["mint"] in present and row["kind"] == "transfer":
+                at = (row["slot"], row["position"], row["instruction_index"])
+                fact = _fact(row["slot"], row["signature"], row["block_time"])
+                extra = {"from": row["from_owner"], "to": row["to_owner"]}
+                steps.append((at, 1, row["mint"], "transferred", fact, extra))
+        for _, step, mint, what, when, payload in sorted(steps, key=lambda s: s[:3]):
+            if step == 0:
+                await transitions.move(session, mint, what, when)
+            else:
+                await transitions.emit_event(session, present[mint], what, when, payload)
+
+
+# --- batches -----------------------------------------------------------------------------------
+
+#: The business status each history kind moves a user NFT to.
+_MOVES: Final = {"mint": "unlocked", "activate": "active", "burn": "burned"}
+
+
+async def _load(session: AsyncSession, txs: Sequence[DecodedTx]) -> _Batch:
+    """Every row the batch touches, in a handful of queries."""
+    mints: set[str] = set()
+    addresses: set[str] = set()
+    candidates: set[str] = set()
+    for tx in txs:
+        mints |= tx.mints() | _closed_accounts(tx)
+        addresses |= {b.account for b in tx.balances}
+        addresses |= {
+            c.account for c in tx.changes if isinstance(c, DelegateChanged | FreezeChanged)
+        }
+        candidates |= _candidates(tx)
+    assets = Loaded(AssetState)
+    await assets.load(session, "mint", mints)
+    accounts = Loaded(AccountState)
+    await accounts.load_any(session, {"address": addresses, "mint": mints})
+    stored = await read_model.event_keys(session, {tx.ref.signature for tx in txs})
+    burns: dict[str, list[_Version]] = {}
+    for e in await read_model.events_of(session, candidates - set(assets), ("burn",)):
+        burns.setdefault(e.mint, []).append((e.slot, e.position, e.instruction_index))
+    return _Batch(accounts, assets, stored, burns)
+
+
+def _track_authorities(accounts: dict[str, AccountState], ref: TxRef, tx: DecodedTx) -> None:
+    for c in tx.changes:
+        if not isinstance(c, DelegateChanged | FreezeChanged):
+            continue
+        row = accounts.get(c.account)
+        if row is None:
+            continue  # not a token account of a zero-decimal mint: nothing of ours
+        stored = (row.authority_slot, row.authority_position or 0)
+        if row.authority_slot is not None and (ref.slot, ref.position) < stored:
+            continue  # an older Approve/Revoke/Freeze/Thaw than the one applied
+        if isinstance(c, DelegateChanged):
+            row.delegate = c.delegate
+        else:
+            row.frozen = c.frozen
+        row.authority_slot, row.authority_position = ref.slot, ref.position
+
+
+def _history(batch: _Batch, tx: DecodedTx, known: dict[str, AssetState]) -> None:
+    """This transaction's history rows (those not stored yet join the batch's), and its
+    activation memos kept as claims."""
+    ref = tx.ref
+    owners = {b.account: b.owner for b in tx.balances}
+    mints_of = {b.account: b.mint for b in tx.balances}
+
+    def event(mint: str, kind: str, index: int, src: str | None, dst: str | None) -> None:
+        batch.add_event(
+            {
+                "mint": mint,
+                "kind": kind,
+                "signature": ref.signature,
+                "instruction_index": index,
+                "slot": ref.slot,
+                "position": ref.position,
+                "block_time": ref.block_time,
+                "from_owner": src,
+                "to_owner": dst,
+                "finalized": False,
+            }
         )
-        for mint in mints:
-            if mint not in present:
-                continue
-            # The whole history, not only this transaction: an activation or burn seen before
-            # the mint (out of order) still moves the row once the mint arrives.
-            history = await tracking.event_kinds(session, mint)
-            first = {e.kind: e for e in reversed(history)}
-            for kind, status in (("mint", "unlocked"), ("activate", "active"), ("burn", "burned")):
-                e = first.get(kind)
-                if e is not None:
-                    await transitions.move(
-                        session, mint, status, _fact(e.slot, e.signature, e.block_time)
-                    )
-            for row in new:
-                if row["mint"] == mint and row["kind"] == "transfer":
-                    nft = (
-                        await session.execute(select(UserNft).where(UserNft.mint_address == mint))
-                    ).scalar_one()
-                    await transitions.emit_event(
-                        session,
-                        nft,
-                        "transferred",
-                        _fact(row["slot"], row["signature"], row["block_time"]),
-                        {"from": row["from_owner"], "to": row["to_owner"]},
-                    )
+
+    # Like balances, the history of a zero-decimal mint this transaction moves is kept
+    # before its asset row exists: applied ahead of the mint's creation (out of order),
+    # a burn would otherwise be lost for good (a burnt mint is no longer crawled).
+    nfts = set(known) | set(mints_of.values())
+    for c in tx.changes:
+        match c:
+            case Minted() if c.mint in nfts:
+                event(c.mint, "mint", c.index, None, owners.get(c.account))
+            case Burned() if c.mint in nfts:
+                event(c.mint, "burn", c.index, owners.get(c.account), None)
+            case Closed() if c.account in known:
+                event(c.account, "close", c.index, None, None)
+            case Closed() if mints_of.get(c.account) in nfts:
+                event(mints_of[c.account], "close", c.index, owners.get(c.account), None)
+            case DelegateChanged() if mints_of.get(c.account) in nfts:
+                kind = "delegate" if c.delegate is not None else "undelegate"
+                holder = owners.get(c.account)
+                event(mints_of[c.account], kind, c.index, holder, _address(c.delegate))
+            case FreezeChanged() if mints_of.get(c.account) in nfts:
+                kind = "freeze" if c.frozen else "thaw"
+                event(mints_of[c.account], kind, c.index, owners.get(c.account), None)
+            case ActivationMemo() if c.mint in known:
+                # Judged against the owner, so it needs the asset; one seen before it is
+                # found again in the mint's own history, which is crawled once tracked.
+                _record_claim(known[c.mint], tx, c)
+    for t in tx.transfers:
+        if t.mint in nfts:
+            event(t.mint, "transfer", 0, t.from_owner, t.to_owner)
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _record_claim(asset: AssetRow, tx: DecodedTx, memo: ActivationMemo) -> None:
+def _by_mint(accounts: Iterable[AccountState]) -> dict[str, list[AccountState]]:
+    """Token accounts by mint, each list in address order (as ``_derive`` wants them)."""
+    out: dict[str, list[AccountState]] = {}
+    for account in sorted(accounts, key=lambda a: a.address):
+        out.setdefault(account.mint, []).append(account)
+    return out
+
+
+def _record_claim(asset: AssetState, tx: DecodedTx, memo: ActivationMemo) -> None:
     """Keep an activation memo with what judging it needs (see ``_judge_claims``)."""
     ref = tx.ref
     # The owner when the memo executed: the sender if this same transaction moves the NFT.
@@ -607,13 +703,13 @@ def _closed_accounts(tx: DecodedTx) -> set[str]:
     return {c.account for c in tx.changes if isinstance(c, Closed)}
 
 
-def _newer(asset: AssetRow, source: str, at: _Version) -> bool:
+def _newer(asset: AssetState, source: str, at: _Version) -> bool:
     slot = getattr(asset, f"{source}_slot")
     position = getattr(asset, f"{source}_position")
     return slot is None or (at[0], at[1]) >= (slot, position or 0)
 
 
-def _bump(asset: AssetRow, source: str, at: _Version) -> None:
+def _bump(asset: AssetState, source: str, at: _Version) -> None:
     if _newer(asset, source, at):
         setattr(asset, f"{source}_slot", at[0])
         setattr(asset, f"{source}_position", at[1])
@@ -625,8 +721,8 @@ def _set_field(fields: dict[str, Any], key: str, value: Any, at: _Version) -> No
         fields[key] = {"v": value, "at": list(at)}
 
 
-async def _put_account(
-    session: AsyncSession,
+def _put_account(
+    accounts: dict[str, AccountState],
     address: str,
     mint: str,
     owner: str | None,
@@ -634,21 +730,11 @@ async def _put_account(
     closed: bool,
     at: _Version,
 ) -> None:
-    row = await session.get(TrackedAccount, address)
+    """Set a token account's state as of ``at`` unless it holds a newer one (``accounts``
+    holds every stored row among those to put; a new row joins it)."""
+    row = accounts.get(address)
     if row is None:
-        session.add(
-            TrackedAccount(
-                address=address,
-                mint=mint,
-                owner=_address(owner),
-                amount=amount,
-                closed=closed,
-                slot=at[0],
-                position=at[1],
-                frozen=False,
-                finalized=False,
-            )
-        )
+        accounts[address] = AccountState(address, mint, _address(owner), amount, closed, *at[:2])
         return
     if (at[0], at[1]) < (row.slot, row.position):
         return  # an older transaction: the account has moved on since

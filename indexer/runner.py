@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ _STALLED_AFTER = 30.0
 _log = structlog.stdlib.get_logger(__name__)
 
 LEASE_NAME = "indexer"
+#: Finalized transactions of one crawl projected per database transaction, and fetched at once.
+_CRAWL_BATCH = 500
+_FETCH_IN_FLIGHT = 8
 #: Blocks whose signature lists are kept (slot numbers are never reused, even across forks).
 _BLOCK_CACHE = 256
 
@@ -147,21 +151,77 @@ class Indexer:
         ]
         seen.reverse()
         count = 0
-        for entry in seen:
-            if await self.process(entry):
-                count += 1
-                if gap:
-                    self._metrics.gaps_filled.inc()
+        i = 0
+        while i < len(seen):
+            # Finalized history (most of a backfill) goes in batches: nothing to journal, so
+            # one database transaction and one ``apply_all`` for up to 500 transactions.
+            final = list(
+                itertools.takewhile(
+                    lambda e: e.slot <= self.finality.finalized_slot, seen[i : i + _CRAWL_BATCH]
+                )
+            )
+            done = await self._process_final(final) if final else None
+            if done is None:  # not final, or one of them not visible: one at a time
+                final, done = seen[i : i + 1], int(await self.process(seen[i]))
+            i += len(final)
+            count += done
+            if gap:
+                self._metrics.gaps_filled.inc(done)
         return count
 
-    async def process(self, entry: Seen) -> bool:
-        """Fetch and project one transaction and move the address's cursor, in one database
-        transaction. Returns whether anything new was written."""
+    async def _process_final(self, entries: Sequence[Seen]) -> int | None:
+        """Fetch (a few at a time) and project transactions at finalized slots, all in one
+        database transaction with the cursor of their address (the newest of them). Returns
+        how many were projected, or None when one is not visible (the caller goes one by
+        one)."""
+        limit = asyncio.Semaphore(_FETCH_IN_FLIGHT)
+
+        async def fetch(entry: Seen) -> DecodedTx | None:
+            async with limit:
+                result = await self._rpc.get_transaction(
+                    Signature.from_string(entry.signature), commitment=Confirmed
+                )
+                if result is None:
+                    return None
+                position = await self.position(result.slot, entry.signature)
+                return None if position is None else decode_transaction(result, position)
+
+        wanted = [e for e in entries if not e.failed]
+        fetched = await asyncio.gather(*(fetch(e) for e in wanted))
+        decoded = [d for d in fetched if d is not None]
+        if len(decoded) < len(wanted):
+            return None
+        last = entries[-1]
+        async with self._sessions() as session, session.begin():
+            applied = await self._projection.apply_all(session, decoded)
+            await tracking.move_cursor(
+                session, cursor_name(last.address), newest=(last.slot, last.signature)
+            )
+        for d in decoded:
+            outcome = "applied" if d.ok else "failed_on_chain"
+            self._metrics.transactions.labels(outcome=outcome).inc()
+        self._metrics.transactions.labels(outcome="failed_on_chain").inc(len(entries) - len(wanted))
+        for kind, n in applied.events.items():
+            self._metrics.events.labels(kind=kind).inc(n)
+        self.last_slot = max(self.last_slot, last.slot)
+        self._metrics.last_slot.set(self.last_slot)
+        await self._follow_new(applied)
+        return len(entries)
+
+    async def process(self, entry: Seen, also: Sequence[str] = ()) -> bool:
+        """Fetch and project one transaction and move the cursor of its address (and of the
+        addresses ``also`` notified of it), in one database transaction. Returns whether
+        anything new was written."""
         applied = Applied()
         decoded: DecodedTx | None = None
         if not entry.failed:
-            result = await self._rpc.get_transaction(
-                Signature.from_string(entry.signature), commitment=Confirmed
+            # The block's signature list is fetched beside the transaction (at the slot the
+            # notification or listing gave), not after it: one round trip, not two.
+            result, _ = await asyncio.gather(
+                self._rpc.get_transaction(
+                    Signature.from_string(entry.signature), commitment=Confirmed
+                ),
+                self.position(entry.slot, entry.signature),
             )
             position = None
             if result is not None:
@@ -171,14 +231,13 @@ class Indexer:
                 return False  # not (yet) visible at confirmed: the next crawl finds it
             decoded = decode_transaction(result, position)
         slot = decoded.ref.slot if decoded is not None else entry.slot
-        cursor = cursor_name(entry.address)
+        cursors = sorted({cursor_name(a) for a in (entry.address, *also)})
         async with self._sessions() as session, session.begin():
-            snapshot = await self.finality.capture(
-                session, slot, entry.signature, decoded, [cursor]
-            )
+            snapshot = await self.finality.capture(session, slot, entry.signature, decoded, cursors)
             if decoded is not None:
                 applied = await self._projection.apply(session, decoded)
-            await tracking.move_cursor(session, cursor, newest=(slot, entry.signature))
+            for cursor in cursors:
+                await tracking.move_cursor(session, cursor, newest=(slot, entry.signature))
             await self.finality.record(session, snapshot)
         outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
         self._metrics.transactions.labels(outcome=outcome).inc()
@@ -272,7 +331,7 @@ class Indexer:
         )
         renewer = asyncio.create_task(self._renew(leases, lease, stop))
         events = aiter(self._live)
-        polled = time.monotonic()
+        polled = refreshed = time.monotonic()
         # One pending read at a time, kept across turns: cancelling it would close the
         # source's generator (the cancellation is thrown into it).
         getter: asyncio.Future[Event] | None = None
@@ -293,13 +352,20 @@ class Indexer:
                 if getter not in done:
                     await self._refresh_lag()
                     continue
-                event, getter = getter.result(), None
-                if isinstance(event, Gap):
-                    for address in event.addresses:
-                        await self.crawl(address, gap=True)
-                else:
-                    await self.process(event)
-                await self._refresh_lag()
+                arrived = [getter.result()]
+                # Take whatever else has arrived too (a transaction notifies each followed
+                # address it mentions): each signature is then fetched and projected once.
+                while True:
+                    getter = asyncio.ensure_future(anext(events))
+                    await asyncio.sleep(0)  # an event already queued completes it now
+                    if not getter.done():
+                        break
+                    arrived.append(getter.result())
+                await self._handle(arrived)
+                # The tip's slot (one RPC) when idle, not ahead of an event already waiting.
+                if not getter.done() or time.monotonic() - refreshed >= 1.0:
+                    await self._refresh_lag()
+                    refreshed = time.monotonic()
         finally:
             for task in (getter, waiter, renewer):
                 if task is not None:
@@ -308,6 +374,20 @@ class Indexer:
                         await task
             await self._live.close()
             self._live = None
+
+    async def _handle(self, arrived: Sequence[Event]) -> None:
+        """Events that arrived together: the notified signatures first (each once, moving the
+        cursor of every address notified of it), then the crawls of the gaps."""
+        seen: dict[str, list[Seen]] = {}
+        for event in arrived:
+            if isinstance(event, Seen):
+                seen.setdefault(event.signature, []).append(event)
+        for entries in seen.values():
+            await self.process(entries[0], also=[e.address for e in entries[1:]])
+        for event in arrived:
+            if isinstance(event, Gap):
+                for address in event.addresses:
+                    await self.crawl(address, gap=True)
 
     async def _follow_added(self) -> None:
         # Rows written by another process (``aiw3 indexer add``): subscribe, and the Gap each

@@ -37,6 +37,22 @@ async def insert_ignore(session: AsyncSession, table: Table, rows: Sequence[dict
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def insert_ignore_many(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]
+) -> None:
+    """:func:`insert_ignore` as one executemany of one compiled statement (cached, however many
+    rows; a multi-row VALUES is compiled anew for each row count), for callers that know which
+    rows are new and need no count."""
+    if not rows:
+        return
+    name = _dialect(session)
+    if name in ("mysql", "mariadb"):
+        await _insert_each(session, table, rows)
+        return
+    module: Any = postgresql if name == "postgresql" else sqlite
+    await session.execute(module.insert(table).on_conflict_do_nothing(), list(rows))
+
+
 async def _insert_each(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> int:
     # MySQL has no "skip duplicates only": INSERT IGNORE also turns an over-long value, a bad
     # foreign key or a CHECK into a warning (and truncates or drops the row); a no-op

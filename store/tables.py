@@ -54,7 +54,18 @@ MINT_KINDS = ("claim", "upgrade", "airdrop")
 MINT_STATES = ("created", "signed", "sent", "confirmed", "finalized", "failed", "awaiting_owner")
 UPGRADE_STATUSES = ("pending", "submitted", "confirmed", "failed", "expired")
 ASSET_STANDARDS = tuple(StandardName)
-ASSET_EVENT_KINDS = ("mint", "transfer", "burn", "close", "activate")
+# ``delegate``/``undelegate``/``freeze``/``thaw`` (0006): Approve/Revoke/FreezeAccount/ThawAccount.
+ASSET_EVENT_KINDS = (
+    "mint",
+    "transfer",
+    "burn",
+    "close",
+    "activate",
+    "delegate",
+    "undelegate",
+    "freeze",
+    "thaw",
+)
 RUN_STATUSES = ("running", "succeeded", "failed")
 
 

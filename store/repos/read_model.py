@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.dialect import insert_ignore, upsert
-from store.tables import AssetEvent, AssetRow, IndexerCursor, ReorgJournal
+from store.dialect import insert_ignore, insert_ignore_many, upsert
+from store.repos.tracking import chunks
+from store.tables import AssetEvent, AssetRow, IndexerCursor, ReorgJournal, UserNft
 
 
 async def get_asset(session: AsyncSession, mint: str) -> AssetRow | None:
@@ -28,6 +29,50 @@ async def assets_by_owner(
 async def add_events(session: AsyncSession, events: Sequence[dict[str, Any]]) -> int:
     """Append history rows; a row already there (same signature/instruction/mint/kind) is kept."""
     return await insert_ignore(session, AssetEvent.__table__, events)  # type: ignore[arg-type]
+
+
+async def append_events(session: AsyncSession, events: Sequence[dict[str, Any]]) -> None:
+    """:func:`add_events` for any number of rows in one executemany, without the count (the
+    projection knows which of its rows are new)."""
+    await insert_ignore_many(session, AssetEvent.__table__, events)  # type: ignore[arg-type]
+
+
+async def event_keys(
+    session: AsyncSession, signatures: Iterable[str]
+) -> set[tuple[str, int, str, str]]:
+    """The unique keys (signature, instruction index, mint, kind) of the stored history rows
+    of these transactions."""
+    out: set[tuple[str, int, str, str]] = set()
+    for part in chunks(signatures):
+        rows = await session.execute(
+            select(
+                AssetEvent.signature, AssetEvent.instruction_index, AssetEvent.mint, AssetEvent.kind
+            ).where(AssetEvent.signature.in_(part))
+        )
+        out.update((s, i, m, k) for s, i, m, k in rows)
+    return out
+
+
+async def events_of(
+    session: AsyncSession, mints: Iterable[str], kinds: Sequence[str]
+) -> list[AssetEvent]:
+    """The history rows of these kinds of these mints, in chain order."""
+    out: list[AssetEvent] = []
+    for part in chunks(mints):
+        rows = await session.execute(
+            select(AssetEvent).where(AssetEvent.mint.in_(part), AssetEvent.kind.in_(kinds))
+        )
+        out += rows.scalars()
+    return sorted(out, key=lambda e: (e.slot, e.position, e.instruction_index, e.mint, e.kind))
+
+
+async def user_nfts(session: AsyncSession, mints: Iterable[str]) -> dict[str, UserNft]:
+    """The user NFTs at these mint addresses (the business rows the history moves)."""
+    out: dict[str, UserNft] = {}
+    for part in chunks(mints):
+        rows = await session.execute(select(UserNft).where(UserNft.mint_address.in_(part)))
+        out.update((n.mint_address, n) for n in rows.scalars() if n.mint_address is not None)
+    return out
 
 
 async def history(session: AsyncSession, mint: str, limit: int = 100) -> list[AssetEvent]:

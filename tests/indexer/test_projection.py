@@ -11,9 +11,11 @@ from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
+from solders.system_program import CreateAccountParams, create_account
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chain.codecs import ata, spl_token
 from chain.rpc import RpcClient
 from indexer.decode import DecodedTx, decode_transaction
 from indexer.projection import Projection, Trust
@@ -31,7 +33,7 @@ from store.tables import (
 )
 
 from . import chainops as ops
-from .chainops import Deployment
+from .chainops import Deployment, _send
 
 
 async def _decode_all(rpc: RpcClient, signatures: list[Signature]) -> list[DecodedTx]:
@@ -169,10 +171,13 @@ async def test_a_history_projects_to_the_chain_in_any_order_and_twice(
     assert asset["activated"] is True
     assert asset["delegate"] is None  # the approval was on alice's account, now closed
     kinds = [(e[1], e[7]) for e in sorted(first["events"], key=lambda e: (e[4], e[5]))]
-    alice, bob, carol = (str(keys[n].pubkey()) for n in ("alice", "bob", "carol"))
+    alice, bob, carol, mallory = (
+        str(keys[n].pubkey()) for n in ("alice", "bob", "carol", "mallory")
+    )
     assert kinds == [
         ("mint", alice),
         ("activate", alice),
+        ("delegate", mallory),
         ("transfer", bob),
         ("close", None),
         ("transfer", carol),
@@ -354,3 +359,95 @@ async def test_a_burn_applied_before_its_mint_keeps_its_history(
         nft = (await s.execute(select(UserNft))).scalar_one()
     assert kinds == ["burn", "close", "mint"]
     assert nft.status == "burned"
+
+
+async def test_delegate_and_frozen_state_follow_approve_revoke_freeze_thaw(
+    client: AsyncClient, rpc: RpcClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """Approve/Revoke set and clear the holder's delegate, FreezeAccount/ThawAccount its frozen
+    state; each is one history row, in any order and applied twice, one batch or one by one."""
+    alice, mallory = await ops.fund(client), await ops.fund(client)
+    mint, minted = await ops.mint(
+        client, deployment.system, alice.pubkey(), collection=deployment.collection
+    )
+    account = ops.ata_of(alice.pubkey(), mint)
+    approved = await ops.approve(client, alice, account, mallory.pubkey())
+    txs = await _decode_all(rpc, [minted, approved])
+    projection = Projection(_trust(deployment))
+    m, a, d = str(mint), str(alice.pubkey()), str(mallory.pubkey())
+
+    await _reset(engine, [m])
+    await _apply(engine, projection, txs)
+    async with session_factory(engine)() as s:
+        row = await s.get(AssetRow, m)
+        assert row is not None
+        assert (row.owner, row.delegate) == (a, d)
+
+    txs += await _decode_all(rpc, [await ops.approve(client, alice, account, None)])
+    for order in (txs, list(reversed(txs))):
+        await _reset(engine, [m])
+        async with session_factory(engine)() as s, s.begin():
+            await projection.apply_all(s, order + order)  # one batch, every tx twice
+        async with session_factory(engine)() as s:
+            row = await s.get(AssetRow, m)
+            assert row is not None
+            assert (row.owner, row.delegate, row.frozen) == (a, None, False)
+            history = [(e.kind, e.from_owner, e.to_owner) for e in await tracking.event_kinds(s, m)]
+        assert history == [("mint", None, a), ("delegate", a, d), ("undelegate", a, None)]
+
+    # Our NFTs have no freeze authority: a zero-decimal mint of someone else's that has one.
+    issuer = await ops.fund(client)
+    other, account2 = await _freezable_nft(client, issuer, alice.pubkey())
+    frozen = await _freeze(client, issuer, account2, other, freeze=True)
+    thawed = await _freeze(client, issuer, account2, other, freeze=False)
+    freeze_tx, thaw_tx = await _decode_all(rpc, [frozen, thawed])
+    o = str(other)
+    for order in ([freeze_tx], [thaw_tx, freeze_tx], [freeze_tx, thaw_tx, freeze_tx]):
+        await _reset(engine, [])
+        for tx in order:
+            async with session_factory(engine)() as s, s.begin():
+                await projection.apply(s, tx)
+        async with session_factory(engine)() as s:
+            state = await s.get(TrackedAccount, str(account2))
+            assert state is not None
+            assert state.frozen is (order == [freeze_tx])  # the newest applied one wins
+            history = [(e.kind, e.from_owner) for e in await tracking.event_kinds(s, o)]
+        expected = [("freeze", a)] if order == [freeze_tx] else [("freeze", a), ("thaw", a)]
+        assert history == expected
+
+
+async def _freezable_nft(
+    client: AsyncClient, issuer: Keypair, owner: Pubkey
+) -> tuple[Pubkey, Pubkey]:
+    """A bare zero-decimal Token-2022 mint with a freeze authority, one token held by ``owner``."""
+    mint_key = Keypair()
+    rent = (await client.get_minimum_balance_for_rent_exemption(82)).value
+    holder = ops.ata_of(owner, mint_key.pubkey())
+    ixs = [
+        create_account(
+            CreateAccountParams(
+                from_pubkey=issuer.pubkey(),
+                to_pubkey=mint_key.pubkey(),
+                lamports=rent,
+                space=82,
+                owner=ops.T22,
+            )
+        ),
+        spl_token.encode(
+            spl_token.InitializeMint2(
+                ops.T22, mint_key.pubkey(), 0, issuer.pubkey(), issuer.pubkey()
+            )
+        ),
+        ata.create(issuer.pubkey(), owner, mint_key.pubkey(), ops.T22),
+        spl_token.encode(spl_token.MintTo(ops.T22, mint_key.pubkey(), holder, issuer.pubkey(), 1)),
+    ]
+    await _send(client, [issuer, mint_key], ixs)
+    return mint_key.pubkey(), holder
+
+
+async def _freeze(
+    client: AsyncClient, issuer: Keypair, account: Pubkey, mint_key: Pubkey, *, freeze: bool
+) -> Signature:
+    cls = spl_token.FreezeAccount if freeze else spl_token.ThawAccount
+    ix = spl_token.encode(cls(ops.T22, account, mint_key, issuer.pubkey()))
+    return await _send(client, [issuer], [ix])
