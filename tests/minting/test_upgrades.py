@@ -32,6 +32,7 @@ from minting.errors import (
 )
 from minting.ipfs.local import LocalPinner
 from minting.keys import MintKeys
+from minting.metrics import MintingMetrics
 from minting.upgrades import AWAITING_OWNER, Upgrades, UpgradeState, UpgradeTicket
 from minting.worker import MintWorker
 from store.engine import session_factory
@@ -53,7 +54,7 @@ def _upgrades(
         STANDARD,
         locks=LocalLocks(),
         uri_for=uri_for,
-        registry=registry,
+        metrics=None if registry is None else MintingMetrics(registry),
     )
 
 
