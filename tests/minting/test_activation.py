@@ -185,11 +185,11 @@ async def test_owner_memo_without_the_mint_reference_is_not_an_activation(
     assert await _status_and_events(m) == ("unlocked", ["unlocked"])
 
 
-async def _index(m: Minted, rpc: RpcClient, signatures: list[Signature]) -> None:
+async def index(m: Minted, rpc: RpcClient, signatures: list[str]) -> None:
     """The indexer's projection applies these transactions, as the chain listener would."""
     projection = Projection(Trust())
     for signature in signatures:
-        found = await rpc.get_transaction(signature, commitment=Confirmed)
+        found = await rpc.get_transaction(Signature.from_string(signature), commitment=Confirmed)
         assert found is not None
         async with m.sessions() as session, session.begin():
             await projection.apply(session, decode_transaction(found, 0))
@@ -215,18 +215,18 @@ async def test_one_activated_event_whoever_sees_the_activation_first(
     async with m.sessions() as session:
         claim = (await session.execute(select(MintOperation))).scalar_one()
     assert claim.signature is not None
-    history = [Signature.from_string(claim.signature), signature]
+    history = [claim.signature, str(signature)]
 
     if first == "indexer":
-        await _index(m, rpc_client, history)
+        await index(m, rpc_client, history)
         assert (await _status_and_events(m))[0] == "active"
         outcome = await activations.confirm_activation(str(signature))
         assert (outcome.status, outcome.moved) == ("active", False)
     else:
         outcome = await activations.confirm_activation(str(signature))
         assert (outcome.status, outcome.moved) == ("active", True)
-        await _index(m, rpc_client, history)
-    await _index(m, rpc_client, history)  # delivered again
+        await index(m, rpc_client, history)
+    await index(m, rpc_client, history)  # delivered again
     assert await _status_and_events(m) == ("active", ["unlocked", "activated"])
     async with m.sessions() as session:
         event = (

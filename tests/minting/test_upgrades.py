@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Confirmed
 from solana.rpc.models import TxOpts
 from solders.compute_budget import ID as COMPUTE_BUDGET
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
@@ -24,8 +23,6 @@ from chain.asset import fetch_asset
 from chain.keys import Signer
 from chain.rpc import RpcClient
 from core.errors import RetryableStoreError
-from indexer.decode import decode_transaction
-from indexer.projection import Projection, Trust
 from minting import qualification
 from minting.cache import LocalLocks
 from minting.errors import (
@@ -46,7 +43,7 @@ from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, U
 from tests.harness.localnet import blockhash as finalized_blockhash
 from tests.harness.localnet import transfer_nft_tx, wait_status
 from tests.minting.conftest import make_user
-from tests.minting.test_activation import STANDARD, Minted, minted_user, uri_for
+from tests.minting.test_activation import STANDARD, Minted, index, minted_user, uri_for
 
 
 def _upgrades(
@@ -328,16 +325,6 @@ async def test_refusals(engine: AsyncEngine, rpc_client: RpcClient, system_walle
         assert (await session.execute(select(NftUpgradeRequest))).first() is None
 
 
-async def _index(m: Minted, rpc: RpcClient, signatures: list[str]) -> None:
-    """The indexer's projection applies these transactions, as the chain listener would."""
-    projection = Projection(Trust())
-    for signature in signatures:
-        found = await rpc.get_transaction(Signature.from_string(signature), commitment=Confirmed)
-        assert found is not None
-        async with m.sessions() as session, session.begin():
-            await projection.apply(session, decode_transaction(found, 0))
-
-
 async def _claim_signature(m: Minted) -> str:
     async with m.sessions() as session:
         op = (
@@ -369,7 +356,7 @@ async def test_one_upgraded_event_whoever_sees_the_upgrade_first(
     history = [await _claim_signature(m), ticket.signature]
 
     if first == "indexer":
-        await _index(m, rpc_client, history)
+        await index(m, rpc_client, history)
         async with m.sessions() as session:
             request = await session.get(NftUpgradeRequest, ticket.request_id)
         assert request is not None
@@ -377,8 +364,8 @@ async def test_one_upgraded_event_whoever_sees_the_upgrade_first(
         assert (await upgrades.observe(ticket.signature)).status == "confirmed"
     else:
         await _until(upgrades, ticket.signature, "confirmed")
-        await _index(m, rpc_client, history)
-    await _index(m, rpc_client, history)  # delivered again: nothing more
+        await index(m, rpc_client, history)
+    await index(m, rpc_client, history)  # delivered again: nothing more
     await upgrades.settle_open()
 
     nfts, badges, events = await _rows(m)
