@@ -6,18 +6,21 @@ idempotency key naming the request, so an expired request never blocks a new one
 ``pending`` new NFT and the badges it reserves. The transaction is built and signed by the
 system keys (fee payer and mint authority, and the new mint's keypair derived from the key as
 for claims) *before* that commit, and stored with its blockhash and ``lastValidBlockHeight``.
-The wallet receives it partially signed; the owner's signature completes it.
+The wallet receives it partially signed; the owner's signature completes it. The compute-unit
+limit and price settings come first in it, as on the worker's mints.
 
 The mint operation waits in ``awaiting_owner``, a state the sender worker never claims: a worker
 must not rebroadcast bytes the owner has not signed, and must never re-sign an upgrade (its own
 re-sign builds a plain mint, which would leave the old NFT alive beside the new one).
 
-The chain decides the rest (``observe`` / ``submit`` / ``settle_open``):
+The chain decides the rest (``observe`` / ``submit`` / ``settle_open``, which the mint worker's
+loop calls, so nobody needs to ask):
 
-- landed (confirmed, no error): in one database transaction the old NFT ``burned`` and the new
-  one ``unlocked`` (guarded transitions without their own events; burn first, as a user holds
-  one live tier NFT), the badges consumed, the request and its operation ``confirmed``, and one
-  ``upgraded`` event;
+- landed (confirmed, no error): ``store.repos.transitions.settle_upgrade`` in one database
+  transaction: the old NFT ``burned`` and the new one ``unlocked`` (no events of their own),
+  the badges consumed, the request and its operation ``confirmed``, and one ``upgraded``
+  event. The indexer reaches the same function through ``transitions.move`` when it sees the
+  transaction first; whoever comes second finds it done;
 - landed with an error: that signature can never land again, so the request is ``failed``;
 - never landed and its blockhash expired at ``finalized`` (the new mint absent there): the
   request is ``expired``. Either way the new NFT is ``failed``, the badges are released and the
