@@ -84,25 +84,28 @@ class Activations:
         self._sessions = sessions
         self._rpc = rpc
 
-    async def prepare(self, wallet: str, mint: str) -> ActivationTicket:
-        """The unsigned activation of ``mint`` for ``wallet``, which must hold it on chain."""
-        owner = parse_pubkey(wallet, field="wallet")
+    async def prepare(self, wallet: str | None, mint: str) -> ActivationTicket:
+        """The unsigned activation of ``mint`` for ``wallet``, which must hold it on chain
+        (``None``: for whoever holds it there now)."""
         mint_key = parse_pubkey(mint, field="mint")
+        if wallet is not None:
+            parse_pubkey(wallet, field="wallet")
         async with self._sessions() as session:
             await _activatable(session, mint)
         asset = (await fetch_asset(self._rpc, mint_key)).value
-        if asset.owner != wallet:
+        if asset.owner is None or (wallet is not None and asset.owner != wallet):
             raise NftNotFound(
-                f"wallet {wallet} does not hold NFT {mint} on chain",
+                f"wallet {wallet or '(any)'} does not hold NFT {mint} on chain",
                 details={"mint": mint, "wallet": wallet},
             )
+        owner = Pubkey.from_string(asset.owner)
         # Finalized: every node the wallet may use knows it (its preflight may run at finalized).
         latest = (await self._rpc.get_latest_blockhash(Finalized)).value
         ixs = activation_instructions(owner, mint_key, Pubkey.from_string(asset.token_program))
         tx = Transaction.new_unsigned(Message.new_with_blockhash(ixs, owner, latest.blockhash))
         return ActivationTicket(
             mint=mint,
-            owner=wallet,
+            owner=asset.owner,
             transaction=base64.b64encode(bytes(tx)).decode(),
             last_valid_block_height=latest.last_valid_block_height,
         )

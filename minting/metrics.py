@@ -51,6 +51,14 @@ class MintingMetrics:
             "Signed mint transactions sent or rebroadcast.",
             registry=registry,
         )
+        self.upgrades = Counter(
+            "nft_upgrades_total",
+            # from_level/to_level: tier levels, or "none" for a refusal before the NFT is
+            # known; status: requested, confirmed, failed, expired or the refusal's code.
+            "Upgrade requests by levels and outcome.",
+            ["from_level", "to_level", "status"],
+            registry=registry,
+        )
         self.fee_wallet_balance = Gauge(
             "nft_fee_wallet_balance_sol",
             "SOL balance of the system wallet that pays for mints.",

@@ -6,18 +6,21 @@ idempotency key naming the request, so an expired request never blocks a new one
 ``pending`` new NFT and the badges it reserves. The transaction is built and signed by the
 system keys (fee payer and mint authority, and the new mint's keypair derived from the key as
 for claims) *before* that commit, and stored with its blockhash and ``lastValidBlockHeight``.
-The wallet receives it partially signed; the owner's signature completes it.
+The wallet receives it partially signed; the owner's signature completes it. The compute-unit
+limit and price settings come first in it, as on the worker's mints.
 
 The mint operation waits in ``awaiting_owner``, a state the sender worker never claims: a worker
 must not rebroadcast bytes the owner has not signed, and must never re-sign an upgrade (its own
 re-sign builds a plain mint, which would leave the old NFT alive beside the new one).
 
-The chain decides the rest (``observe`` / ``submit`` / ``settle_open``):
+The chain decides the rest (``observe`` / ``submit`` / ``settle_open``, which the mint worker's
+loop calls, so nobody needs to ask):
 
-- landed (confirmed, no error): in one database transaction the old NFT ``burned`` and the new
-  one ``unlocked`` (guarded transitions without their own events; burn first, as a user holds
-  one live tier NFT), the badges consumed, the request and its operation ``confirmed``, and one
-  ``upgraded`` event;
+- landed (confirmed, no error): ``store.repos.transitions.settle_upgrade`` in one database
+  transaction: the old NFT ``burned`` and the new one ``unlocked`` (no events of their own),
+  the badges consumed, the request and its operation ``confirmed``, and one ``upgraded``
+  event. The indexer reaches the same function through ``transitions.move`` when it sees the
+  transaction first; whoever comes second finds it done;
 - landed with an error: that signature can never land again, so the request is ``failed``;
 - never landed and its blockhash expired at ``finalized`` (the new mint absent there): the
   request is ``expired``. Either way the new NFT is ``failed``, the badges are released and the
@@ -33,20 +36,21 @@ from dataclasses import dataclass
 from typing import Final
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter
 from solana.rpc.commitment import Confirmed, Finalized
+from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 from solders.transaction_status import TransactionConfirmationStatus
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chain.asset import fetch_asset
 from chain.keys import Signer
 from chain.rpc import RpcClient
-from chain.standards import AssetStandard, MintRequest
-from core.errors import AIW3Error, StoreConflict
+from chain.standards import AssetStandard, MintRequest, Plan
+from core.errors import AIW3Error, ChainError, StoreConflict
 from minting import qualification
 from minting.cache import Locks
 from minting.errors import (
@@ -60,15 +64,16 @@ from minting.errors import (
     UserNotFound,
 )
 from minting.keys import MintKeys
+from minting.metrics import MintingMetrics
 from minting.qualification import Qualification, QualificationService, money_text
 from store.repos import mint_operations, nfts, transitions, users
 from store.repos.mint_operations import NewMintOperation
-from store.repos.transitions import ChainFact
+from store.repos.transitions import AWAITING_OWNER, UPGRADE_OPEN, ChainFact
 from store.tables import Badge, MintOperation, NftUpgradeRequest, UserNft
 
-#: The mint state of an upgrade the owner has not signed (or whose signed copy we hold).
-AWAITING_OWNER: Final = "awaiting_owner"
-OPEN: Final = ("pending", "submitted")
+__all__ = ["AWAITING_OWNER", "UpgradeState", "UpgradeTicket", "Upgrades", "upgrade_key"]
+
+OPEN: Final = UPGRADE_OPEN
 LOCK_TTL: Final = 30.0
 LOCK_WAIT: Final = 10.0
 _LANDED: Final = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
@@ -125,7 +130,9 @@ class Upgrades:
         uri_for: Callable[[int], str],
         collection: Pubkey | None = None,
         qualifications: QualificationService | None = None,
-        registry: CollectorRegistry | None = None,
+        metrics: MintingMetrics | None = None,
+        compute_unit_limit: int | None = None,
+        compute_unit_price: int | None = None,
     ) -> None:
         self._sessions = sessions
         self._rpc = rpc
@@ -136,16 +143,9 @@ class Upgrades:
         self._uri_for = uri_for
         self._collection = collection
         self._qualifications = qualifications
-        self._counter = (
-            Counter(
-                "nft_upgrades_total",
-                "Upgrade requests by outcome",
-                ["from_level", "to_level", "status"],
-                registry=registry,
-            )
-            if registry is not None
-            else None
-        )
+        self._metrics = metrics
+        self._cu_limit = compute_unit_limit
+        self._cu_price = compute_unit_price
 
     # -- asking -------------------------------------------------------------------------------
 
@@ -234,6 +234,7 @@ class Upgrades:
                 ),
                 old_token_account=Pubkey.from_string(asset.token_account),
             )
+            plan = self._with_budget(plan)
             tx = plan.sign([self._system.solders_keypair(), mint_keypair], latest.blockhash)
             # Still inside the transaction that created it: no worker ever sees it "created".
             op.state = AWAITING_OWNER
@@ -326,7 +327,11 @@ class Upgrades:
         return await self._settle(request.id)
 
     async def settle_open(self) -> list[UpgradeState]:
-        """Settle every open request (confirm, fail or expire what the chain decided)."""
+        """Settle every open request (confirm, fail or expire what the chain decided): the mint
+        worker's loop calls it, so an upgrade the wallet sent itself, or one left unsigned until
+        its blockhash expired, is settled without anyone asking. It only reads the chain: an
+        upgrade waiting for its owner is never sent nor signed again. A request the chain or
+        the database cannot answer for now is left for the next call."""
         async with self._sessions() as session:
             ids = list(
                 (
@@ -337,7 +342,17 @@ class Upgrades:
                     )
                 ).scalars()
             )
-        return [await self._settle(i) for i in ids]
+        states = []
+        for request_id in ids:
+            try:
+                states.append(await self._settle(request_id))
+            except (ChainError, OperationalError) as exc:
+                _log.warning(
+                    "upgrade.settle_put_off",
+                    request=request_id,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+        return states
 
     # -- the chain's answer -------------------------------------------------------------------
 
@@ -372,44 +387,15 @@ class Upgrades:
     async def _confirm(
         self, request: NftUpgradeRequest, op: MintOperation, slot: int
     ) -> UpgradeState:
+        # The same store function the indexer reaches through ``transitions.move``: whoever
+        # sees the transaction first settles the whole upgrade, with its one event.
         fact = ChainFact(slot=slot, signature=op.signature, at=_now())
         async with self._sessions() as session, session.begin():
-            if not await _close_request(session, request.id, "confirmed", None):
-                return await self._state(request.id)
-            await _close_operation(session, op.id, "confirmed", slot=slot)
+            new = await transitions.settle_upgrade(session, request.id, fact)
             old = await session.get(UserNft, request.from_user_nft_id)
-            assert old is not None
-            # Burn first: the user may hold one live tier NFT. Either move may have been made
-            # by the indexer already (its own events then); the upgrade's event is ours.
-            await transitions.move(session, old.mint_address, "burned", fact, emit=False)
-            await transitions.move(session, op.mint_address, "unlocked", fact, emit=False)
-            await session.execute(
-                update(Badge)
-                .where(Badge.reserved_by_upgrade_id == request.id)
-                .values(
-                    status="consumed",
-                    consumed_at=fact.at,
-                    consumed_by_upgrade_id=request.id,
-                    reserved_by_upgrade_id=None,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            new = await nfts.get_by_mint(session, op.mint_address)
-            assert new is not None
-            await transitions.emit_event(
-                session,
-                new,
-                "upgraded",
-                fact,
-                {
-                    "from_mint": old.mint_address,
-                    "from_level": old.level,
-                    "to_level": new.level,
-                    "upgrade_request_id": request.id,
-                },
-            )
-        _log.info("upgrade.confirmed", request=request.id, mint=op.mint_address, slot=slot)
-        self._count(str(old.level), str(op.level), "confirmed")
+        if new is not None:
+            _log.info("upgrade.confirmed", request=request.id, mint=op.mint_address, slot=slot)
+            self._count("none" if old is None else str(old.level), str(op.level), "confirmed")
         await self._invalidate(request.user_id)
         return await self._state(request.id)
 
@@ -420,7 +406,7 @@ class Upgrades:
         fact = ChainFact(slot=0, signature=None, at=_now())
         async with self._sessions() as session, session.begin():
             if await _close_request(session, request.id, status, reason):
-                await _close_operation(session, op.id, "failed", error=reason)
+                await _fail_operation(session, op.id, reason)
                 await transitions.move(session, op.mint_address, "failed", fact)
                 await session.execute(
                     update(Badge)
@@ -509,13 +495,24 @@ class Upgrades:
             created=created,
         )
 
+    def _with_budget(self, plan: Plan) -> Plan:
+        """The priority fee settings, as the mint worker sets them on mints: the ComputeBudget
+        instructions come first. Still within 1,232 bytes, the owner's signature included
+        (the size counts every required signature)."""
+        budget = []
+        if self._cu_limit is not None:
+            budget.append(set_compute_unit_limit(self._cu_limit))
+        if self._cu_price is not None:
+            budget.append(set_compute_unit_price(self._cu_price))
+        return Plan((*budget, *plan.instructions), plan.fee_payer, plan.signers).check_size()
+
     async def _invalidate(self, user_id: int) -> None:
         if self._qualifications is not None:
             await self._qualifications.invalidate(user_id)
 
     def _count(self, from_level: str, to_level: str, status: str) -> None:
-        if self._counter is not None:
-            self._counter.labels(from_level, to_level, status).inc()
+        if self._metrics is not None:
+            self._metrics.upgrades.labels(from_level, to_level, status).inc()
 
 
 def _next(answer: Qualification, held_level: int) -> tuple[int, int]:
@@ -583,17 +580,10 @@ async def _close_request(
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def _close_operation(
-    session: AsyncSession,
-    operation_id: int,
-    state: str,
-    *,
-    slot: int | None = None,
-    error: str | None = None,
-) -> None:
+async def _fail_operation(session: AsyncSession, operation_id: int, error: str) -> None:
     await session.execute(
         update(MintOperation)
         .where(MintOperation.id == operation_id, MintOperation.state == AWAITING_OWNER)
-        .values(state=state, confirmed_slot=slot, last_error=error)
+        .values(state="failed", last_error=error)
         .execution_options(synchronize_session=False)
     )

@@ -53,6 +53,7 @@ from minting.ipfs.errors import PinningError
 from minting.keys import MintKeys, MintSecretMissing
 from minting.metadata import TierRef, pin_metadata
 from minting.metrics import MintingMetrics
+from minting.upgrades import Upgrades
 from store.dialect import lock_for_claim
 from store.repos import tiers, transitions
 from store.repos.transitions import ChainFact
@@ -121,6 +122,7 @@ class MintWorker:
         compute_unit_price: int | None = None,
         failpoint: Failpoint = _no_failpoint,
         observe_every: float = 2.0,
+        upgrades: Upgrades | None = None,
     ) -> None:
         self._sessions = sessions
         self._rpc = rpc
@@ -143,6 +145,7 @@ class MintWorker:
         self._cu_limit = compute_unit_limit
         self._cu_price = compute_unit_price
         self._failpoint = failpoint
+        self._upgrades = upgrades  # settled from the loop: nobody else may ask about them
 
     # -- loops --------------------------------------------------------------------------------
 
@@ -209,7 +212,14 @@ class MintWorker:
             # A count over the table and a balance request: not on every short poll.
             self._observed_at = now
             await self.observe()
+            await self.settle_upgrades()
         return done
+
+    async def settle_upgrades(self) -> None:
+        """Settle the open upgrades (sent by their wallet, or expired unsigned): this reads
+        the chain only, never sends: an upgrade waits for its owner's signature."""
+        if self._upgrades is not None:
+            await self._upgrades.settle_open()
 
     async def step(self, *, due: dt.datetime | None = None) -> int:
         """Claim a batch of operations due by ``due`` (default: now) and advance each one

@@ -1,8 +1,12 @@
-"""``aiw3 mint``: the sender worker, claims and operator actions on mint operations."""
+"""``aiw3 mint``: the sender worker, claims, upgrades, activations and operator actions on mint
+operations. What the API will call prints JSON; an error prints one line with its code."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -16,6 +20,7 @@ import redis.asyncio as redis
 import structlog
 import typer
 from prometheus_client import CollectorRegistry
+from solders.pubkey import Pubkey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiw3.cli._common import fail, settings_or_exit
@@ -25,19 +30,23 @@ from aiw3.settings import Settings
 from chain.keys import Signer
 from chain.rpc import RpcClient, endpoints_from_urls
 from chain.standards import AssetStandard, get_standard
-from core.errors import AIW3Error
+from core.errors import AIW3Error, InputError
 from core.types import StandardName
 from minting import operations
+from minting.activation import Activations
 from minting.airdrop import Airdrops
 from minting.cache import LocalCache, LocalLocks, Locks, RedisCache, RedisLocks
 from minting.claims import Claims
 from minting.collection import ensure_collection
 from minting.ipfs import Pinner, upload_histogram
 from minting.keys import MintKeys
+from minting.metadata import TierRef, pin_metadata
 from minting.metrics import MintingMetrics
 from minting.qualification import QualificationService
+from minting.upgrades import Upgrades
 from minting.worker import FAILPOINTS, Failpoint, MintWorker
 from store.engine import create_engine, session_factory
+from store.repos import tiers
 
 app = typer.Typer(
     help="Mint AIW3 NFTs: claims, the sender worker, operations.", no_args_is_help=True
@@ -117,15 +126,52 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
         )
 
 
+async def _collection(res: Resources) -> Pubkey | None:
+    """The deployment's collection (created once): every Token-2022 NFT joins it."""
+    if res.standard.name != StandardName.TOKEN2022:
+        return None
+    return await ensure_collection(res.sessions, res.rpc, res.system, res.keys, res.standard)
+
+
+async def _tier_uris(res: Resources) -> dict[int, str]:
+    """The metadata uri of each tier level, pinned (the same bytes give the same CID, so a
+    repeat pins nothing new)."""
+    async with res.sessions() as session:
+        rows = await tiers.list_tiers(session)
+    return {t.level: await pin_metadata(res.pinner, TierRef(t.level, t.name)) for t in rows}
+
+
+def _no_uri(level: int) -> str:
+    raise AIW3Error("the worker records no upgrade", code="config_error")
+
+
+def _upgrades(
+    settings: Settings,
+    res: Resources,
+    collection: Pubkey | None,
+    uris: dict[int, str] | None = None,
+) -> Upgrades:
+    return Upgrades(
+        res.sessions,
+        res.rpc,
+        res.system,
+        res.keys,
+        res.standard,
+        locks=res.locks,
+        uri_for=_no_uri if uris is None else uris.__getitem__,
+        collection=collection,
+        qualifications=res.qualifications,
+        metrics=res.metrics,
+        compute_unit_limit=settings.cu_limit,
+        compute_unit_price=settings.cu_price_microlamports,
+    )
+
+
 async def build_worker(
     settings: Settings, res: Resources, failpoint: Failpoint = lambda _: None
 ) -> MintWorker:
     """The sender worker of these resources, after the collection exists (Token-2022)."""
-    collection = None
-    if res.standard.name == StandardName.TOKEN2022:
-        collection = await ensure_collection(
-            res.sessions, res.rpc, res.system, res.keys, res.standard
-        )
+    collection = await _collection(res)
     return MintWorker(
         res.sessions,
         res.rpc,
@@ -139,6 +185,9 @@ async def build_worker(
         compute_unit_limit=settings.cu_limit,
         compute_unit_price=settings.cu_price_microlamports,
         failpoint=failpoint,
+        # Upgrades the wallet sent itself, or left unsigned until they expired, are settled
+        # from the worker's loop (it only reads the chain for them).
+        upgrades=_upgrades(settings, res, collection),
     )
 
 
@@ -202,7 +251,9 @@ def worker(
             _log.info("mint.worker_started", host=settings.worker_host, port=port, once=once)
             try:
                 if once:
-                    return await mint_worker.run_once(within=within, stop=stop)
+                    drained = await mint_worker.run_once(within=within, stop=stop)
+                    await mint_worker.settle_upgrades()
+                    return drained
                 await mint_worker.run(stop)
                 return True
             finally:
@@ -295,5 +346,75 @@ def airdrop(
             airdrops = Airdrops(res.sessions, res.keys, standard=res.standard.name)
             outcome = await airdrops.airdrop(wallet, level, award)
             return {"created": outcome.created, **operations.describe(outcome.operation)}
+
+    _print(_run(settings, work))
+
+
+@app.command()
+def upgrade(
+    wallet: str = typer.Option(..., "--wallet", help="The user's wallet (base58)."),
+) -> None:
+    """Ask the user's upgrade to the next level; prints the request and the transaction
+    (base64, signed by the system keys) for the owner to sign, as JSON."""
+    settings = settings_or_exit()
+
+    async def work(settings: Settings) -> dict[str, Any]:
+        async with resources(settings) as res:
+            upgrades = _upgrades(settings, res, await _collection(res), await _tier_uris(res))
+            return dataclasses.asdict(await upgrades.request(wallet))
+
+    _print(_run(settings, work))
+
+
+@app.command("upgrade-submit")
+def upgrade_submit(
+    transaction: str = typer.Argument(..., help="The upgrade transaction signed by the owner."),
+) -> None:
+    """Take back an upgrade transaction the owner signed (base64) and send it; prints the
+    request's state as JSON."""
+    settings = settings_or_exit()
+    try:
+        signed = base64.b64decode(transaction, validate=True)
+    except binascii.Error:
+        fail("the transaction is not base64", code=InputError.code)
+
+    async def work(settings: Settings) -> dict[str, Any]:
+        async with resources(settings) as res:
+            return dataclasses.asdict(await _upgrades(settings, res, None).submit(signed))
+
+    _print(_run(settings, work))
+
+
+@app.command()
+def activate(
+    mint: str = typer.Option(..., "--mint", help="The NFT's mint address."),
+    wallet: str | None = typer.Option(
+        None, "--wallet", help="Who must hold it (default: its holder on chain)."
+    ),
+) -> None:
+    """Print the unsigned activation transaction of an NFT (base64, for its owner to sign and
+    send), as JSON."""
+    settings = settings_or_exit()
+
+    async def work(settings: Settings) -> dict[str, Any]:
+        async with resources(settings) as res:
+            ticket = await Activations(res.sessions, res.rpc).prepare(wallet, mint)
+            return dataclasses.asdict(ticket)
+
+    _print(_run(settings, work))
+
+
+@app.command("activation-check")
+def activation_check(
+    signature: str = typer.Argument(..., help="The activation transaction's signature."),
+) -> None:
+    """Check an activation the owner sent and make the NFT active if the chain says so;
+    prints the outcome as JSON."""
+    settings = settings_or_exit()
+
+    async def work(settings: Settings) -> dict[str, Any]:
+        async with resources(settings) as res:
+            outcome = await Activations(res.sessions, res.rpc).confirm_activation(signature)
+            return dataclasses.asdict(outcome)
 
     _print(_run(settings, work))

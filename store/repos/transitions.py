@@ -7,6 +7,12 @@ find it done (``False``) and write nothing, so one chain fact gives exactly one 
 
 The caller owns the transaction: commit after the call, together with whatever else the same
 chain fact changed (the read model, a cursor, a mint operation).
+
+An upgrade is one chain fact touching two NFTs: one transaction burns the old NFT and mints the
+new one. Whoever sees it first (the indexer through :func:`move`, the minting engine through
+:func:`settle_upgrade`) settles the whole upgrade at once: old NFT ``burned``, new one
+``unlocked``, the badges consumed, the request and its mint operation ``confirmed``, and one
+``upgraded`` event (no ``burned`` nor ``unlocked`` event of its own). The other finds it done.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.repos import outbox
-from store.tables import UserNft
+from store.tables import Badge, MintOperation, NftUpgradeRequest, UserNft
 
 #: The Redis Stream (and outbox topic) of NFT lifecycle events.
 NFT_EVENTS: Final = "nft-events"
@@ -47,6 +53,12 @@ _EVENT: Final[dict[str, str | None]] = {
 }
 
 
+#: Upgrade requests not yet settled: recorded (``pending``) or signed and sent (``submitted``).
+UPGRADE_OPEN: Final = ("pending", "submitted")
+#: The mint state of an upgrade: the owner signs it, no worker ever sends or re-signs it.
+AWAITING_OWNER: Final = "awaiting_owner"
+
+
 @dataclass(frozen=True, slots=True)
 class ChainFact:
     """Where the chain said it: the slot and the transaction signature (if one)."""
@@ -68,9 +80,29 @@ async def move(
     """Move the NFT at ``mint`` to ``to_status`` if it is in a status that may precede it.
 
     Returns the moved row, or ``None`` when there is no such NFT or someone already moved it.
-    With ``emit`` the matching event goes to the outbox (an upgrade passes ``False`` and writes
-    its one ``upgraded`` event itself).
+    With ``emit`` the matching event goes to the outbox.
+
+    The mint of an open upgrade's new NFT becoming ``unlocked``, or its old NFT ``burned`` by
+    that upgrade's own transaction, settles the whole upgrade (:func:`settle_upgrade`, one
+    ``upgraded`` event), whatever ``emit`` says.
     """
+    request_id = await _open_upgrade(session, mint, to_status, fact)
+    if request_id is not None:
+        if await settle_upgrade(session, request_id, fact) is None:
+            return None  # settled meanwhile by whoever saw it first
+        return await _get(session, mint)
+    return await _move(session, mint, to_status, fact, emit=emit, extra=extra)
+
+
+async def _move(
+    session: AsyncSession,
+    mint: str,
+    to_status: str,
+    fact: ChainFact,
+    *,
+    emit: bool,
+    extra: dict[str, Any] | None = None,
+) -> UserNft | None:
     allowed = _ALLOWED_FROM[to_status]
     values: dict[str, Any] = {"status": to_status}
     stamp = _STAMP.get(to_status)
@@ -89,6 +121,97 @@ async def move(
     if emit and event is not None:
         await emit_event(session, nft, event, fact, extra)
     return nft
+
+
+async def settle_upgrade(session: AsyncSession, request_id: int, fact: ChainFact) -> UserNft | None:
+    """The upgrade transaction of an open request landed: settle it, once.
+
+    Returns the new NFT, or ``None`` when the request is no longer open (someone settled or
+    closed it first: nothing is written).
+    """
+    result = await session.execute(
+        update(NftUpgradeRequest)
+        .where(NftUpgradeRequest.id == request_id, NftUpgradeRequest.status.in_(UPGRADE_OPEN))
+        .values(status="confirmed", error=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    request = (
+        await session.execute(
+            select(NftUpgradeRequest)
+            .where(NftUpgradeRequest.id == request_id)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    assert request.mint_operation_id is not None
+    op = await session.get(MintOperation, request.mint_operation_id)
+    old = await session.get(UserNft, request.from_user_nft_id)
+    assert op is not None
+    assert old is not None
+    old_mint, old_level = old.mint_address, old.level
+    await session.execute(
+        update(MintOperation)
+        .where(MintOperation.id == op.id, MintOperation.state == AWAITING_OWNER)
+        .values(state="confirmed", confirmed_slot=fact.slot, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    # Burn first: a user may hold one live tier NFT (a unique column says so).
+    await _move(session, old_mint, "burned", fact, emit=False)
+    await _move(session, op.mint_address, "unlocked", fact, emit=False)
+    await session.execute(
+        update(Badge)
+        .where(Badge.reserved_by_upgrade_id == request_id)
+        .values(
+            status="consumed",
+            consumed_at=fact.at,
+            consumed_by_upgrade_id=request_id,
+            reserved_by_upgrade_id=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    new = await _get(session, op.mint_address)
+    await emit_event(
+        session,
+        new,
+        "upgraded",
+        fact,
+        {
+            "from_mint": old_mint,
+            "from_level": old_level,
+            "to_level": new.level,
+            "upgrade_request_id": request_id,
+        },
+    )
+    return new
+
+
+async def _open_upgrade(
+    session: AsyncSession, mint: str, to_status: str, fact: ChainFact
+) -> int | None:
+    """The open upgrade request this change of ``mint`` belongs to, if any."""
+    if to_status == "unlocked":
+        # The new mint's keypair is derived from the request: only its transaction makes it.
+        found = select(NftUpgradeRequest.id).join(
+            MintOperation, MintOperation.id == NftUpgradeRequest.mint_operation_id
+        )
+        found = found.where(MintOperation.mint_address == mint)
+    elif to_status == "burned" and fact.signature is not None:
+        # The old NFT burnt by the upgrade's own transaction, not by the owner on their own.
+        found = (
+            select(NftUpgradeRequest.id)
+            .join(MintOperation, MintOperation.id == NftUpgradeRequest.mint_operation_id)
+            .join(UserNft, UserNft.id == NftUpgradeRequest.from_user_nft_id)
+            .where(UserNft.mint_address == mint, MintOperation.signature == fact.signature)
+        )
+    else:
+        return None
+    request_id: int | None = (
+        await session.execute(
+            found.where(NftUpgradeRequest.status.in_(UPGRADE_OPEN), MintOperation.kind == "upgrade")
+        )
+    ).scalar_one_or_none()
+    return request_id
 
 
 async def revert(session: AsyncSession, mint: str, *, from_status: str, to_status: str) -> bool:

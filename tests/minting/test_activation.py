@@ -26,6 +26,8 @@ from chain.programs import MEMO_V1_PROGRAM, TOKEN_2022_PROGRAM
 from chain.rpc import RpcClient
 from chain.standards import get_standard
 from core.types import StandardName
+from indexer.decode import decode_transaction
+from indexer.projection import Projection, Trust
 from minting.activation import Activations, activation_instructions
 from minting.cache import LocalLocks
 from minting.claims import Claims
@@ -34,7 +36,7 @@ from minting.ipfs.local import LocalPinner
 from minting.keys import MintKeys
 from minting.worker import MintWorker
 from store.engine import session_factory
-from store.tables import EventOutbox, UserNft
+from store.tables import EventOutbox, MintOperation, UserNft
 from tests.harness.localnet import airdrop, wait_status
 from tests.harness.localnet import blockhash as finalized_blockhash
 from tests.minting.conftest import make_user
@@ -181,3 +183,53 @@ async def test_owner_memo_without_the_mint_reference_is_not_an_activation(
     with pytest.raises(ActivationInvalid):
         await Activations(m.sessions, rpc_client).confirm_activation(str(signature))
     assert await _status_and_events(m) == ("unlocked", ["unlocked"])
+
+
+async def index(m: Minted, rpc: RpcClient, signatures: list[str]) -> None:
+    """The indexer's projection applies these transactions, as the chain listener would."""
+    projection = Projection(Trust())
+    for signature in signatures:
+        found = await rpc.get_transaction(Signature.from_string(signature), commitment=Confirmed)
+        assert found is not None
+        async with m.sessions() as session, session.begin():
+            await projection.apply(session, decode_transaction(found, 0))
+
+
+@pytest.mark.parametrize("first", ["indexer", "direct"])
+async def test_one_activated_event_whoever_sees_the_activation_first(
+    first: str,
+    engine: AsyncEngine,
+    rpc_client: RpcClient,
+    solana_client: AsyncClient,
+    system_wallet: Signer,
+) -> None:
+    """The chain listener and the direct check (the client posts the signature) both see it:
+    the NFT is ``active`` with one ``activated`` event, in either order."""
+    m = await minted_user(engine, rpc_client, solana_client, system_wallet)
+    activations = Activations(m.sessions, rpc_client)
+    ticket = await activations.prepare(None, m.mint)  # for whoever holds it on chain
+    assert ticket.owner == str(m.wallet.pubkey())
+    tx = Transaction.from_bytes(base64.b64decode(ticket.transaction))
+    tx.sign([m.wallet], tx.message.recent_blockhash)
+    signature = await _send(solana_client, tx)
+    async with m.sessions() as session:
+        claim = (await session.execute(select(MintOperation))).scalar_one()
+    assert claim.signature is not None
+    history = [claim.signature, str(signature)]
+
+    if first == "indexer":
+        await index(m, rpc_client, history)
+        assert (await _status_and_events(m))[0] == "active"
+        outcome = await activations.confirm_activation(str(signature))
+        assert (outcome.status, outcome.moved) == ("active", False)
+    else:
+        outcome = await activations.confirm_activation(str(signature))
+        assert (outcome.status, outcome.moved) == ("active", True)
+        await index(m, rpc_client, history)
+    await index(m, rpc_client, history)  # delivered again
+    assert await _status_and_events(m) == ("active", ["unlocked", "activated"])
+    async with m.sessions() as session:
+        event = (
+            await session.execute(select(EventOutbox).where(EventOutbox.event_type == "activated"))
+        ).scalar_one()
+    assert (event.payload["mint"], event.payload["signature"]) == (m.mint, str(signature))

@@ -10,8 +10,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.models import TxOpts
+from solders.compute_budget import ID as COMPUTE_BUDGET
+from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.signature import Signature
 from solders.transaction import Transaction
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,6 +35,7 @@ from minting.errors import (
 )
 from minting.ipfs.local import LocalPinner
 from minting.keys import MintKeys
+from minting.metrics import MintingMetrics
 from minting.upgrades import AWAITING_OWNER, Upgrades, UpgradeState, UpgradeTicket
 from minting.worker import MintWorker
 from store.engine import session_factory
@@ -39,7 +43,7 @@ from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, U
 from tests.harness.localnet import blockhash as finalized_blockhash
 from tests.harness.localnet import transfer_nft_tx, wait_status
 from tests.minting.conftest import make_user
-from tests.minting.test_activation import STANDARD, Minted, minted_user, uri_for
+from tests.minting.test_activation import STANDARD, Minted, index, minted_user, uri_for
 
 
 def _upgrades(
@@ -53,7 +57,7 @@ def _upgrades(
         STANDARD,
         locks=LocalLocks(),
         uri_for=uri_for,
-        registry=registry,
+        metrics=None if registry is None else MintingMetrics(registry),
     )
 
 
@@ -319,3 +323,171 @@ async def test_refusals(engine: AsyncEngine, rpc_client: RpcClient, system_walle
     assert short_of_badges.value.details["badges_shortfall"] == 1
     async with sessions() as session:
         assert (await session.execute(select(NftUpgradeRequest))).first() is None
+
+
+async def _claim_signature(m: Minted) -> str:
+    async with m.sessions() as session:
+        op = (
+            await session.execute(select(MintOperation).where(MintOperation.kind == "claim"))
+        ).scalar_one()
+    assert op.signature is not None
+    return op.signature
+
+
+@pytest.mark.parametrize("first", ["indexer", "engine"])
+async def test_one_upgraded_event_whoever_sees_the_upgrade_first(
+    first: str,
+    engine: AsyncEngine,
+    rpc_client: RpcClient,
+    solana_client: AsyncClient,
+    system_wallet: Signer,
+) -> None:
+    """The chain listener and the minting engine both see the upgrade: old NFT burned, new
+    one unlocked, badges consumed, request confirmed, one ``upgraded`` event and no
+    ``burned``/``unlocked`` of its own, in either order."""
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
+    )
+    upgrades = _upgrades(m, rpc_client, system_wallet)
+    ticket = await upgrades.request(str(m.wallet.pubkey()))
+    signed = _wallet_signs(ticket, m.wallet)
+    sent = (await solana_client.send_raw_transaction(bytes(signed))).value
+    await wait_status(solana_client, sent, "confirmed")
+    history = [await _claim_signature(m), ticket.signature]
+
+    if first == "indexer":
+        await index(m, rpc_client, history)
+        async with m.sessions() as session:
+            request = await session.get(NftUpgradeRequest, ticket.request_id)
+        assert request is not None
+        assert request.status == "confirmed"  # the indexer settled the whole upgrade
+        assert (await upgrades.observe(ticket.signature)).status == "confirmed"
+    else:
+        await _until(upgrades, ticket.signature, "confirmed")
+        await index(m, rpc_client, history)
+    await index(m, rpc_client, history)  # delivered again: nothing more
+    await upgrades.settle_open()
+
+    nfts, badges, events = await _rows(m)
+    assert nfts == [(1, "burned"), (2, "unlocked")]
+    assert badges == [("consumed", None), ("consumed", None)]
+    assert events == ["unlocked", "upgraded"]
+    async with m.sessions() as session:
+        op = await session.get(MintOperation, ticket.operation_id)
+        upgraded = (
+            await session.execute(select(EventOutbox).where(EventOutbox.event_type == "upgraded"))
+        ).scalar_one()
+    assert op is not None
+    assert op.state == "confirmed"
+    assert upgraded.payload["mint"] == ticket.to_mint
+    assert upgraded.payload["from_mint"] == ticket.from_mint
+    assert upgraded.payload["signature"] == ticket.signature
+
+
+async def _request_status(m: Minted, request_id: int, wanted: str) -> NftUpgradeRequest:
+    for _ in range(3000):
+        async with m.sessions() as session:
+            request = await session.get(NftUpgradeRequest, request_id)
+        assert request is not None
+        if request.status == wanted:
+            return request
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the worker's loop did not settle request {request_id} as {wanted}")
+
+
+async def test_the_worker_loop_settles_upgrades_nobody_asks_about(
+    engine: AsyncEngine,
+    rpc_client: RpcClient,
+    solana_client: AsyncClient,
+    system_wallet: Signer,
+    tmp_path: Path,
+) -> None:
+    """Left unsigned until its blockhash expires: expired by the loop, everything as it was,
+    and never sent nor re-signed by it. Then sent by the wallet itself: confirmed by the loop."""
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
+    )
+    registry = CollectorRegistry()
+    upgrades = _upgrades(m, rpc_client, system_wallet, registry)
+    worker = MintWorker(
+        m.sessions,
+        rpc_client,
+        system_wallet,
+        m.keys,
+        STANDARD,
+        pinner=LocalPinner(tmp_path / "ipfs"),
+        poll=0.02,
+        observe_every=0.05,
+        upgrades=upgrades,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.create_task(worker.run(stop))
+    try:
+        first = await upgrades.request(str(m.wallet.pubkey()))
+        await _request_status(m, first.request_id, "expired")
+        async with m.sessions() as session:
+            op = await session.get(MintOperation, first.operation_id)
+        assert op is not None
+        assert op.state == "failed"
+        # The very bytes handed to the wallet: the worker never signed anything of its own.
+        assert op.signed_tx == base64.b64decode(first.transaction)
+        assert op.signature == first.signature
+        statuses = await solana_client.get_signature_statuses(
+            [Signature.from_string(first.signature)], search_transaction_history=True
+        )
+        assert statuses.value[0] is None  # never sent
+        nfts, badges, events = await _rows(m)
+        assert nfts == [(1, "unlocked"), (2, "failed")]
+        assert badges == [("owned", None), ("owned", None)]
+        assert events == ["unlocked"]
+
+        second = await upgrades.request(str(m.wallet.pubkey()))
+        assert second.created
+        signed = _wallet_signs(second, m.wallet)
+        await solana_client.send_raw_transaction(bytes(signed))
+        await _request_status(m, second.request_id, "confirmed")
+    finally:
+        stop.set()
+        await loop
+    nfts, badges, events = await _rows(m)
+    assert nfts == [(1, "burned"), (2, "failed"), (2, "unlocked")]
+    assert [b[0] for b in badges] == ["consumed", "consumed"]
+    assert events == ["unlocked", "upgraded"]
+    for status in ("requested", "expired", "confirmed"):
+        labels = {"from_level": "1", "to_level": "2", "status": status}
+        expected = 2 if status == "requested" else 1
+        assert registry.get_sample_value("nft_upgrades_total", labels) == expected
+
+
+async def test_upgrade_transactions_carry_the_priority_fee_settings(
+    engine: AsyncEngine, rpc_client: RpcClient, solana_client: AsyncClient, system_wallet: Signer
+) -> None:
+    """ComputeBudget limit and price first, as on mints; it still fits 1,232 bytes with the
+    owner's signature, and lands."""
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
+    )
+    upgrades = Upgrades(
+        m.sessions,
+        rpc_client,
+        system_wallet,
+        m.keys,
+        STANDARD,
+        locks=LocalLocks(),
+        uri_for=uri_for,
+        compute_unit_limit=250_000,
+        compute_unit_price=1_000,
+    )
+    ticket = await upgrades.request(str(m.wallet.pubkey()))
+    signed = _wallet_signs(ticket, m.wallet)
+    budget = [
+        (signed.message.account_keys[ix.program_id_index], bytes(ix.data))
+        for ix in signed.message.instructions[:2]
+    ]
+    assert budget == [
+        (COMPUTE_BUDGET, bytes(set_compute_unit_limit(250_000).data)),
+        (COMPUTE_BUDGET, bytes(set_compute_unit_price(1_000).data)),
+    ]
+    assert len(bytes(signed)) <= 1232
+    await upgrades.submit(bytes(signed))
+    await _until(upgrades, ticket.signature, "confirmed")

@@ -42,20 +42,17 @@ async def _aiw3(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_claim_worker_status(tmp_path: Path, localnet: Localnet) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/aiw3.db"
-    engine = create_engine(url)
-    await migrate.upgrade(engine)
-    async with session_factory(engine)() as session:
-        user = await make_user(session, "100000")
-    await engine.dispose()
+async def cli_env(
+    tmp_path: Path, localnet: Localnet, url: str, secret: str
+) -> tuple[Signer, dict[str, str]]:
+    """A funded system keypair in a file and the environment of an operator's commands
+    (priority fees set: limit 200,000 CU, price 1,000 micro-lamports)."""
     system = Signer(Keypair())
     keypair_file = tmp_path / "system.json"
     write_keypair_file(keypair_file, system)
     async with RpcClient([localnet.rpc_url], metrics=CollectorRegistry()) as rpc:
         await rpc.request_airdrop(system.pubkey, 10 * 10**9)
-    secret = os.urandom(32).hex()
-    env = {
+    return system, {
         "HOME": str(tmp_path),
         "AIW3_DATABASE_URL": url,
         "AIW3_RPC_URL": localnet.rpc_url,
@@ -68,6 +65,17 @@ async def test_claim_worker_status(tmp_path: Path, localnet: Localnet) -> None:
         "AIW3_CU_LIMIT": "200000",
         "AIW3_CU_PRICE_MICROLAMPORTS": "1000",
     }
+
+
+async def test_claim_worker_status(tmp_path: Path, localnet: Localnet) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/aiw3.db"
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
+    async with session_factory(engine)() as session:
+        user = await make_user(session, "100000")
+    await engine.dispose()
+    secret = os.urandom(32).hex()
+    system, env = await cli_env(tmp_path, localnet, url, secret)
 
     code, out, err = await _aiw3(env, "mint", "claim", "--wallet", user.wallet_address)
     assert code == 0, err

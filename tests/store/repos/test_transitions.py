@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -11,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from store.engine import session_factory
 from store.repos import transitions, users
 from store.repos.transitions import ChainFact
-from store.tables import EventOutbox, UserNft
+from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, UserNft
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -82,3 +84,170 @@ async def test_concurrent_confirmations_move_the_row_once(engine: AsyncEngine) -
     assert results.count(True) == 1
     async with sessions() as session:
         assert await _events(session, mint) == ["unlocked"]
+
+
+# --- upgrades: one chain fact, two NFTs, one event ------------------------------------------
+
+
+@dataclass
+class _Upgrade:
+    request_id: int
+    old: str
+    new: str
+    signature: str
+
+
+async def _open_upgrade(session: AsyncSession, tag: str) -> _Upgrade:
+    """A user holding a level-1 NFT, with an open upgrade to level 2 reserving two badges."""
+    user = await users.get_or_create_user(session, f"UpgradeWallet{tag}")
+    await session.flush()
+    old = UserNft(user_id=user.id, level=1, mint_address=f"UpgradeOld{tag}", status="unlocked")
+    session.add(old)
+    op = MintOperation(
+        idempotency_key=f"upgrade:{tag}",
+        kind="upgrade",
+        level=2,
+        owner_address=user.wallet_address,
+        mint_address=f"UpgradeNew{tag}",
+        asset_standard="token2022",
+        user_id=user.id,
+        state=transitions.AWAITING_OWNER,
+        signature=f"UpgradeSig{tag}",
+    )
+    session.add(op)
+    await session.flush()
+    session.add(
+        UserNft(
+            user_id=user.id,
+            level=2,
+            mint_address=op.mint_address,
+            status="pending",
+            mint_operation_id=op.id,
+        )
+    )
+    request = NftUpgradeRequest(
+        user_id=user.id, from_user_nft_id=old.id, to_level=2, mint_operation_id=op.id
+    )
+    session.add(request)
+    await session.flush()
+    for number in range(3):
+        badge = await users.add_badge(session, user.id, f"badge-{number}")
+        badge.reserved_by_upgrade_id = request.id if number < 2 else None
+    await session.commit()
+    return _Upgrade(request.id, old.mint_address, op.mint_address, f"UpgradeSig{tag}")
+
+
+async def _settled(session: AsyncSession, up: _Upgrade) -> tuple[Any, ...]:
+    session.expire_all()
+    request = await session.get(NftUpgradeRequest, up.request_id)
+    assert request is not None
+    op = await session.get(MintOperation, request.mint_operation_id)
+    assert op is not None
+    badges = (await session.execute(select(Badge.status).order_by(Badge.id))).scalars().all()
+    events = (await session.execute(select(EventOutbox).order_by(EventOutbox.id))).scalars().all()
+    return (
+        await transitions.statuses(session, [up.old, up.new]),
+        request.status,
+        op.state,
+        op.confirmed_slot,
+        list(badges),
+        [(e.event_type, e.payload["mint"]) for e in events],
+    )
+
+
+def _done(up: _Upgrade) -> tuple[Any, ...]:
+    return (
+        {up.old: "burned", up.new: "unlocked"},
+        "confirmed",
+        "confirmed",
+        20,
+        ["consumed", "consumed", "owned"],
+        [("upgraded", up.new)],
+    )
+
+
+async def test_the_new_nft_unlocked_settles_the_whole_upgrade(session: AsyncSession) -> None:
+    """The indexer sees the upgrade's mint first (transitions.move, as its projection calls
+    it): one ``upgraded`` event, no ``burned`` nor ``unlocked``; the rest finds it done."""
+    up = await _open_upgrade(session, "A")
+    fact = ChainFact(slot=20, signature=up.signature, at=NOW)
+    moved = await transitions.move(session, up.new, "unlocked", fact)
+    assert moved is not None
+    assert (moved.mint_address, moved.status) == (up.new, "unlocked")
+    assert await transitions.move(session, up.old, "burned", fact) is None
+    assert await transitions.settle_upgrade(session, up.request_id, fact) is None
+    await session.commit()
+    assert await _settled(session, up) == _done(up)
+    event = (await session.execute(select(EventOutbox))).scalar_one()
+    assert event.payload["from_mint"] == up.old
+    assert (event.payload["from_level"], event.payload["to_level"]) == (1, 2)
+    assert event.payload["signature"] == up.signature
+
+
+async def test_the_old_nft_burnt_by_the_upgrade_settles_the_whole_upgrade(
+    session: AsyncSession,
+) -> None:
+    up = await _open_upgrade(session, "B")
+    fact = ChainFact(slot=20, signature=up.signature, at=NOW)
+    moved = await transitions.move(session, up.old, "burned", fact)
+    assert moved is not None
+    assert (moved.mint_address, moved.status) == (up.old, "burned")
+    assert await transitions.move(session, up.new, "unlocked", fact) is None
+    await session.commit()
+    assert await _settled(session, up) == _done(up)
+
+
+async def test_the_engine_settling_first_leaves_the_indexer_nothing(session: AsyncSession) -> None:
+    up = await _open_upgrade(session, "C")
+    fact = ChainFact(slot=20, signature=up.signature, at=NOW)
+    new = await transitions.settle_upgrade(session, up.request_id, fact)
+    assert new is not None
+    assert new.status == "unlocked"
+    await session.commit()
+    assert await transitions.move(session, up.old, "burned", fact) is None
+    assert await transitions.move(session, up.new, "unlocked", fact) is None
+    await session.commit()
+    assert await _settled(session, up) == _done(up)
+
+
+async def test_a_burn_by_another_transaction_is_a_plain_burn(session: AsyncSession) -> None:
+    """The owner burnt the old NFT on their own: the upgrade stays open (it will fail)."""
+    up = await _open_upgrade(session, "D")
+    moved = await transitions.move(
+        session, up.old, "burned", ChainFact(slot=21, signature="OwnBurn", at=NOW)
+    )
+    assert moved is not None
+    await session.commit()
+    statuses, request, op, _, badges, events = await _settled(session, up)
+    assert statuses == {up.old: "burned", up.new: "pending"}
+    assert (request, op) == ("pending", transitions.AWAITING_OWNER)
+    assert badges == ["owned", "owned", "owned"]
+    assert events == [("burned", up.old)]
+
+
+async def test_engine_and_indexer_racing_write_one_upgraded_event(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        up = await _open_upgrade(session, "E")
+    fact = ChainFact(slot=20, signature=up.signature, at=NOW)
+
+    async def engine_side() -> bool:
+        async with sessions() as session, session.begin():
+            return await transitions.settle_upgrade(session, up.request_id, fact) is not None
+
+    async def indexer_side(mint: str, status: str) -> bool:
+        async with sessions() as session, session.begin():
+            return await transitions.move(session, mint, status, fact) is not None
+
+    results = await asyncio.gather(
+        *(engine_side() for _ in range(3)),
+        *(indexer_side(up.new, "unlocked") for _ in range(3)),
+        *(indexer_side(up.old, "burned") for _ in range(3)),
+        return_exceptions=True,
+    )
+    # A loser may also be refused by the database (a deadlock or a busy SQLite file): it
+    # retries later and finds the upgrade done. Exactly one of them settled it.
+    assert [r for r in results if r is True] == [True]
+    assert all(r is False or isinstance(r, Exception) for r in results if r is not True)
+    async with sessions() as session:
+        assert await _settled(session, up) == _done(up)
