@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from store.dialect import upsert
 from store.tables import AssetEvent, AssetRow, IndexerCursor, TrackedAccount
@@ -43,8 +44,14 @@ async def accounts_of(session: AsyncSession, mints: Iterable[str]) -> list[Track
 
 async def followed_addresses(session: AsyncSession) -> set[str]:
     """Every tracked mint (not burnt, or burnt but its own history never crawled: a burn
-    found through another address must not hide the mint's activations) and every still-open
-    token account of a tracked mint."""
+    found through another address must not hide the mint's activations) and every token
+    account of a tracked mint that is open, or closed but not yet crawled up to its close.
+
+    A token account's close is often learnt through another address (a burn and close names
+    the mint; the mint's history lists it) before the account's own history was crawled, and
+    that history may hold what only the account names: a plain ``Transfer`` out of it, and a
+    lone ``CloseAccount`` before it was opened again. So a closed account stays followed
+    until its own cursor reached its close: a newer slot, or the close's own signature."""
     mints = set(
         (await session.execute(select(AssetRow.mint).where(AssetRow.burnt.is_(False)))).scalars()
     )
@@ -67,7 +74,34 @@ async def followed_addresses(session: AsyncSession) -> set[str]:
         .join(AssetRow, AssetRow.mint == TrackedAccount.mint)
         .where(TrackedAccount.closed.is_(False))
     )
-    return mints | set(open_accounts.scalars())
+    return mints | set(open_accounts.scalars()) | await _closed_not_crawled(session)
+
+
+async def _closed_not_crawled(session: AsyncSession) -> set[str]:
+    """Closed token accounts of tracked mints whose own cursor has not reached their close."""
+    cursor = aliased(IndexerCursor)
+    # The close's own history row (same mint, slot and position as the account's state).
+    reached = exists().where(
+        AssetEvent.mint == TrackedAccount.mint,
+        AssetEvent.kind == "close",
+        AssetEvent.slot == TrackedAccount.slot,
+        AssetEvent.position == TrackedAccount.position,
+        AssetEvent.signature == cursor.signature,
+    )
+    rows = await session.execute(
+        select(TrackedAccount.address)
+        .join(AssetRow, AssetRow.mint == TrackedAccount.mint)
+        .outerjoin(cursor, cursor.name == literal("a:") + TrackedAccount.address)
+        .where(
+            TrackedAccount.closed.is_(True),
+            or_(
+                cursor.name.is_(None),
+                cursor.slot < TrackedAccount.slot,
+                and_(cursor.slot == TrackedAccount.slot, ~reached),
+            ),
+        )
+    )
+    return set(rows.scalars())
 
 
 async def ownership_before(

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from solana.rpc.async_api import AsyncClient
@@ -311,6 +311,20 @@ def _row_view(row: AssetRow) -> dict[str, object]:
     max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# A former holder's account, first seen already closed (by the burn), holds a lone close.
+@example(
+    steps=[
+        ("mint", 5, 14),
+        ("restart", 0, 0),
+        ("early", 0, 0),
+        ("close", 4, 0),
+        ("transfer_plain", 13, 0),
+        ("close", 0, 0),
+        ("close", 1, 0),
+        ("burn", 0, 0),
+    ],
+    seed=0,
 )
 @given(steps=_STEPS, seed=st.integers(0, 2**16))
 async def test_read_model_equals_the_chain(
