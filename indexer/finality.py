@@ -178,6 +178,13 @@ class Finality:
         for entry in entries:
             if entry.table_name == TX:
                 signatures.append(entry.row_key)
+                # Every history row of an undone transaction goes, whichever transaction wrote
+                # it: an activation's row is added when its claim is judged again, which can
+                # happen while applying another transaction of the mint (out of order, the
+                # transfer that made the memo's signer the owner arrives after the memo).
+                await session.execute(
+                    delete(AssetEvent).where(AssetEvent.signature == entry.row_key)
+                )
             elif entry.table_name == EVENTS:
                 await session.execute(
                     delete(AssetEvent).where(AssetEvent.signature == entry.row_key)
