@@ -14,13 +14,14 @@ from solders.transaction import Transaction
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chain.codecs import spl_token
+from chain.codecs import memo, spl_token
 from chain.localnet import CommitmentLevel, Localnet
 from chain.localnet.runtime import Block
 from indexer.finality import Reverted
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Projection, Trust
 from indexer.runner import Indexer, IndexerConfig
+from indexer.sources import Seen
 from store.engine import session_factory
 from store.tables import (
     AssetEvent,
@@ -215,3 +216,61 @@ async def test_an_import_read_on_a_dropped_block_is_read_again(
         again = await s.get(AssetRow, str(mint))
         assert again is not None
         assert (again.owner, again.genuine) == (str(alice.pubkey()), True)
+
+
+async def test_an_activation_judged_during_another_transaction_is_undone_with_its_own(
+    hand_driven: HandDriven, engine: AsyncEngine
+) -> None:
+    """On a branch a fork drops: alice transfers to bob, bob activates. The memo arrives first
+    (judged invalid: alice still holds it), the transfer after it makes the claim valid, so
+    the memo's ``activate`` row is written while applying the transfer. The rollback removes
+    it with the memo's transaction all the same."""
+    chain, net, client = hand_driven, hand_driven.net, hand_driven.client
+    indexer, _, alice, bob, mint = await _final_nft(chain, engine, follow_creator=True)
+    await indexer.backfill()
+    fork_point = net.chain.block_at(CommitmentLevel.CONFIRMED)
+    moved = Transaction(
+        [alice],
+        Message(
+            [
+                spl_token.encode(
+                    spl_token.TransferChecked(
+                        ops.T22,
+                        ops.ata_of(alice.pubkey(), mint),
+                        mint,
+                        ops.ata_of(bob.pubkey(), mint),
+                        alice.pubkey(),
+                        1,
+                        0,
+                    )
+                )
+            ],
+            alice.pubkey(),
+        ),
+        net.chain.current.blockhash,
+    )
+    await send(client, moved)
+    chain.advance()
+    memo_ixs = [memo.activation(bob.pubkey(), mint), ops.mint_reference(mint)]
+    claim = Transaction([bob], Message(memo_ixs, bob.pubkey()), net.chain.current.blockhash)
+    await send(client, claim)
+    chain.advance(2)
+    for tx in (claim, moved):  # the memo first
+        status = (await client.get_signature_statuses([tx.signatures[0]])).value[0]
+        assert status is not None
+        await indexer.process(Seen(str(tx.signatures[0]), status.slot, False, str(mint)))
+    async with session_factory(engine)() as s:
+        row = await s.get(AssetRow, str(mint))
+        assert row is not None
+        assert (row.owner, row.activated) == (str(bob.pubkey()), True)
+
+    reverted = await _fork_back_to(chain, fork_point, indexer)
+    assert set(reverted.signatures) == {str(claim.signatures[0]), str(moved.signatures[0])}
+    async with session_factory(engine)() as s:
+        kinds = (
+            await s.execute(select(AssetEvent.kind).where(AssetEvent.mint == str(mint)))
+        ).scalars()
+        assert sorted(kinds) == ["mint"]
+        row = await s.get(AssetRow, str(mint))
+        assert row is not None
+        assert (row.owner, row.activated) == (str(alice.pubkey()), False)
