@@ -112,6 +112,29 @@ async def test_a_lone_close_is_found_through_an_account_first_seen_closed(
     assert str(ata_b) not in await _indexer(rpc, engine, d).followed()
 
 
+async def test_an_activation_is_found_through_a_mint_first_seen_burnt(
+    client: AsyncClient, rpc: RpcClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """The mint's history was crawled once; then the holder activates and burns. The burn is
+    found through the token account first (a crawl stopped there, as a killed backfill
+    would): the burnt mint is still crawled up to its burn, so the activation is not lost."""
+    d = deployment
+    alice = await ops.fund(client)
+    mint, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+    account = ops.ata_of(alice.pubkey(), mint)
+    await _indexer(rpc, engine, d).backfill()
+    await ops.activate(client, alice, mint)
+    await ops.burn(client, alice, mint, account)
+    await _indexer(rpc, engine, d).crawl(str(account))
+    assert str(mint) in await _indexer(rpc, engine, d).followed()
+    await _indexer(rpc, engine, d).backfill()
+    async with session_factory(engine)() as s:
+        row = await s.get(AssetRow, str(mint))
+        assert row is not None
+        assert (row.burnt, row.activated) == (True, True)
+    assert str(mint) not in await _indexer(rpc, engine, d).followed()
+
+
 async def test_live_under_a_lease_with_health(
     localnet: Localnet,
     client: AsyncClient,
