@@ -81,6 +81,9 @@ class Reverted:
     nfts: tuple[str, ...]
     #: Mints imported at a dropped slot: the caller reads them again from the surviving chain.
     imports: tuple[str, ...] = ()
+    #: Mints and token accounts whose rows went back to a before-image: their cursors are
+    #: gone, so the caller crawls each one's whole history again.
+    restored: tuple[str, ...] = ()
 
 
 class Finality:
@@ -213,6 +216,7 @@ class Finality:
         signatures: list[str] = []
         nfts: list[str] = []
         imports: list[str] = []
+        restored: set[str] = set()
         now = dt.datetime.now(dt.UTC)
         for entry in entries:
             if entry.table_name == TX:
@@ -235,6 +239,19 @@ class Finality:
                     nfts.append(entry.row_key)
             elif entry.table_name in _IMAGED:
                 await _restore(session, entry.table_name, entry.row_key, entry.before)
+                if entry.table_name != "indexer_cursors":
+                    restored.add(entry.row_key)
+        # A before-image is the row as it was when the dropped transaction was applied, and
+        # the crawl applies out of slot order: a surviving transaction of an older slot applied
+        # after it is undone with it (its journal is at its own slot, or none when final). The
+        # projection is idempotent and order-free, so the whole history of every restored row
+        # is applied again: its cursor goes (the runner's ``a:<address>``).
+        if restored:
+            await session.execute(
+                delete(IndexerCursor).where(
+                    IndexerCursor.name.in_(sorted(f"a:{key}" for key in restored))
+                )
+            )
         await session.execute(delete(ReorgJournal).where(ReorgJournal.slot >= from_slot))
         session.expunge_all()  # rows were rewritten beneath the identity map
         return Reverted(
@@ -242,6 +259,7 @@ class Finality:
             tuple(reversed(signatures)),
             tuple(dict.fromkeys(nfts)),
             tuple(sorted(set(imports))),
+            tuple(sorted(restored)),
         )
 
     async def settle(self, session: AsyncSession) -> int:

@@ -220,7 +220,9 @@ class Indexer:
             self._blocks = {s: b for s, b in self._blocks.items() if s < dropped}
             if reverted.imports:
                 await self.add(reverted.imports)  # read again, from the surviving chain
-            for address in sorted(await self.followed()):
+            # Restored rows are crawled from the start of their history, followed or not (a
+            # token account the dropped branch had created may hold a surviving transfer).
+            for address in sorted(await self.followed() | set(reverted.restored)):
                 await self.crawl(address)
         async with self._sessions() as session, session.begin():
             await self.finality.settle(session)
