@@ -46,6 +46,8 @@ from store.tables import (
 from store.types import UTCDateTime
 
 TX: Final = "tx"
+#: An ``aiw3 indexer add`` read at a not-yet-final slot (row key: the mint).
+IMPORT: Final = "import"
 EVENTS: Final = "asset_events"
 USER_NFTS: Final = "user_nfts"
 #: Tables journaled as whole before-images, with their one-column key.
@@ -65,6 +67,8 @@ class _Snapshot:
     images: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
     events: int = 0
     statuses: dict[str, str] = field(default_factory=dict)
+    #: The journal's marker of the change: a transaction (by signature) or an import (by mint).
+    marker: tuple[str, str] = (TX, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,11 @@ class Reverted:
     from_slot: int
     signatures: tuple[str, ...]
     nfts: tuple[str, ...]
+    #: Mints imported at a dropped slot: the caller reads them again from the surviving chain.
+    imports: tuple[str, ...] = ()
+    #: Mints and token accounts whose rows went back to a before-image: their cursors are
+    #: gone, so the caller crawls each one's whole history again.
+    restored: tuple[str, ...] = ()
 
 
 class Finality:
@@ -101,7 +110,6 @@ class Finality:
         final (nothing to journal)."""
         if slot <= self.finalized_slot:
             return None
-        snap = _Snapshot(slot, signature)
         mints: set[str] = set()
         accounts: set[str] = set()
         if tx is not None:
@@ -110,6 +118,32 @@ class Finality:
             accounts = {b.account for b in tx.balances} | {
                 c.account for c in tx.changes if isinstance(c, DelegateChanged | FreezeChanged)
             }
+        snap = await self._capture(session, _Snapshot(slot, signature), mints, accounts, cursors)
+        snap.events = await _count_events(session, signature)
+        snap.marker = (TX, signature)
+        return snap
+
+    async def capture_import(
+        self, session: AsyncSession, slot: int, mint: str, accounts: Iterable[str]
+    ) -> _Snapshot | None:
+        """Before-images for an import (``aiw3 indexer add``) of ``mint`` read at ``slot``; None
+        when that slot is final. A read at a slot a fork drops may show the dropped branch
+        (an owner it moved the NFT to), and the import's state outranks every transaction up
+        to its slot, so the surviving chain's could not correct it: it is undone and read again."""
+        if slot <= self.finalized_slot:
+            return None
+        snap = await self._capture(session, _Snapshot(slot, ""), {mint}, set(accounts), ())
+        snap.marker = (IMPORT, mint)
+        return snap
+
+    async def _capture(
+        self,
+        session: AsyncSession,
+        snap: _Snapshot,
+        mints: set[str],
+        accounts: set[str],
+        cursors: Sequence[str],
+    ) -> _Snapshot:
         for name, keys in (
             ("assets", mints),
             ("tracked_accounts", accounts),
@@ -118,7 +152,6 @@ class Finality:
             found = await _images(session, name, keys)
             for key in keys:
                 snap.images[(name, key)] = found.get(key)
-        snap.events = await _count_events(session, signature)
         snap.statuses = await transitions.statuses(session, sorted(mints))
         return snap
 
@@ -126,7 +159,7 @@ class Finality:
         """Journal what changed since :meth:`capture`, in the same database transaction."""
         if snap is None:
             return
-        await read_model.journal(session, snap.slot, TX, snap.signature, None)
+        await read_model.journal(session, snap.slot, *snap.marker, None)
         by_table: dict[str, set[str]] = {}
         for name, key in snap.images:
             by_table.setdefault(name, set()).add(key)
@@ -137,7 +170,11 @@ class Finality:
                 if after.get(key) != before:
                     await read_model.journal(session, snap.slot, name, key, before)
                     await _unfinalize(session, name, key)
-        if snap.events == 0 and await _count_events(session, snap.signature) > 0:
+        if (
+            snap.marker[0] == TX
+            and snap.events == 0
+            and await _count_events(session, snap.signature) > 0
+        ):
             await read_model.journal(session, snap.slot, EVENTS, snap.signature, None)
         now = await transitions.statuses(session, sorted(snap.statuses))
         for mint, status in sorted(snap.statuses.items()):
@@ -150,21 +187,25 @@ class Finality:
         """The first journaled slot the node no longer has, or None."""
         marks = (
             await session.execute(
-                select(ReorgJournal.slot, ReorgJournal.row_key).where(
-                    ReorgJournal.table_name == TX, ReorgJournal.slot > self.finalized_slot
+                select(ReorgJournal.slot, ReorgJournal.row_key, ReorgJournal.table_name).where(
+                    ReorgJournal.table_name.in_((TX, IMPORT)),
+                    ReorgJournal.slot > self.finalized_slot,
                 )
             )
         ).all()
         if not marks:
             return None
         dropped: set[int] = set()
-        statuses = await self._rpc.get_signature_statuses(
-            [Signature.from_string(signature) for _, signature in marks]
-        )
-        for (slot, _), status in zip(marks, statuses.value, strict=True):
-            if status is None or status.slot != slot:
-                dropped.add(slot)
-        for slot in sorted({slot for slot, _ in marks} - dropped):
+        txs = [(slot, key) for slot, key, kind in marks if kind == TX]
+        if txs:
+            statuses = await self._rpc.get_signature_statuses(
+                [Signature.from_string(signature) for _, signature in txs]
+            )
+            for (slot, _), status in zip(txs, statuses.value, strict=True):
+                if status is None or status.slot != slot:
+                    dropped.add(slot)
+        # An import's slot is that of the block it read: gone once a fork dropped that block.
+        for slot in sorted({slot for slot, _, _ in marks} - dropped):
             if await self._rpc.get_block(slot, transaction_details="none") is None:
                 dropped.add(slot)
         return min(dropped) if dropped else None
@@ -174,10 +215,21 @@ class Finality:
         entries = await read_model.journal_since(session, from_slot)
         signatures: list[str] = []
         nfts: list[str] = []
+        imports: list[str] = []
+        restored: set[str] = set()
         now = dt.datetime.now(dt.UTC)
         for entry in entries:
             if entry.table_name == TX:
                 signatures.append(entry.row_key)
+                # Every history row of an undone transaction goes, whichever transaction wrote
+                # it: an activation's row is added when its claim is judged again, which can
+                # happen while applying another transaction of the mint (out of order, the
+                # transfer that made the memo's signer the owner arrives after the memo).
+                await session.execute(
+                    delete(AssetEvent).where(AssetEvent.signature == entry.row_key)
+                )
+            elif entry.table_name == IMPORT:
+                imports.append(entry.row_key)
             elif entry.table_name == EVENTS:
                 await session.execute(
                     delete(AssetEvent).where(AssetEvent.signature == entry.row_key)
@@ -187,9 +239,28 @@ class Finality:
                     nfts.append(entry.row_key)
             elif entry.table_name in _IMAGED:
                 await _restore(session, entry.table_name, entry.row_key, entry.before)
+                if entry.table_name != "indexer_cursors":
+                    restored.add(entry.row_key)
+        # A before-image is the row as it was when the dropped transaction was applied, and
+        # the crawl applies out of slot order: a surviving transaction of an older slot applied
+        # after it is undone with it (its journal is at its own slot, or none when final). The
+        # projection is idempotent and order-free, so the whole history of every restored row
+        # is applied again: its cursor goes (the runner's ``a:<address>``).
+        if restored:
+            await session.execute(
+                delete(IndexerCursor).where(
+                    IndexerCursor.name.in_(sorted(f"a:{key}" for key in restored))
+                )
+            )
         await session.execute(delete(ReorgJournal).where(ReorgJournal.slot >= from_slot))
         session.expunge_all()  # rows were rewritten beneath the identity map
-        return Reverted(from_slot, tuple(reversed(signatures)), tuple(dict.fromkeys(nfts)))
+        return Reverted(
+            from_slot,
+            tuple(reversed(signatures)),
+            tuple(dict.fromkeys(nfts)),
+            tuple(sorted(set(imports))),
+            tuple(sorted(restored)),
+        )
 
     async def settle(self, session: AsyncSession) -> int:
         """Prune the journal at or below the finalized slot and mark the rows that reflect a

@@ -105,11 +105,18 @@ class Indexer:
         """Read these mints from the chain now (any standard, ours or not) and upsert them,
         ``genuine`` by the projection's rules; a running indexer follows them from then on
         (its live loop picks up new rows, and the crawl of each fills its history)."""
+        await self.finality.refresh()
         rows = []
         for mint in mints:
             found = await fetch_asset(self._rpc, Pubkey.from_string(mint))
+            account = found.value.token_account
             async with self._sessions() as session, session.begin():
+                # Journaled like a transaction: the read may be of a block a fork drops.
+                snapshot = await self.finality.capture_import(
+                    session, found.slot, found.value.mint, [account] if account else []
+                )
                 rows.append(await self._projection.import_asset(session, found.value, found.slot))
+                await self.finality.record(session, snapshot)
         return rows
 
     async def retrust(self) -> int:
@@ -270,7 +277,11 @@ class Indexer:
             )
             self._metrics.reverted.inc(len(reverted.signatures))
             self._blocks = {s: b for s, b in self._blocks.items() if s < dropped}
-            for address in sorted(await self.followed()):
+            if reverted.imports:
+                await self.add(reverted.imports)  # read again, from the surviving chain
+            # Restored rows are crawled from the start of their history, followed or not (a
+            # token account the dropped branch had created may hold a surviving transfer).
+            for address in sorted(await self.followed() | set(reverted.restored)):
                 await self.crawl(address)
         async with self._sessions() as session, session.begin():
             await self.finality.settle(session)

@@ -75,6 +75,10 @@ def install(engine: Engine, metadata: MetaData) -> None:
         # The pool's pre-ping must see the driver's own error to reconnect quietly.
         if context.is_pre_ping:
             return None
+        if not isinstance(context.original_exception, Exception):
+            # A cancellation (CancelledError) mid-statement: SQLAlchemy takes it for a
+            # disconnect, but it must stay a cancellation, or a cancelled task ends in an error.
+            return None
         return _translate(context, metadata)
 
     event.listen(engine, "handle_error", translate)

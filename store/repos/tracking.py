@@ -9,8 +9,20 @@ from dataclasses import field as dataclass_field
 from operator import attrgetter
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from store.dialect import upsert
@@ -166,32 +178,93 @@ class Loaded(dict[str, _S]):
 
 
 async def followed_addresses(session: AsyncSession) -> set[str]:
-    """Every tracked mint (not burnt, or burnt but its own history never crawled: a burn
-    found through another address must not hide the mint's activations) and every still-open
-    token account of a tracked mint."""
+    """Every tracked mint (not burnt, or burnt but not yet crawled up to its burn: a burn
+    found through another address must not hide the mint's activations) and every token
+    account of a tracked mint that is open, or closed but not yet crawled up to its close.
+
+    A token account's close is often learnt through another address (a burn and close names
+    the mint; the mint's history lists it) before the account's own history was crawled, and
+    that history may hold what only the account names: a plain ``Transfer`` out of it, and a
+    lone ``CloseAccount`` before it was opened again. So a closed account stays followed
+    until its own cursor reached its close: a newer slot, or the close's own signature."""
     mints = set(
         (await session.execute(select(AssetRow.mint).where(AssetRow.burnt.is_(False)))).scalars()
     )
-    burnt = set(
-        (await session.execute(select(AssetRow.mint).where(AssetRow.burnt.is_(True)))).scalars()
+    return (
+        mints
+        | await _burnt_not_crawled(session)
+        | await _open_accounts(session)
+        | await _closed_not_crawled(session)
     )
-    if burnt:
-        crawled = set(
-            (
-                await session.execute(
-                    select(IndexerCursor.name).where(
-                        IndexerCursor.name.in_(sorted(f"a:{m}" for m in burnt))
-                    )
-                )
-            ).scalars()
+
+
+async def _burnt_not_crawled(session: AsyncSession) -> set[str]:
+    """Burnt mints whose own cursor has not reached their burn: the burn may have been found
+    through the token account first, and the mint's history holds what only it names (an
+    activation memo). Without a burn in the history (an import found the mint closed), until
+    the mint's history has been crawled at all."""
+    cursor = aliased(IndexerCursor)
+    rows = (
+        await session.execute(
+            select(AssetRow.mint, cursor.slot, cursor.signature)
+            .outerjoin(cursor, cursor.name == literal("a:") + AssetRow.mint)
+            .where(AssetRow.burnt.is_(True))
         )
-        mints |= {m for m in burnt if f"a:{m}" not in crawled}
+    ).all()
+    crawled = {mint: (slot, signature) for mint, slot, signature in rows if slot is not None}
+    burns: dict[str, tuple[int, int, str]] = {}
+    if crawled:
+        found = await session.execute(
+            select(
+                AssetEvent.mint, AssetEvent.slot, AssetEvent.position, AssetEvent.signature
+            ).where(AssetEvent.mint.in_(sorted(crawled)), AssetEvent.kind == "burn")
+        )
+        for mint, slot, position, signature in found:
+            burns[mint] = max(
+                burns.get(mint, (slot, position, signature)), (slot, position, signature)
+            )
+    out = {mint for mint, slot, _ in rows if slot is None}
+    for mint, (at, last) in crawled.items():
+        burn = burns.get(mint)
+        if burn is not None and at <= burn[0] and last != burn[2]:
+            out.add(mint)  # its cursor is at or before the burn's slot, not at the burn
+    return out
+
+
+async def _open_accounts(session: AsyncSession) -> set[str]:
     open_accounts = await session.execute(
         select(TrackedAccount.address)
         .join(AssetRow, AssetRow.mint == TrackedAccount.mint)
         .where(TrackedAccount.closed.is_(False))
     )
-    return mints | set(open_accounts.scalars())
+    return set(open_accounts.scalars())
+
+
+async def _closed_not_crawled(session: AsyncSession) -> set[str]:
+    """Closed token accounts of tracked mints whose own cursor has not reached their close."""
+    cursor = aliased(IndexerCursor)
+    # The close's own history row (same mint, slot and position as the account's state).
+    reached = exists().where(
+        AssetEvent.mint == TrackedAccount.mint,
+        AssetEvent.kind == "close",
+        AssetEvent.slot == TrackedAccount.slot,
+        AssetEvent.position == TrackedAccount.position,
+        AssetEvent.signature == cursor.signature,
+    )
+    rows = await session.execute(
+        select(TrackedAccount.address)
+        .join(AssetRow, AssetRow.mint == TrackedAccount.mint)
+        .outerjoin(cursor, cursor.name == literal("a:") + TrackedAccount.address)
+        .where(
+            TrackedAccount.closed.is_(True),
+            or_(
+                cursor.name.is_(None),
+                cursor.slot < TrackedAccount.slot,
+                and_(cursor.slot == TrackedAccount.slot, ~reached),
+            ),
+        )
+    )
+    return set(rows.scalars())
 
 
 async def ownership_before(

@@ -196,7 +196,7 @@ async def approve(
     return await _send(client, [owner], [Instruction(T22, data, metas)])
 
 
-def _mint_reference(mint_key: Pubkey) -> Instruction:
+def mint_reference(mint_key: Pubkey) -> Instruction:
     # AmountToUiAmount only reads the mint: it puts the mint in the keys (and its history).
     return Instruction(
         T22,
@@ -208,7 +208,7 @@ def _mint_reference(mint_key: Pubkey) -> Instruction:
 async def activate(client: AsyncClient, signer: Keypair, mint_key: Pubkey) -> Signature:
     """The activation memo (Memo v2), signed by ``signer``, with a reference to the mint."""
     return await _send(
-        client, [signer], [memo.activation(signer.pubkey(), mint_key), _mint_reference(mint_key)]
+        client, [signer], [memo.activation(signer.pubkey(), mint_key), mint_reference(mint_key)]
     )
 
 
@@ -218,4 +218,4 @@ async def forged_activation(
     """A Memo v1 naming ``victim`` as its account: v1 checks no signature, so it executes."""
     text = f"{memo.ACTIVATE_PREFIX}{mint_key}".encode()
     ix = Instruction(MEMO_V1_PROGRAM, text, [AccountMeta(victim, False, False)])
-    return await _send(client, [forger], [ix, _mint_reference(mint_key)])
+    return await _send(client, [forger], [ix, mint_reference(mint_key)])

@@ -14,11 +14,14 @@ from solders.transaction import Transaction
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chain.codecs import spl_token
+from chain.codecs import memo, spl_token
 from chain.localnet import CommitmentLevel, Localnet
+from chain.localnet.runtime import Block
+from indexer.finality import Reverted
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Projection, Trust
 from indexer.runner import Indexer, IndexerConfig
+from indexer.sources import Seen
 from store.engine import session_factory
 from store.tables import (
     AssetEvent,
@@ -32,6 +35,7 @@ from store.tables import (
 from tests.harness.localnet import FINALITY_DEPTH, raw_rpc, send
 
 from . import chainops as ops
+from .chainops import Deployment
 from .manual import HandDriven
 
 
@@ -54,23 +58,47 @@ async def _business(engine: AsyncEngine, mint: str) -> tuple[str, str, list[str]
         return nft.status, op.state, events
 
 
-async def test_a_dropped_slot_is_rolled_back_and_re_derived(
-    hand_driven: HandDriven, engine: AsyncEngine
-) -> None:
-    chain, net, client, rpc = hand_driven, hand_driven.net, hand_driven.client, hand_driven.rpc
+async def _final_nft(
+    chain: HandDriven, engine: AsyncEngine, *, follow_creator: bool
+) -> tuple[Indexer, Deployment, Keypair, Keypair, Pubkey]:
+    """A deployment, alice holding one of its NFTs and bob an empty account of it, all final;
+    an indexer that follows the deployment's creator (or only what is added)."""
+    client = chain.client
     async with chain.ticking():
         d = await ops.deploy(client)
         alice, bob = await ops.fund(client), await ops.fund(client)
-        kept, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
-        await ops.create_ata(client, alice, bob.pubkey(), kept)
+        mint, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+        await ops.create_ata(client, alice, bob.pubkey(), mint)
     chain.advance(FINALITY_DEPTH + 2)
     indexer = Indexer(
-        rpc,
+        chain.rpc,
         session_factory(engine),
         Projection(Trust(frozenset({str(d.collection)}), frozenset())),
-        IndexerConfig(creators=(str(d.system.pubkey()),), page_size=50),
+        IndexerConfig(creators=(str(d.system.pubkey()),) if follow_creator else (), page_size=50),
         IndexerMetrics(CollectorRegistry()),
     )
+    return indexer, d, alice, bob, mint
+
+
+async def _fork_back_to(chain: HandDriven, fork_point: Block, indexer: Indexer) -> Reverted:
+    """Drop every block after ``fork_point`` (``localnet_dropSlots``), build one on it, and let
+    the indexer see the fork."""
+    net = chain.net
+    dropped = await raw_rpc(
+        net.rpc_url, "localnet_dropSlots", [net.chain.current.slot - fork_point.slot]
+    )
+    assert "error" not in dropped, dropped
+    chain.advance()
+    reverted = await indexer.check_finality()
+    assert reverted is not None
+    return reverted
+
+
+async def test_a_dropped_slot_is_rolled_back_and_re_derived(
+    hand_driven: HandDriven, engine: AsyncEngine
+) -> None:
+    chain, net, client = hand_driven, hand_driven.net, hand_driven.client
+    indexer, d, alice, bob, kept = await _final_nft(chain, engine, follow_creator=True)
     await indexer.backfill()
     assert await indexer.check_finality() is None
     async with session_factory(engine)() as s:
@@ -128,13 +156,7 @@ async def test_a_dropped_slot_is_rolled_back_and_re_derived(
     assert status == "unlocked"
     assert events == ["unlocked"]
 
-    dropped = await raw_rpc(
-        net.rpc_url, "localnet_dropSlots", [net.chain.current.slot - fork_point.slot]
-    )
-    assert "error" not in dropped, dropped
-    chain.advance()
-    reverted = await indexer.check_finality()
-    assert reverted is not None
+    reverted = await _fork_back_to(chain, fork_point, indexer)
     assert set(reverted.signatures) == {str(minted.signatures[0]), str(plain.signatures[0])}
     assert reverted.nfts == (str(key.pubkey()),)
     status, state, events = await _business(engine, str(key.pubkey()))
@@ -171,3 +193,84 @@ async def test_a_dropped_slot_is_rolled_back_and_re_derived(
             select(func.count()).select_from(AssetEvent).where(AssetEvent.finalized.is_(False))
         )
         assert unfinal == 0
+
+
+async def test_an_import_read_on_a_dropped_block_is_read_again(
+    hand_driven: HandDriven, engine: AsyncEngine
+) -> None:
+    """``aiw3 indexer add`` reads at confirmed: a plain transfer on a branch a fork then drops
+    shows in the import. The import is journaled, so the rollback undoes it and the mint is
+    read again from the surviving chain (the import's state outranks every transaction up to
+    its slot: the crawl alone could never correct it)."""
+    chain, net, client = hand_driven, hand_driven.net, hand_driven.client
+    indexer, _, alice, bob, mint = await _final_nft(chain, engine, follow_creator=False)
+    fork_point = net.chain.block_at(CommitmentLevel.CONFIRMED)
+    await send(client, _plain_transfer(net, alice, mint, bob))
+    chain.advance(2)
+    [row] = await indexer.add([str(mint)])
+    assert row.owner == str(bob.pubkey())
+
+    reverted = await _fork_back_to(chain, fork_point, indexer)
+    assert reverted.imports == (str(mint),)
+    async with session_factory(engine)() as s:
+        again = await s.get(AssetRow, str(mint))
+        assert again is not None
+        assert (again.owner, again.genuine) == (str(alice.pubkey()), True)
+
+
+async def test_an_activation_judged_during_another_transaction_is_undone_with_its_own(
+    hand_driven: HandDriven, engine: AsyncEngine
+) -> None:
+    """On a branch a fork drops: alice transfers to bob, bob activates. The memo arrives first
+    (judged invalid: alice still holds it), the transfer after it makes the claim valid, so
+    the memo's ``activate`` row is written while applying the transfer. The rollback removes
+    it with the memo's transaction all the same."""
+    chain, net, client = hand_driven, hand_driven.net, hand_driven.client
+    indexer, _, alice, bob, mint = await _final_nft(chain, engine, follow_creator=True)
+    await indexer.backfill()
+    fork_point = net.chain.block_at(CommitmentLevel.CONFIRMED)
+    moved = Transaction(
+        [alice],
+        Message(
+            [
+                spl_token.encode(
+                    spl_token.TransferChecked(
+                        ops.T22,
+                        ops.ata_of(alice.pubkey(), mint),
+                        mint,
+                        ops.ata_of(bob.pubkey(), mint),
+                        alice.pubkey(),
+                        1,
+                        0,
+                    )
+                )
+            ],
+            alice.pubkey(),
+        ),
+        net.chain.current.blockhash,
+    )
+    await send(client, moved)
+    chain.advance()
+    memo_ixs = [memo.activation(bob.pubkey(), mint), ops.mint_reference(mint)]
+    claim = Transaction([bob], Message(memo_ixs, bob.pubkey()), net.chain.current.blockhash)
+    await send(client, claim)
+    chain.advance(2)
+    for tx in (claim, moved):  # the memo first
+        status = (await client.get_signature_statuses([tx.signatures[0]])).value[0]
+        assert status is not None
+        await indexer.process(Seen(str(tx.signatures[0]), status.slot, False, str(mint)))
+    async with session_factory(engine)() as s:
+        row = await s.get(AssetRow, str(mint))
+        assert row is not None
+        assert (row.owner, row.activated) == (str(bob.pubkey()), True)
+
+    reverted = await _fork_back_to(chain, fork_point, indexer)
+    assert set(reverted.signatures) == {str(claim.signatures[0]), str(moved.signatures[0])}
+    async with session_factory(engine)() as s:
+        kinds = (
+            await s.execute(select(AssetEvent.kind).where(AssetEvent.mint == str(mint)))
+        ).scalars()
+        assert sorted(kinds) == ["mint"]
+        row = await s.get(AssetRow, str(mint))
+        assert row is not None
+        assert (row.owner, row.activated) == (str(alice.pubkey()), False)

@@ -80,6 +80,61 @@ async def test_backfill_then_resume(
     assert transfers == 2
 
 
+async def test_a_lone_close_is_found_through_an_account_first_seen_closed(
+    client: AsyncClient, rpc: RpcClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """Bob's account is emptied by a plain ``Transfer`` and closed alone, then opened again and
+    closed by a burn. The indexer learns of the account only from the mint's history, already
+    closed; the first close is in the account's own history alone, so it is still crawled."""
+    d = deployment
+    alice, bob = await ops.fund(client), await ops.fund(client)
+    mint, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+    ata_a, ata_b = ops.ata_of(alice.pubkey(), mint), ops.ata_of(bob.pubkey(), mint)
+    await _indexer(rpc, engine, d).backfill()
+    await ops.transfer_checked(client, alice, mint, bob.pubkey())
+    await ops.transfer_plain(client, bob, ata_b, ata_a)
+    lone = await ops.close(client, bob, ata_b)
+    await ops.transfer_checked(client, alice, mint, bob.pubkey())
+    burnt = await ops.burn(client, bob, mint, ata_b)
+    await _indexer(rpc, engine, d).backfill()
+    async with session_factory(engine)() as s:
+        closes = set(
+            (
+                await s.execute(
+                    select(AssetEvent.signature).where(
+                        AssetEvent.mint == str(mint), AssetEvent.kind == "close"
+                    )
+                )
+            ).scalars()
+        )
+    assert closes == {str(lone), str(burnt)}
+    # Crawled up to its close, the account is no longer followed.
+    assert str(ata_b) not in await _indexer(rpc, engine, d).followed()
+
+
+async def test_an_activation_is_found_through_a_mint_first_seen_burnt(
+    client: AsyncClient, rpc: RpcClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """The mint's history was crawled once; then the holder activates and burns. The burn is
+    found through the token account first (a crawl stopped there, as a killed backfill
+    would): the burnt mint is still crawled up to its burn, so the activation is not lost."""
+    d = deployment
+    alice = await ops.fund(client)
+    mint, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+    account = ops.ata_of(alice.pubkey(), mint)
+    await _indexer(rpc, engine, d).backfill()
+    await ops.activate(client, alice, mint)
+    await ops.burn(client, alice, mint, account)
+    await _indexer(rpc, engine, d).crawl(str(account))
+    assert str(mint) in await _indexer(rpc, engine, d).followed()
+    await _indexer(rpc, engine, d).backfill()
+    async with session_factory(engine)() as s:
+        row = await s.get(AssetRow, str(mint))
+        assert row is not None
+        assert (row.burnt, row.activated) == (True, True)
+    assert str(mint) not in await _indexer(rpc, engine, d).followed()
+
+
 async def test_live_under_a_lease_with_health(
     localnet: Localnet,
     client: AsyncClient,
