@@ -16,7 +16,8 @@ One run starts ``aiw3 localnet`` (its default 400 ms slots) and measures, in thi
 - with ``--drain``, the workers' own rate on PostgreSQL: every claim is recorded first, then
   1 or 3 workers start and the clock runs from their readiness until all are ``unlocked``.
 
-``BENCH_PROFILE=DIR`` runs each worker under cProfile (``DIR/worker<i>.prof``).
+``BENCH_PROFILE=DIR`` runs each worker under cProfile (``DIR/worker<i>.prof``), and each
+claimer's share too (``DIR/claimer-<pid>-<ns>.prof``).
 
 Prints each rate and its ratio to the raw rate. Bounded: every wait has a timeout.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import multiprocessing
 import os
 import signal
@@ -166,7 +168,13 @@ def _claim_part(database_url: str, secret: str, wallets: list[str], concurrency:
             await engine.dispose()
 
     configure_logging("WARNING")
-    asyncio.run(run())
+    profile_dir = os.environ.get("BENCH_PROFILE")
+    if not profile_dir:
+        asyncio.run(run())
+        return
+    profiler = cProfile.Profile()
+    profiler.runcall(asyncio.run, run())
+    profiler.dump_stats(str(Path(profile_dir) / f"claimer-{os.getpid()}-{time.time_ns()}.prof"))
 
 
 async def end_to_end(
