@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Final
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ScalarSelect, SQLColumnExpression, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from minting.cache import Cache
@@ -121,18 +121,26 @@ def _jsonable(value: Any) -> Any:
 
 async def compute(session: AsyncSession, user_id: int) -> Qualification:
     """The user's qualification, read now in ``session`` (no cache: claims call this inside
-    their transaction)."""
-    user = await session.get(User, user_id)
-    if user is None:
+    their transaction). Three statements: the user's numbers in one (volume, badges, the
+    tier NFT held), the ladder, and the tiers of the NFTs they hold."""
+    row = (
+        await session.execute(
+            select(
+                User,
+                users.volume_of(User.id),
+                users.usable_badges_of(User.id),
+                held_level_of(User.id),
+            ).where(User.id == user_id)
+        )
+    ).one_or_none()
+    if row is None:
         raise UserNotFound(f"no user with id {user_id}", details={"user_id": user_id})
-    volume = await users.trading_volume(session, user_id)
-    badges = await users.count_usable_badges(session, user_id)
+    user, volume, badges, held = row
     ladder = [
         t for t in await tiers.list_tiers(session, kind="tier") if t.min_volume_usd is not None
     ]
-    held = await _held_tier_level(session, user_id)
     live = await _live_tiers(session, user)
-    return _assess(user_id, volume, badges, ladder, held, live)
+    return _assess(user_id, Decimal(volume or 0), int(badges), ladder, held, live)
 
 
 def _assess(
@@ -194,19 +202,20 @@ def _benefits(live: list[NftTier]) -> Benefits:
     return Benefits(Decimal(fee), uses, tuple(sorted(t.level for t in live)))
 
 
-async def _held_tier_level(session: AsyncSession, user_id: int) -> int | None:
-    # A pending tier NFT counts as held: it is the level being minted right now. During an
-    # upgrade the old NFT is still live beside the pending new one: the higher level is held.
-    level: int | None = (
-        await session.execute(
-            select(func.max(UserNft.level)).where(
-                UserNft.user_id == user_id,
-                UserNft.kind == "tier",
-                UserNft.status.in_((*_LIVE, "pending")),
-            )
+def held_level_of(user_id: SQLColumnExpression[int] | int) -> ScalarSelect[int | None]:
+    """The level of the tier NFT the user holds, as a scalar subquery (NULL without one).
+
+    A pending tier NFT counts as held: it is the level being minted right now. During an
+    upgrade the old NFT is still live beside the pending new one: the higher level is held."""
+    return (
+        select(func.max(UserNft.level))
+        .where(
+            UserNft.user_id == user_id,
+            UserNft.kind == "tier",
+            UserNft.status.in_((*_LIVE, "pending")),
         )
-    ).scalar()
-    return level
+        .scalar_subquery()
+    )
 
 
 async def _live_tiers(session: AsyncSession, user: User) -> list[NftTier]:

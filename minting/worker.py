@@ -241,12 +241,39 @@ class MintWorker:
                 for op in fresh:
                     await self._defer(op, exc)
                 fresh = []
-        results = await asyncio.gather(
-            *(self._start(op, latest) for op in fresh),
-            *(self._follow(op, looks[op.id]) for op in known),
+        # The common outcomes of a look are written in one transaction each for the whole
+        # batch (every write still guarded per operation); the rare ones go one by one.
+        confirms: list[_Confirmation] = []
+        waiting: list[MintOperation] = []
+        others: list[MintOperation] = []
+        for op in known:
+            look = looks[op.id]
+            status = look.status
+            if status is not None and status.err is None:
+                if status.confirmation_status in _LANDED:
+                    confirms.append(_Confirmation(op, status.slot, op.signature))
+                else:
+                    waiting.append(op)  # processed: confirmation is a slot away
+            elif look.mint_slot is not None:
+                # The mint exists, so one of this operation's transactions landed (the
+                # address is ours alone) even if this node no longer knows the signature.
+                signature = op.signature if status is not None else None
+                confirms.append(_Confirmation(op, look.mint_slot, signature))
+            else:
+                others.append(op)
+        batches = await asyncio.gather(
+            self._start_all(fresh, latest),
+            self._confirm_all(confirms),
+            self._schedule_all(waiting, self._poll),
             return_exceptions=True,
         )
-        for op, result in zip(fresh + known, results, strict=True):
+        for result in batches:  # each batch defers its own operations
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
+            if isinstance(result, Exception):  # their holds expire: another turn retries
+                _log.error("mint.batch_failed", error=f"{type(result).__name__}: {result}")
+        results = await asyncio.gather(*(self._follow(op) for op in others), return_exceptions=True)
+        for op, result in zip(others, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result
             if isinstance(result, Exception):
@@ -316,26 +343,71 @@ class MintWorker:
             for op, status in zip(ops, statuses, strict=True)
         }
 
-    async def _start(self, op: MintOperation, latest: RpcBlockhash | None) -> None:
-        uri = op.metadata_uri or await self._pin(op)
-        self._failpoint("after_recorded")
-        op = await self._sign(op, uri, latest)
-        self._failpoint("after_signed")
-        await self._send(op)  # never sent before: nothing on chain to look for yet
+    async def _start_all(self, fresh: list[MintOperation], latest: RpcBlockhash | None) -> None:
+        """Pin, sign and send new operations: the signed bytes of all of them are stored in
+        one transaction before any is sent, and the ``sent`` marks in one after."""
+        if not fresh:
+            return
+        uris = await asyncio.gather(*(self._uri(op) for op in fresh), return_exceptions=True)
+        signed: list[tuple[MintOperation, dict[str, Any]]] = []
+        for op, uri in zip(fresh, uris, strict=True):
+            if isinstance(uri, BaseException) and not isinstance(uri, Exception):
+                raise uri
+            try:
+                if isinstance(uri, Exception):
+                    raise uri
+                self._failpoint("after_recorded")
+                signed.append((op, self._signed(op, uri, latest)))
+            except Exception as exc:
+                await self._defer(op, exc)
+        try:
+            moved = await self._guarded_all(signed)
+        except Exception as exc:
+            for op, _ in signed:
+                await self._defer(op, exc)
+            return
+        if not await self._passed("after_signed", moved):
+            return
+        # Never sent before: nothing on chain to look for yet.
+        results = await asyncio.gather(
+            *(self._transmit(op) for op in moved), return_exceptions=True
+        )
+        due = _now() + dt.timedelta(seconds=self._poll)
+        sent: list[tuple[MintOperation, dict[str, Any]]] = []
+        for op, result in zip(moved, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
+            if isinstance(result, Exception):
+                await self._defer(op, result)
+            elif result:
+                sent.append((op, {"state": "sent", "next_attempt_at": due}))
+        try:
+            marked = await self._guarded_all(sent, attempts=True)
+        except Exception as exc:
+            for op, _ in sent:
+                await self._defer(op, exc)
+            return
+        await self._passed("after_sent", marked)
 
-    async def _follow(self, op: MintOperation, look: _Look) -> None:
-        status = look.status
-        if status is not None and status.err is None:
-            if status.confirmation_status in _LANDED:
-                await self._confirm(op, status.slot, op.signature)
-            else:
-                await self._schedule(op, self._poll)  # processed: confirmation is a slot away
-            return
-        if look.mint_slot is not None:
-            # The mint exists, so one of this operation's transactions landed (the address is
-            # ours alone) even if this node no longer knows the signature.
-            await self._confirm(op, look.mint_slot, op.signature if status is not None else None)
-            return
+    async def _passed(self, failpoint: str, ops: list[MintOperation]) -> bool:
+        """Call ``failpoint`` after a durable step of ``ops``; an exception it raises (a test
+        stopping the worker there) defers them, as any step's error does."""
+        if not ops:
+            return False
+        try:
+            self._failpoint(failpoint)
+        except Exception as exc:
+            for op in ops:
+                await self._defer(op, exc)
+            return False
+        return True
+
+    async def _uri(self, op: MintOperation) -> str:
+        return op.metadata_uri or await self._pin(op)
+
+    async def _follow(self, op: MintOperation) -> None:
+        """A sent operation not seen landed, whose mint does not exist: re-sign once its
+        blockhash provably expired (or fail it if the chain rejects it for good), and send."""
         if await self._provably_expired(op, Pubkey.from_string(op.mint_address)):
             if op.last_error is not None and op.last_error.startswith(REJECTED + ":"):
                 await self._fail(op, op.last_error)
@@ -384,6 +456,18 @@ class MintWorker:
     async def _sign(
         self, op: MintOperation, uri: str, latest: RpcBlockhash | None, *, resign: bool = False
     ) -> MintOperation:
+        if latest is None:
+            latest = (await self._rpc.get_latest_blockhash(Confirmed)).value
+        moved = await self._guarded(op, self._signed(op, uri, latest))
+        if resign:
+            if self._metrics is not None:
+                self._metrics.resigns.inc()
+            _log.warning("mint.resigned", operation=op.id, mint=op.mint_address)
+        return moved
+
+    def _signed(self, op: MintOperation, uri: str, latest: RpcBlockhash | None) -> dict[str, Any]:
+        """The columns of the operation signed with ``latest`` (written before any send)."""
+        assert latest is not None
         mint = self._keys.keypair(op.idempotency_key, op.mint_secret_version)
         if str(mint.pubkey()) != op.mint_address:
             raise MintSecretMissing(
@@ -391,11 +475,9 @@ class MintWorker:
                 f"{op.mint_secret_version} does not derive its mint address",
                 details={"operation": op.id, "version": op.mint_secret_version},
             )
-        if latest is None:
-            latest = (await self._rpc.get_latest_blockhash(Confirmed)).value
         plan = self._plan(op, uri)
         tx = plan.sign([self._system.solders_keypair(), mint], latest.blockhash)
-        values: dict[str, Any] = {
+        return {
             "state": "signed",
             "signed_tx": bytes(tx),
             "signature": str(tx.signatures[0]),
@@ -404,14 +486,20 @@ class MintWorker:
             "metadata_uri": uri,
             "last_error": None,
         }
-        moved = await self._guarded(op, values)
-        if resign:
-            if self._metrics is not None:
-                self._metrics.resigns.inc()
-            _log.warning("mint.resigned", operation=op.id, mint=op.mint_address)
-        return moved
 
     async def _send(self, op: MintOperation) -> None:
+        if not await self._transmit(op):
+            return
+        if op.state != "signed":
+            await self._schedule(op, self._poll)  # a rebroadcast: look again soon
+            return
+        due = _now() + dt.timedelta(seconds=self._poll)
+        await self._guarded(op, {"state": "sent", "next_attempt_at": due}, attempts=True)
+        self._failpoint("after_sent")
+
+    async def _transmit(self, op: MintOperation) -> bool:
+        """Send the stored bytes; True when the node took them (False: what the node said is
+        already written, e.g. a rejection or a look again soon)."""
         assert op.signed_tx is not None
         try:
             await self._rpc.send_raw_transaction(op.signed_tx, preflight_commitment=Confirmed)
@@ -419,21 +507,16 @@ class MintWorker:
             if exc.err == TransactionErrorFieldless.BlockhashNotFound:
                 # Not proof of expiry: this node may lag. The height check above decides.
                 await self._schedule(op, self._poll, error=exc.message, expected=op.state)
-                return
+                return False
             if exc.err in _NOT_DEFINITIVE or _already_in_use(exc):
                 raise  # a passing cause (or the mint exists): deferred and looked at again
             # The simulation rejects the transaction itself and will again: it is not sent,
             # so once its blockhash provably expires the operation never landed.
             await self._reject(op, exc)
-            return
+            return False
         if self._metrics is not None:
             self._metrics.sent.inc()
-        if op.state != "signed":
-            await self._schedule(op, self._poll)  # a rebroadcast: look again soon
-            return
-        due = _now() + dt.timedelta(seconds=self._poll)
-        await self._guarded(op, {"state": "sent", "next_attempt_at": due}, attempts=True)
-        self._failpoint("after_sent")
+        return True
 
     async def _reject(self, op: MintOperation, exc: PreflightFailure) -> None:
         if self._metrics is not None:
@@ -469,19 +552,53 @@ class MintWorker:
         _log.error("mint.failed", operation=op.id, mint=op.mint_address, reason=reason)
 
     async def _confirm(self, op: MintOperation, slot: int, signature: str | None) -> None:
-        fact = ChainFact(slot=slot, signature=signature, at=_now())
+        await self._commit_confirmations([_Confirmation(op, slot, signature)])
+
+    async def _confirm_all(self, confirms: list[_Confirmation]) -> None:
+        """Confirm in one transaction; if it fails, one by one, so that one bad operation
+        does not hold the others back. Each failure defers its operation."""
+        if not confirms:
+            return
+        try:
+            await self._commit_confirmations(confirms)
+            return
+        except Exception as exc:
+            if len(confirms) == 1:
+                await self._defer(confirms[0].op, exc)
+                return
+        for confirm in confirms:
+            try:
+                await self._commit_confirmations([confirm])
+            except Exception as exc:
+                await self._defer(confirm.op, exc)
+
+    async def _commit_confirmations(self, confirms: list[_Confirmation]) -> None:
+        """Each operation ``confirmed`` and its NFT ``unlocked`` (one outbox event), guarded
+        one by one, committed together: an operation another worker confirmed first is
+        skipped, and nothing of the batch is committed unless all of it is."""
+        done: list[_Confirmation] = []
         async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                update(MintOperation)
-                .where(MintOperation.id == op.id, MintOperation.state == op.state)
-                .values(state="confirmed", confirmed_slot=slot, last_error=None)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                return  # another worker confirmed it first
-            await transitions.move(session, op.mint_address, "unlocked", fact)
+            for confirm in sorted(confirms, key=lambda c: c.op.id):  # one lock order
+                op = confirm.op
+                result = await session.execute(
+                    update(MintOperation)
+                    .where(MintOperation.id == op.id, MintOperation.state == op.state)
+                    .values(state="confirmed", confirmed_slot=confirm.slot, last_error=None)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    continue  # another worker confirmed it first
+                fact = ChainFact(slot=confirm.slot, signature=confirm.signature, at=_now())
+                await transitions.move(session, op.mint_address, "unlocked", fact)
+                done.append(confirm)
             self._failpoint("before_commit")
-        _log.info("mint.confirmed", operation=op.id, mint=op.mint_address, slot=slot)
+        for confirm in done:
+            _log.info(
+                "mint.confirmed",
+                operation=confirm.op.id,
+                mint=confirm.op.mint_address,
+                slot=confirm.slot,
+            )
 
     # -- guarded writes -----------------------------------------------------------------------
 
@@ -489,23 +606,37 @@ class MintWorker:
         self, op: MintOperation, values: dict[str, Any], *, attempts: bool = False
     ) -> MintOperation:
         """Apply ``values`` if the operation is still in the state we read; else stop here."""
-        async with self._sessions() as session, session.begin():
-            stmt = update(MintOperation).where(
-                MintOperation.id == op.id, MintOperation.state == op.state
-            )
-            if attempts:
-                stmt = stmt.values(attempts=MintOperation.attempts + 1)
-            result = await session.execute(
-                stmt.values(**values).execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise _Moved(op.id)
-        # The row is now what we wrote: mirror it on our (detached) copy instead of reading.
-        for name, value in values.items():
-            setattr(op, name, value)
-        if attempts:
-            op.attempts += 1
+        if not await self._guarded_all([(op, values)], attempts=attempts):
+            raise _Moved(op.id)
         return op
+
+    async def _guarded_all(
+        self, changes: list[tuple[MintOperation, dict[str, Any]]], *, attempts: bool = False
+    ) -> list[MintOperation]:
+        """Apply each change if its operation is still in the state we read, all in one
+        transaction; returns the operations that moved (the others moved on elsewhere)."""
+        if not changes:
+            return []
+        moved: list[tuple[MintOperation, dict[str, Any]]] = []
+        async with self._sessions() as session, session.begin():
+            for op, values in sorted(changes, key=lambda c: c[0].id):  # one lock order
+                stmt = update(MintOperation).where(
+                    MintOperation.id == op.id, MintOperation.state == op.state
+                )
+                if attempts:
+                    stmt = stmt.values(attempts=MintOperation.attempts + 1)
+                result = await session.execute(
+                    stmt.values(**values).execution_options(synchronize_session=False)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    moved.append((op, values))
+        # The rows are now what we wrote: mirror them on our (detached) copies.
+        for op, values in moved:
+            for name, value in values.items():
+                setattr(op, name, value)
+            if attempts:
+                op.attempts += 1
+        return [op for op, _ in moved]
 
     async def _schedule(
         self,
@@ -525,6 +656,27 @@ class MintWorker:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
+
+    async def _schedule_all(self, ops: list[MintOperation], delay: float) -> None:
+        """Look at ``ops`` again after ``delay``: one statement per state they are in."""
+        if not ops:
+            return
+        due = _now() + dt.timedelta(seconds=delay)
+        try:
+            async with self._sessions() as session, session.begin():
+                for state in sorted({op.state for op in ops}):
+                    await session.execute(
+                        update(MintOperation)
+                        .where(
+                            MintOperation.id.in_([op.id for op in ops if op.state == state]),
+                            MintOperation.state == state,
+                        )
+                        .values(next_attempt_at=due)
+                        .execution_options(synchronize_session=False)
+                    )
+        except Exception as exc:
+            for op in ops:
+                await self._defer(op, exc)
 
     async def _defer(self, op: MintOperation, error: Exception) -> None:
         if isinstance(error, _Moved):
@@ -569,6 +721,13 @@ class MintWorker:
                     )
                 ).scalar_one()
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Confirmation:
+    op: MintOperation
+    slot: int
+    signature: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import StoreConflict
@@ -26,6 +28,7 @@ class NewMintOperation:
     asset_standard: str
     user_id: int | None = None
     metadata_uri: str | None = None
+    mint_secret_version: int | None = None
 
 
 async def get_by_key(session: AsyncSession, idempotency_key: str) -> MintOperation | None:
@@ -36,33 +39,56 @@ async def get_by_key(session: AsyncSession, idempotency_key: str) -> MintOperati
     ).scalar_one_or_none()
 
 
+# Built once (values bound at execution), so the compiled statement is reused.
+_INSERT_NEW: Final[dict[str, Any]] = {
+    name: module.insert(MintOperation).on_conflict_do_nothing().returning(MintOperation)
+    for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
 async def create_or_get(session: AsyncSession, new: NewMintOperation) -> tuple[MintOperation, bool]:
     """Record the intent, or return the one already recorded under the same key.
 
-    Returns ``(operation, created)``. Two racing callers with one key get one row: the loser's
-    insert fails on the unique key inside a savepoint and it reads the winner's row. A clash on
-    another key (the mint address) is raised as :class:`~core.errors.StoreConflict`.
+    Returns ``(operation, created)``. Two racing callers with one key get one row. On
+    PostgreSQL and SQLite that is one statement, ``INSERT ... ON CONFLICT DO NOTHING
+    RETURNING``: the loser waits for the winner's commit, inserts nothing and reads the
+    winner's row. On MySQL the insert runs in a savepoint and the loser's duplicate-key error
+    sends it to the winner's row. A clash on another key than ours (the mint address derives
+    from the key, so a racing twin may clash on either first) is raised as
+    :class:`~core.errors.StoreConflict`.
     """
+    values: dict[str, Any] = {
+        "idempotency_key": new.idempotency_key,
+        "kind": new.kind,
+        "level": new.level,
+        "owner_address": new.owner_address,
+        "mint_address": new.mint_address,
+        "asset_standard": new.asset_standard,
+        "user_id": new.user_id,
+        "metadata_uri": new.metadata_uri,
+        "mint_secret_version": new.mint_secret_version,
+        "state": "created",
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        inserted = (await session.execute(_INSERT_NEW[dialect], values)).scalar_one_or_none()
+        if inserted is not None:
+            return inserted, True
+        winner = await get_by_key(session, new.idempotency_key)
+        if winner is None:  # the row in the way is not ours: another key holds the address
+            raise StoreConflict(
+                f"mint address {new.mint_address} is recorded under another key",
+                constraint="uq_mint_operations_mint_address",
+            )
+        return winner, False
     existing = await get_by_key(session, new.idempotency_key)
     if existing is not None:
         return existing, False
-    operation = MintOperation(
-        idempotency_key=new.idempotency_key,
-        kind=new.kind,
-        level=new.level,
-        owner_address=new.owner_address,
-        mint_address=new.mint_address,
-        asset_standard=new.asset_standard,
-        user_id=new.user_id,
-        metadata_uri=new.metadata_uri,
-        state="created",
-    )
+    operation = MintOperation(**values)
     try:
         async with session.begin_nested():
             session.add(operation)
     except StoreConflict as conflict:
-        # The mint address derives from the key, so a racing twin may clash on either unique
-        # column first (SQLite checks them in index order): ours if the key's row exists.
         winner = await get_by_key(session, new.idempotency_key)
         if conflict.constraint not in _OWN_KEYS or winner is None:
             raise

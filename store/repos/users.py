@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ScalarSelect, SQLColumnExpression, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ConflictError, StoreConflict
@@ -49,13 +49,25 @@ async def add_trade(
     return trade
 
 
+def volume_of(user_id: SQLColumnExpression[int] | int) -> ScalarSelect[Decimal]:
+    """The user's trading volume as a scalar subquery (NULL without trades), so that one
+    statement can read it beside other facts of the user."""
+    return select(func.sum(Trade.total_usd_price)).where(Trade.user_id == user_id).scalar_subquery()
+
+
+def usable_badges_of(user_id: SQLColumnExpression[int] | int) -> ScalarSelect[int]:
+    """The count of the user's usable badges (owned or activated) as a scalar subquery."""
+    return (
+        select(func.count())
+        .select_from(Badge)
+        .where(Badge.user_id == user_id, Badge.status.in_(LIVE_BADGE_STATUSES))
+        .scalar_subquery()
+    )
+
+
 async def trading_volume(session: AsyncSession, user_id: int) -> Decimal:
     """Sum of ``trades.total_usd_price`` for the user, exact."""
-    total = (
-        await session.execute(
-            select(func.sum(Trade.total_usd_price)).where(Trade.user_id == user_id)
-        )
-    ).scalar_one()
+    total = (await session.execute(select(volume_of(user_id)))).scalar_one()
     return Decimal(0) if total is None else Decimal(total)
 
 
@@ -68,15 +80,7 @@ async def add_badge(session: AsyncSession, user_id: int, badge_type: str) -> Bad
 
 async def count_usable_badges(session: AsyncSession, user_id: int) -> int:
     """Badges that an upgrade could consume (owned or activated, not yet consumed)."""
-    return int(
-        (
-            await session.execute(
-                select(func.count())
-                .select_from(Badge)
-                .where(Badge.user_id == user_id, Badge.status.in_(LIVE_BADGE_STATUSES))
-            )
-        ).scalar_one()
-    )
+    return int((await session.execute(select(usable_badges_of(user_id)))).scalar_one())
 
 
 async def consume_badges(
