@@ -364,6 +364,9 @@ async def _revert_nft(session: AsyncSession, entry: ReorgJournal, now: dt.dateti
     if not await transitions.revert(session, mint, from_status=current, to_status=before):
         return False
     if before == "pending":
+        # An upgrade's mint: the request reopens and waits for its owner's transaction again
+        # (a worker never sends an upgrade); the update below then finds nothing to do.
+        await transitions.unsettle_upgrade(session, mint)
         # The mint it confirmed is gone: the minting worker checks (and re-sends) it again.
         await session.execute(
             update(MintOperation)

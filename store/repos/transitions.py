@@ -13,6 +13,7 @@ new one. Whoever sees it first (the indexer through :func:`move`, the minting en
 :func:`settle_upgrade`) settles the whole upgrade at once: old NFT ``burned``, new one
 ``unlocked``, the badges consumed, the request and its mint operation ``confirmed``, and one
 ``upgraded`` event (no ``burned`` nor ``unlocked`` event of its own). The other finds it done.
+A fork that drops the slot of that transaction reopens it (:func:`unsettle_upgrade`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.repos import outbox
@@ -184,6 +185,58 @@ async def settle_upgrade(session: AsyncSession, request_id: int, fact: ChainFact
         },
     )
     return new
+
+
+async def unsettle_upgrade(session: AsyncSession, new_mint: str) -> int | None:
+    """A fork dropped the slot that settled the upgrade minting ``new_mint``: reopen it.
+
+    The request is open again (``submitted``: its transaction was signed and seen once), its
+    mint operation waits for the owner again (no worker sends an upgrade), and the badges it
+    consumed are reserved for it again, as they were when it was signed. The owner's signed
+    transaction may land again on the surviving chain (then it settles again) or expire (then
+    the request expires and the badges are free). Returns the request's id, or ``None`` when
+    ``new_mint`` is no upgrade's or its upgrade is not settled. The NFTs' own statuses are the
+    caller's (:func:`revert`, from the journal)."""
+    request_id: int | None = (
+        await session.execute(
+            select(NftUpgradeRequest.id)
+            .join(MintOperation, MintOperation.id == NftUpgradeRequest.mint_operation_id)
+            .where(
+                MintOperation.mint_address == new_mint,
+                MintOperation.kind == "upgrade",
+                NftUpgradeRequest.status == "confirmed",
+            )
+        )
+    ).scalar_one_or_none()
+    if request_id is None:
+        return None
+    result = await session.execute(
+        update(NftUpgradeRequest)
+        .where(NftUpgradeRequest.id == request_id, NftUpgradeRequest.status == "confirmed")
+        .values(status="submitted")
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await session.execute(
+        update(MintOperation)
+        .where(MintOperation.mint_address == new_mint, MintOperation.state == "confirmed")
+        .values(state=AWAITING_OWNER, confirmed_slot=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Badge)
+        .where(Badge.consumed_by_upgrade_id == request_id)
+        .values(
+            # Consuming kept no other trace of the status: an activated badge has its stamp.
+            status=case((Badge.activated_at.is_not(None), "activated"), else_="owned"),
+            consumed_at=None,
+            consumed_by_upgrade_id=None,
+            reserved_by_upgrade_id=request_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return request_id
 
 
 async def _open_upgrade(

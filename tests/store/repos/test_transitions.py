@@ -251,3 +251,42 @@ async def test_engine_and_indexer_racing_write_one_upgraded_event(engine: AsyncE
     assert all(r is False or isinstance(r, Exception) for r in results if r is not True)
     async with sessions() as session:
         assert await _settled(session, up) == _done(up)
+
+
+async def test_a_fork_reopens_a_settled_upgrade_as_it_was_signed(session: AsyncSession) -> None:
+    """The slot that settled the upgrade is dropped: the NFTs go back (the journal's
+    ``revert``), the request is open again, its operation waits for the owner again, the
+    badges are reserved again; the transaction landing again settles it once more."""
+    up = await _open_upgrade(session, "F")
+    fact = ChainFact(slot=20, signature=up.signature, at=NOW)
+    assert await transitions.move(session, up.new, "unlocked", fact) is not None
+    await session.commit()
+    assert await _settled(session, up) == _done(up)
+
+    # As the finality rollback undoes it: the new NFT first, then the old one.
+    assert await transitions.revert(session, up.new, from_status="unlocked", to_status="pending")
+    assert await transitions.unsettle_upgrade(session, up.new) == up.request_id
+    assert await transitions.revert(session, up.old, from_status="burned", to_status="unlocked")
+    assert await transitions.unsettle_upgrade(session, up.new) is None  # already open
+    assert await transitions.unsettle_upgrade(session, up.old) is None  # not an upgrade's mint
+    await session.commit()
+    statuses, request, op_state, confirmed_slot, badges, _ = await _settled(session, up)
+    assert statuses == {up.old: "unlocked", up.new: "pending"}
+    assert (request, op_state, confirmed_slot) == ("submitted", transitions.AWAITING_OWNER, None)
+    assert badges == ["owned", "owned", "owned"]
+    reserved = (
+        (await session.execute(select(Badge.reserved_by_upgrade_id).order_by(Badge.id)))
+        .scalars()
+        .all()
+    )
+    assert reserved == [up.request_id, up.request_id, None]
+
+    # The owner's transaction lands again on the surviving chain, at another slot.
+    again = ChainFact(slot=25, signature=up.signature, at=NOW)
+    assert await transitions.move(session, up.old, "burned", again) is not None
+    await session.commit()
+    statuses, request, op_state, confirmed_slot, badges, events = await _settled(session, up)
+    assert statuses == {up.old: "burned", up.new: "unlocked"}
+    assert (request, op_state, confirmed_slot) == ("confirmed", "confirmed", 25)
+    assert badges == ["consumed", "consumed", "owned"]
+    assert events == [("upgraded", up.new), ("upgraded", up.new)]
