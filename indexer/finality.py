@@ -217,6 +217,7 @@ class Finality:
         nfts: list[str] = []
         imports: list[str] = []
         restored: set[str] = set()
+        oldest: dict[str, ReorgJournal] = {}
         now = dt.datetime.now(dt.UTC)
         for entry in entries:
             if entry.table_name == TX:
@@ -235,12 +236,19 @@ class Finality:
                     delete(AssetEvent).where(AssetEvent.signature == entry.row_key)
                 )
             elif entry.table_name == USER_NFTS:
-                if await _revert_nft(session, entry, now):
-                    nfts.append(entry.row_key)
+                # Newest first: the last one seen is the oldest, whose before-image is the
+                # status the NFT returns to.
+                oldest[entry.row_key] = entry
             elif entry.table_name in _IMAGED:
                 await _restore(session, entry.table_name, entry.row_key, entry.before)
                 if entry.table_name != "indexer_cursors":
                     restored.add(entry.row_key)
+        # One step per NFT, to the status it had before the first dropped change. Those
+        # leaving a live status go first: a user holds one live tier NFT (a unique column), and
+        # an upgrade dropped takes the new NFT back to pending before the old one is unlocked.
+        for entry in sorted(oldest.values(), key=lambda e: _status(e) in _LIVE):
+            if await _revert_nft(session, entry, now):
+                nfts.append(entry.row_key)
         # A before-image is the row as it was when the dropped transaction was applied, and
         # the crawl applies out of slot order: a surviving transaction of an older slot applied
         # after it is undone with it (its journal is at its own slot, or none when final). The
@@ -356,8 +364,15 @@ async def _count_events(session: AsyncSession, signature: str) -> int:
     return int(count or 0)
 
 
+_LIVE: Final = ("unlocked", "active")
+
+
+def _status(entry: ReorgJournal) -> str:
+    return str((entry.before or {}).get("status"))
+
+
 async def _revert_nft(session: AsyncSession, entry: ReorgJournal, now: dt.datetime) -> bool:
-    mint, before = entry.row_key, str((entry.before or {}).get("status"))
+    mint, before = entry.row_key, _status(entry)
     current = (await transitions.statuses(session, [mint])).get(mint)
     if current is None or current == before:
         return False

@@ -6,6 +6,8 @@ rows are marked finalized."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry
 from solders.keypair import Keypair
 from solders.message import Message
@@ -17,17 +19,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chain.codecs import memo, spl_token
 from chain.localnet import CommitmentLevel, Localnet
 from chain.localnet.runtime import Block
+from chain.standards import MintRequest, get_standard
 from indexer.finality import Reverted
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Projection, Trust
 from indexer.runner import Indexer, IndexerConfig
 from indexer.sources import Seen
 from store.engine import session_factory
+from store.repos.transitions import AWAITING_OWNER
 from store.tables import (
     AssetEvent,
     AssetRow,
+    Badge,
     EventOutbox,
     MintOperation,
+    NftUpgradeRequest,
     ReorgJournal,
     User,
     UserNft,
@@ -274,3 +280,115 @@ async def test_an_activation_judged_during_another_transaction_is_undone_with_it
         row = await s.get(AssetRow, str(mint))
         assert row is not None
         assert (row.owner, row.activated) == (str(alice.pubkey()), False)
+
+
+async def test_a_dropped_upgrade_is_reopened_and_settles_again_when_it_lands(
+    hand_driven: HandDriven, engine: AsyncEngine
+) -> None:
+    """The indexer settles an upgrade (old NFT burned, new unlocked, badges consumed, one
+    ``upgraded`` event); a fork drops its slot: both NFTs go back, the request is open again,
+    its operation waits for the owner (never the worker's ``sent``), the badges are reserved
+    again. The owner's signed transaction lands on the new branch: settled once more."""
+    chain, net, client = hand_driven, hand_driven.net, hand_driven.client
+    indexer, d, alice, _, old = await _final_nft(chain, engine, follow_creator=True)
+    await indexer.backfill()
+    new = Keypair()
+    fork_point = net.chain.block_at(CommitmentLevel.CONFIRMED)
+    plan = get_standard("token2022").upgrade_plan(
+        system=d.system.pubkey(),
+        owner=alice.pubkey(),
+        old_mint=old,
+        new_mint=new.pubkey(),
+        request=MintRequest("2", "https://example.invalid/u.json", None),
+        collection=d.collection,
+        old_collection=d.collection,
+        old_token_account=None,
+    )
+    upgrade = Transaction(
+        [d.system, alice, new],
+        Message(list(plan.instructions), d.system.pubkey()),
+        fork_point.blockhash,
+    )
+    async with session_factory(engine)() as s, s.begin():
+        user = User(wallet_address=str(alice.pubkey()))
+        s.add(user)
+        await s.flush()
+        held = UserNft(user_id=user.id, level=1, status="unlocked", mint_address=str(old))
+        op = MintOperation(
+            idempotency_key="fork-upgrade",
+            kind="upgrade",
+            level=2,
+            owner_address=str(alice.pubkey()),
+            mint_address=str(new.pubkey()),
+            asset_standard="token2022",
+            user_id=user.id,
+            state=AWAITING_OWNER,
+            signature=str(upgrade.signatures[0]),
+        )
+        s.add_all([held, op])
+        await s.flush()
+        s.add(
+            UserNft(
+                user_id=user.id,
+                level=2,
+                status="pending",
+                mint_address=str(new.pubkey()),
+                mint_operation_id=op.id,
+            )
+        )
+        request = NftUpgradeRequest(
+            user_id=user.id, from_user_nft_id=held.id, to_level=2, mint_operation_id=op.id
+        )
+        s.add(request)
+        await s.flush()
+        s.add_all(
+            Badge(user_id=user.id, badge_type=f"b{n}", reserved_by_upgrade_id=request.id)
+            for n in range(2)
+        )
+        request_id = request.id
+
+    async def state() -> tuple[Any, ...]:
+        async with session_factory(engine)() as s:
+            req = await s.get(NftUpgradeRequest, request_id)
+            assert req is not None
+            operation = await s.get(MintOperation, req.mint_operation_id)
+            assert operation is not None
+            badges = (
+                await s.execute(
+                    select(Badge.status, Badge.reserved_by_upgrade_id).order_by(Badge.id)
+                )
+            ).all()
+            events = (
+                await s.execute(select(EventOutbox.event_type).order_by(EventOutbox.id))
+            ).scalars()
+            rows = await s.execute(select(UserNft.mint_address, UserNft.status))
+            statuses = {mint: status for mint, status in rows}
+            return (
+                statuses[str(old)],
+                statuses[str(new.pubkey())],
+                req.status,
+                operation.state,
+                [tuple(b) for b in badges],
+                list(events),
+            )
+
+    settled = ("burned", "unlocked", "confirmed", "confirmed", [("consumed", None)] * 2)
+    await send(client, upgrade)
+    chain.advance(2)
+    await indexer.backfill()
+    assert await state() == (*settled, ["upgraded"])
+
+    await _fork_back_to(chain, fork_point, indexer)
+    assert await state() == (
+        "unlocked",
+        "pending",
+        "submitted",
+        AWAITING_OWNER,
+        [("owned", request_id)] * 2,
+        ["upgraded", "reverted", "reverted"],
+    )
+
+    await send(client, upgrade)  # the owner's signed bytes, once more
+    chain.advance(2)
+    await indexer.backfill()
+    assert await state() == (*settled, ["upgraded", "reverted", "reverted", "upgraded"])
