@@ -6,7 +6,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, UniqueConstraint, insert, text
+from sqlalchemy import Table, UniqueConstraint, bindparam, insert, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -194,3 +194,54 @@ async def execute_many(
         for row in rows
     ]
     await connection.exec_driver_sql(plan.sql, params)
+
+
+async def update_many(
+    session: AsyncSession,
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    """Set ``columns`` of the rows of ``table`` whose ``key`` column is each row's ``v_key``,
+    the values under ``v_<column>``. On PostgreSQL one statement for all of them (an UPDATE
+    joined to the unnested arrays of the values: an executemany of UPDATEs runs row by row on
+    the server), elsewhere an :func:`execute_many`. ``onupdate`` columns are set once."""
+    if not rows:
+        return
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql" or len(rows) < 2:
+        stmt = (
+            update(table)
+            .where(table.c[key] == bindparam("v_key"))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+        )
+        await execute_many(session, ("update", table.name, tuple(columns)), stmt, rows)
+        return
+    quote = dialect.identifier_preparer.quote
+    targets = [(f"v_{c}", table.c[c]) for c in columns]
+    arrays = [("v_key", table.c[key]), *targets]
+    touched = [c for c in table.columns if c.onupdate is not None and c.key not in columns]
+    sets = [f"{quote(column.name)} = v.{quote(name)}" for name, column in targets]
+    sets += [f"{quote(c.name)} = ${len(arrays) + i + 1}" for i, c in enumerate(touched)]
+    unnest = ", ".join(
+        f"${i + 1}::{column.type.compile(dialect=dialect)}[]"
+        for i, (_, column) in enumerate(arrays)
+    )
+    # Only the table's own identifiers are formatted in (quoted); every value is bound.
+    name, names = quote(table.name), ", ".join(quote(name) for name, _ in arrays)
+    where = f"{name}.{quote(table.c[key].name)} = v.v_key"
+    sets_sql = ", ".join(sets)
+    sql = f"UPDATE {name} SET {sets_sql} FROM unnest({unnest}) AS v({names}) WHERE {where}"  # noqa: S608
+    params: list[Any] = []
+    for name, column in arrays:
+        processor = column.type._cached_bind_processor(dialect)
+        values = [row[name] for row in rows]
+        params.append([processor(v) for v in values] if processor else values)
+    for column in touched:
+        default: Any = column.onupdate
+        value = default.arg(None) if default.is_callable else default.arg
+        processor = column.type._cached_bind_processor(dialect)
+        params.append(processor(value) if processor else value)
+    await connection.exec_driver_sql(sql, tuple(params))
