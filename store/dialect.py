@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, UniqueConstraint, insert, text
+from sqlalchemy import Table, UniqueConstraint, bindparam, insert, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import StoreConflict
@@ -50,7 +52,8 @@ async def insert_ignore_many(
         await _insert_each(session, table, rows)
         return
     module: Any = postgresql if name == "postgresql" else sqlite
-    await session.execute(module.insert(table).on_conflict_do_nothing(), list(rows))
+    stmt = module.insert(table).on_conflict_do_nothing()
+    await execute_many(session, ("insert_ignore", table.name, tuple(rows[0])), stmt, rows)
 
 
 async def _insert_each(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> int:
@@ -122,3 +125,123 @@ async def lock_for_claim(session: AsyncSession) -> None:
     raw = await connection.get_raw_connection()
     if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
         await connection.execute(text("BEGIN IMMEDIATE"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A statement compiled once for executemany: its SQL, the bind names in order with their
+    type's bind processor, and the Python-side defaults SQLAlchemy would have filled in."""
+
+    sql: str
+    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    defaults: tuple[tuple[str, Any], ...]
+
+
+_PLANS: dict[tuple[str, Hashable], _Plan] = {}
+
+
+def _plan(dialect: Dialect, key: Hashable, stmt: Any, columns: Sequence[str]) -> _Plan:
+    found = _PLANS.get((dialect.name, key))
+    if found is not None:
+        return found
+    compiled: Any = stmt.compile(dialect=dialect, column_keys=list(columns), for_executemany=True)
+    processors = compiled._bind_processors
+    order = compiled.positiontup or list(compiled.binds)
+    defaults: list[tuple[str, Any]] = []
+    for column in [*compiled.insert_prefetch, *compiled.update_prefetch]:
+        default = column.onupdate if compiled.isupdate else column.default
+        defaults.append((column.key, default))
+    plan = _Plan(
+        str(compiled),
+        tuple((name, processors.get(name)) for name in order),
+        tuple(defaults),
+    )
+    _PLANS[(dialect.name, key)] = plan
+    return plan
+
+
+async def execute_many(
+    session: AsyncSession, key: Hashable, stmt: Any, rows: Sequence[dict[str, Any]]
+) -> None:
+    """``session.execute(stmt, rows)`` for rows that all have the same keys, with the per-row
+    work of SQLAlchemy's executemany cut to each value's bind processor: the statement is
+    compiled once per dialect and ``key`` (the caller's name for it), each row becomes a tuple
+    in the compiled order (values through their type's processor: datetimes, JSON, booleans,
+    bounded strings checked as always), and the tuples go to the driver in one executemany.
+    Python-side column defaults (``created_at``, ``updated_at``) are evaluated once for the
+    statement, as one multi-row statement would."""
+    if not rows:
+        return
+    connection = await session.connection()
+    dialect = connection.dialect
+    plan = _plan(dialect, key, stmt, list(rows[0]))
+    fixed: dict[str, Any] = {}
+    for name, default in plan.defaults:
+        value = default.arg(None) if default.is_callable else default.arg
+        fixed[name] = value
+    getters: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
+    for name, processor in plan.binds:
+        if name in fixed:
+            value = processor(fixed[name]) if processor else fixed[name]
+            getters.append((None, value, None))
+        else:
+            getters.append((name, None, processor))
+    params = [
+        tuple(
+            value if name is None else (processor(row[name]) if processor else row[name])
+            for name, value, processor in getters
+        )
+        for row in rows
+    ]
+    await connection.exec_driver_sql(plan.sql, params)
+
+
+async def update_many(
+    session: AsyncSession,
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    """Set ``columns`` of the rows of ``table`` whose ``key`` column is each row's ``v_key``,
+    the values under ``v_<column>``. On PostgreSQL one statement for all of them (an UPDATE
+    joined to the unnested arrays of the values: an executemany of UPDATEs runs row by row on
+    the server), elsewhere an :func:`execute_many`. ``onupdate`` columns are set once."""
+    if not rows:
+        return
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql" or len(rows) < 2:
+        stmt = (
+            update(table)
+            .where(table.c[key] == bindparam("v_key"))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+        )
+        await execute_many(session, ("update", table.name, tuple(columns)), stmt, rows)
+        return
+    quote = dialect.identifier_preparer.quote
+    targets = [(f"v_{c}", table.c[c]) for c in columns]
+    arrays = [("v_key", table.c[key]), *targets]
+    touched = [c for c in table.columns if c.onupdate is not None and c.key not in columns]
+    sets = [f"{quote(column.name)} = v.{quote(name)}" for name, column in targets]
+    sets += [f"{quote(c.name)} = ${len(arrays) + i + 1}" for i, c in enumerate(touched)]
+    unnest = ", ".join(
+        f"${i + 1}::{column.type.compile(dialect=dialect)}[]"
+        for i, (_, column) in enumerate(arrays)
+    )
+    # Only the table's own identifiers are formatted in (quoted); every value is bound.
+    name, names = quote(table.name), ", ".join(quote(name) for name, _ in arrays)
+    where = f"{name}.{quote(table.c[key].name)} = v.v_key"
+    sets_sql = ", ".join(sets)
+    sql = f"UPDATE {name} SET {sets_sql} FROM unnest({unnest}) AS v({names}) WHERE {where}"  # noqa: S608
+    params: list[Any] = []
+    for name, column in arrays:
+        processor = column.type._cached_bind_processor(dialect)
+        values = [row[name] for row in rows]
+        params.append([processor(v) for v in values] if processor else values)
+    for column in touched:
+        default: Any = column.onupdate
+        value = default.arg(None) if default.is_callable else default.arg
+        processor = column.type._cached_bind_processor(dialect)
+        params.append(processor(value) if processor else value)
+    await connection.exec_driver_sql(sql, tuple(params))

@@ -13,19 +13,17 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
-    bindparam,
     exists,
     insert,
     literal,
     or_,
     select,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from store.dialect import upsert
+from store.dialect import execute_many, update_many, upsert
 from store.tables import AssetEvent, AssetRow, IndexerCursor, TrackedAccount
 
 #: Values per ``IN (...)``: well under every dialect's limit on bound parameters (SQLite 32766,
@@ -166,15 +164,12 @@ class Loaded(dict[str, _S]):
                 }
                 changed.setdefault(tuple(diff), []).append({**diff, "v_key": key})
             self._stored[key] = values
+        name = self._table.name
         if new:
-            await session.execute(insert(self._table), new)
+            await execute_many(session, ("insert", name), insert(self._table), new)
         for columns, rows in changed.items():
-            stmt = (
-                update(self._table)
-                .where(self._table.c[self._key] == bindparam("v_key"))
-                .values({c[2:]: bindparam(c) for c in columns})
-            )
-            await session.execute(stmt, rows)
+            targets = [c[2:] for c in columns]
+            await update_many(session, self._table, self._key, targets, rows)
 
 
 async def followed_addresses(session: AsyncSession) -> set[str]:
