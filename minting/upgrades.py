@@ -37,7 +37,6 @@ from typing import Final
 
 import structlog
 from solana.rpc.commitment import Confirmed, Finalized
-from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
@@ -49,9 +48,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chain.asset import fetch_asset
 from chain.keys import Signer
 from chain.rpc import RpcClient
-from chain.standards import AssetStandard, MintRequest, Plan
+from chain.standards import AssetStandard, MintRequest
 from core.errors import AIW3Error, ChainError, StoreConflict
 from minting import qualification
+from minting.budget import with_budget
 from minting.cache import Locks
 from minting.errors import (
     MaxLevelReached,
@@ -234,7 +234,8 @@ class Upgrades:
                 ),
                 old_token_account=Pubkey.from_string(asset.token_account),
             )
-            plan = self._with_budget(plan)
+            # The owner's signature counts in the size check: the plan lists every signer.
+            plan = with_budget(plan, self._cu_limit, self._cu_price)
             tx = plan.sign([self._system.solders_keypair(), mint_keypair], latest.blockhash)
             # Still inside the transaction that created it: no worker ever sees it "created".
             op.state = AWAITING_OWNER
@@ -494,17 +495,6 @@ class Upgrades:
             last_valid_block_height=op.last_valid_block_height,
             created=created,
         )
-
-    def _with_budget(self, plan: Plan) -> Plan:
-        """The priority fee settings, as the mint worker sets them on mints: the ComputeBudget
-        instructions come first. Still within 1,232 bytes, the owner's signature included
-        (the size counts every required signature)."""
-        budget = []
-        if self._cu_limit is not None:
-            budget.append(set_compute_unit_limit(self._cu_limit))
-        if self._cu_price is not None:
-            budget.append(set_compute_unit_price(self._cu_price))
-        return Plan((*budget, *plan.instructions), plan.fee_payer, plan.signers).check_size()
 
     async def _invalidate(self, user_id: int) -> None:
         if self._qualifications is not None:

@@ -30,7 +30,6 @@ from typing import Any, Final
 
 import structlog
 from solana.rpc.commitment import Confirmed, Finalized
-from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.pubkey import Pubkey
 from solders.rpc.responses import RpcBlockhash
 from solders.signature import Signature
@@ -48,6 +47,7 @@ from chain.rpc import RpcClient
 from chain.rpc.errors import PreflightFailure
 from chain.standards import AssetStandard, MintRequest, Plan
 from core.errors import ChainError, RetryableChainError
+from minting.budget import with_budget
 from minting.ipfs import Pinner
 from minting.ipfs.errors import PinningError
 from minting.keys import MintKeys, MintSecretMissing
@@ -444,14 +444,7 @@ class MintWorker:
             request=MintRequest(level=str(op.level), uri=uri),
             collection=self._collection,
         )
-        budget = []
-        if self._cu_limit is not None:
-            budget.append(set_compute_unit_limit(self._cu_limit))
-        if self._cu_price is not None:
-            budget.append(set_compute_unit_price(self._cu_price))
-        if budget:
-            plan = Plan(tuple(budget) + plan.instructions, plan.fee_payer, plan.signers)
-        return plan.check_size()
+        return with_budget(plan, self._cu_limit, self._cu_price)
 
     async def _sign(
         self, op: MintOperation, uri: str, latest: RpcBlockhash | None, *, resign: bool = False
