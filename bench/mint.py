@@ -29,6 +29,13 @@ now: one worker is latency-bound (a turn waits for its slowest operation, and a 
 due again only after the 0.2 s poll and the chain's 400 ms slots); with three, the two cores
 are full (two claimer processes, three workers, the local chain and PostgreSQL: recording the
 claims took 14 s beside three workers, 6.5 s beside one).
+
+2026-12-01 23:30-23:50, 300 claims, the machine shared with other test runs (load 1-5; the raw
+chain rate alone swung 167-741 tx/s between runs): end to end SQLite 1 worker 29-74, PostgreSQL
+1 worker 28-68, 3 workers 25-57 claims/s; run-to-run spread is larger than any change tried.
+Two concurrent turn loops in one worker (a WIP commit on branch worker2) measured the same as one
+in back-to-back pairs (49/50/42 vs 49/51/47); drain only: 1 worker 58 (one loop, loaded) and 141
+(two loops, quiet), 3 workers 197 and 498: not paired, so not a claim.
 """
 
 from __future__ import annotations
