@@ -96,7 +96,11 @@ async def _send(client: AsyncClient, tx: Transaction) -> Signature:
 async def _status_and_events(m: Minted) -> tuple[str, list[str]]:
     async with m.sessions() as session:
         nft = (await session.execute(select(UserNft))).scalar_one()
-        events = (await session.execute(select(EventOutbox.event_type))).scalars().all()
+        events = (
+            (await session.execute(select(EventOutbox.event_type).order_by(EventOutbox.id)))
+            .scalars()
+            .all()
+        )
     return nft.status, list(events)
 
 
