@@ -306,6 +306,7 @@ async def profiled(
 
 async def bench_backfill(
     rpc: RpcClient,
+    registry: CollectorRegistry,
     system: Keypair,
     collection: Pubkey,
     args: argparse.Namespace,
@@ -342,10 +343,16 @@ async def bench_backfill(
     n = len(decoded)
     per_tx = decoded[: args.per_tx]
     timings: list[tuple[str, int, float]] = []
+    skipped: list[str] = []
+    made: dict[str, float] = {}
     for backend in args.backends:
-        async with database(backend, directory, f"{backend}_per_tx") as engine:
-            t = await project(engine, Projection(trust), per_tx, 1, cursor)
-            timings.append((f"{backend}: one DB transaction per tx (apply)", len(per_tx), t))
+        label = f"{backend}: one DB transaction per tx (apply)"
+        if not per_tx:
+            skipped.append(label)  # --per-tx 0
+        else:
+            async with database(backend, directory, f"{backend}_per_tx") as engine:
+                t = await project(engine, Projection(trust), per_tx, 1, cursor)
+                timings.append((label, len(per_tx), t))
         async with database(backend, directory, f"{backend}_batched") as engine:
             run = profiled if args.profile == backend else project
             t = await run(engine, Projection(trust), decoded, args.batch, cursor)
@@ -356,22 +363,42 @@ async def bench_backfill(
             config = IndexerConfig(creators=(str(system.pubkey()),))
             metrics = IndexerMetrics(CollectorRegistry())
             indexer = Indexer(rpc, session_factory(engine), Projection(trust), config, metrics)
+            calls = _rpc_calls(registry)
             t0 = time.perf_counter()
             await indexer.backfill()
             timings.append(("sqlite: Indexer.backfill (all of it)", n, time.perf_counter() - t0))
+            made = {m: c - calls.get(m, 0) for m, c in _rpc_calls(registry).items()}
 
     print(f"backfill over {n} transactions (every one confirmed, listed once)")
     _rate("list   getSignaturesForAddress (pages of 1000)", n, t_list)
     _rate(f"fetch  getTransaction, {args.in_flight} in flight", n, t_fetch)
     _rate("decode indexer.decode", n, t_decode)
+    for label in skipped:
+        print(f"  project {label:<40} skipped")
     for label, count, seconds in timings:
         _rate(f"project {label}", count, seconds, aim=True)
+    if args.runner_backfill:
+        print(
+            "  Indexer.backfill RPC calls: "
+            + ", ".join(f"{m} {int(c)}" for m, c in sorted(made.items()) if c)
+        )
     best = min(seconds / count for label, count, seconds in timings if "apply" in label)
     _rate(
         "end to end (list + fetch + decode + best project)",
         n,
         t_list + t_fetch + t_decode + best * n,
     )
+
+
+def _rpc_calls(registry: CollectorRegistry) -> dict[str, float]:
+    """Requests made so far by method (the RPC client's own histogram)."""
+    out: dict[str, float] = {}
+    for metric in registry.collect():
+        for sample in metric.samples:
+            if sample.name == "solana_rpc_duration_seconds_count":
+                method = sample.labels["method"]
+                out[method] = out.get(method, 0) + sample.value
+    return out
 
 
 def _rate(label: str, n: int, seconds: float, *, aim: bool = False) -> None:
@@ -551,10 +578,11 @@ async def main() -> None:
     args = parser.parse_args()
 
     proc, rpc_url, ws_url = await _start_localnet()
+    registry = CollectorRegistry()  # the RPC client's: the runner's backfill counts its calls
     try:
         async with (
             AsyncClient(rpc_url) as client,
-            RpcClient([rpc_url], metrics=CollectorRegistry()) as rpc,
+            RpcClient([rpc_url], metrics=registry) as rpc,
         ):
             chain = Chain(client, args.in_flight)
             t0 = time.perf_counter()
@@ -570,7 +598,7 @@ async def main() -> None:
                 f"in {t_move:.1f} s ({args.in_flight} in flight)"
             )
             with tempfile.TemporaryDirectory() as directory:
-                await bench_backfill(rpc, system, collection, args, directory)
+                await bench_backfill(rpc, registry, system, collection, args, directory)
                 if args.live > 0:
                     await bench_live(chain, rpc, ws_url, args.live, args.live_load, directory)
     finally:

@@ -216,7 +216,7 @@ class Projection:
             _put_account(batch.accounts, b.account, b.mint, b.owner, b.amount, b.closed, at)
         _track_authorities(batch.accounts, ref, tx)
         groups = {c.mint for c in tx.changes if isinstance(c, GroupCreated)}
-        known = {m: batch.assets[m] for m in tx.mints() | _closed_accounts(tx) if m in batch.assets}
+        known = {m: batch.assets[m] for m in depends_on(tx) if m in batch.assets}
         for mint in sorted(_candidates(tx) - groups - set(known)):
             asset = self._new_asset(mint, tx)
             batch.assets[mint] = known[mint] = asset
@@ -544,6 +544,13 @@ class Projection:
                 await transitions.emit_event(session, present[mint], what, when, payload)
 
 
+def depends_on(tx: DecodedTx) -> set[str]:
+    """The mints whose asset rows decide what projecting ``tx`` writes (its metadata,
+    activation memos and closes count only for a tracked mint): projected before one of them
+    was tracked, it must be projected again once it is."""
+    return tx.mints() | _closed_accounts(tx)
+
+
 # --- batches -----------------------------------------------------------------------------------
 
 #: The business status each history kind moves a user NFT to.
@@ -556,7 +563,7 @@ async def _load(session: AsyncSession, txs: Sequence[DecodedTx]) -> _Batch:
     addresses: set[str] = set()
     candidates: set[str] = set()
     for tx in txs:
-        mints |= tx.mints() | _closed_accounts(tx)
+        mints |= depends_on(tx)
         addresses |= {b.account for b in tx.balances}
         addresses |= {
             c.account for c in tx.changes if isinstance(c, DelegateChanged | FreezeChanged)

@@ -14,11 +14,11 @@ so history and versions order by (slot, position) as the chain executed them.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -33,7 +33,7 @@ from chain.rpc import RpcClient
 from indexer.decode import DecodedTx, decode_transaction
 from indexer.finality import Finality, Reverted
 from indexer.metrics import IndexerMetrics
-from indexer.projection import Applied, Projection
+from indexer.projection import END_OF_SLOT, Applied, Projection, depends_on
 from indexer.sources import CrawlSource, Event, Gap, Seen, WebsocketSource
 from store.leases import Lease, Leases
 from store.repos import tracking
@@ -47,6 +47,8 @@ LEASE_NAME = "indexer"
 #: Finalized transactions of one crawl projected per database transaction, and fetched at once.
 _CRAWL_BATCH = 500
 _FETCH_IN_FLIGHT = 8
+#: Transactions of a run kept decoded because they named a mint not tracked yet (see _Run).
+_KEPT = 20_000
 #: Blocks whose signature lists are kept (slot numbers are never reused, even across forks).
 _BLOCK_CACHE = 256
 
@@ -85,7 +87,7 @@ class Indexer:
         self._config = config
         self._metrics = metrics
         self._live: WebsocketSource | None = None
-        self._blocks: dict[int, list[str]] = {}
+        self._blocks: dict[int, dict[str, int]] = {}
         self.finality = Finality(rpc)
         self.ready = False
         self.last_slot = 0
@@ -128,136 +130,277 @@ class Indexer:
 
     async def backfill(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Crawl every followed address from its cursor to now; new addresses found on the way
-        (token accounts, new mints) are crawled too. Returns transactions projected."""
-        await self.finality.refresh()
+        (token accounts, new mints) are crawled too, in rounds. Each signature is fetched once
+        per run, however many addresses list it. Returns transactions projected."""
+        run = _Run()
         done: set[str] = set()
         total = 0
         while True:
             todo = sorted((await self.followed()) - done)
             if not todo:
                 return total
-            self._metrics.backfill_remaining.set(len(todo))
-            for i, address in enumerate(todo):
-                total += await self.crawl(address)
-                done.add(address)
-                self._metrics.backfill_remaining.set(len(todo) - i - 1)
+            await self.finality.refresh()  # each round: what became final goes in batches
+
+            def report(finished: int, n: int = len(todo)) -> None:
+                self._metrics.backfill_remaining.set(n - finished)
                 if progress is not None:
-                    progress(len(done), len(done) + len(todo) - i - 1)
+                    progress(len(done) + finished, len(done) + n)
+
+            report(0)
+            total += await self._crawl_all(todo, run, report=report)
+            done.update(todo)
 
     async def crawl(self, address: str, *, gap: bool = False) -> int:
         """Project the signatures of ``address`` newer than its cursor, oldest first."""
-        async with self._sessions() as session:
-            cursor = await tracking.get_cursor(session, cursor_name(address))
-        until = cursor.signature if cursor is not None else None
-        seen = [
-            e
-            async for e in CrawlSource(
-                self._rpc, address, until=until, page_size=self._config.page_size
-            )
-            if isinstance(e, Seen)
-        ]
-        seen.reverse()
+        return await self._crawl_all([address], _Run(), gap=gap)
+
+    async def _crawl_all(
+        self,
+        addresses: Sequence[str],
+        run: _Run,
+        *,
+        gap: bool = False,
+        report: Callable[[int], None] | None = None,
+    ) -> int:
+        """Project the signatures of all ``addresses`` newer than their cursors: list them all
+        first, then fetch each signature once (a transaction mentions several followed
+        addresses: a transfer its mint, both token accounts and often the creator) and project
+        in chain order, moving every address's cursor with the rows it covers."""
+        listed = await self._list(addresses)
+        merged = _merge(listed)
+        # Where each address's newest entry sits in ``merged``: done once that is projected.
+        index = {m.signature: i for i, m in enumerate(merged)}
+        ends = sorted(max(index[e.signature] for e in found) for found in listed.values() if found)
+        finished = len(addresses) - len(ends)
+        if report is not None:
+            report(finished)
         count = 0
         i = 0
-        while i < len(seen):
-            # Finalized history (most of a backfill) goes in batches: nothing to journal, so
-            # one database transaction and one ``apply_all`` for up to 500 transactions.
-            final = list(
-                itertools.takewhile(
-                    lambda e: e.slot <= self.finality.finalized_slot, seen[i : i + _CRAWL_BATCH]
-                )
-            )
-            done = await self._process_final(final) if final else None
-            if done is None:  # not final, or one of them not visible: one at a time
-                final, done = seen[i : i + 1], int(await self.process(seen[i]))
-            i += len(final)
+        while i < len(merged):
+            final = self.finality.finalized_slot
+            j = i
+            if merged[i].slot <= final:
+                # Finalized history (most of a backfill) goes in batches: nothing to journal, so
+                # one database transaction and one ``apply_all`` for about 500 transactions,
+                # never splitting a slot (so each address's cursor stays a point in its listing).
+                j = min(i + _CRAWL_BATCH, len(merged))
+                while j < len(merged) and merged[j].slot == merged[j - 1].slot:
+                    j += 1
+                while merged[j - 1].slot > final:
+                    j -= 1
+            chunk = merged[i:j]
+            fetched: dict[str, DecodedTx | None] = {}
+            done = await self._project_final(chunk, run, fetched) if chunk else None
+            if done is None:
+                # Not final, or one of them not visible: one at a time, journaled, in the order
+                # of the block (which is each address's listing order), the slot's entries all.
+                j = max(j, i + 1)
+                while j < len(merged) and merged[j].slot == merged[j - 1].slot:
+                    j += 1
+                done = 0
+                for entry in await self._in_block_order(merged[i:j]):
+                    done += await self._crawl_one(entry, run, fetched)
+            i = j
             count += done
             if gap:
                 self._metrics.gaps_filled.inc(done)
+            if report is not None:
+                report(finished + bisect.bisect_left(ends, i))
         return count
 
-    async def _process_final(self, entries: Sequence[Seen]) -> int | None:
-        """Fetch (a few at a time) and project transactions at finalized slots, all in one
-        database transaction with the cursor of their address (the newest of them). Returns
-        how many were projected, or None when one is not visible (the caller goes one by
-        one)."""
+    async def _list(self, addresses: Sequence[str]) -> dict[str, list[Seen]]:
+        """Each address's signatures newer than its cursor, newest first (a few at a time)."""
+        async with self._sessions() as session:
+            cursors = await tracking.get_cursors(session, [cursor_name(a) for a in addresses])
         limit = asyncio.Semaphore(_FETCH_IN_FLIGHT)
 
-        async def fetch(entry: Seen) -> DecodedTx | None:
+        async def one(address: str) -> list[Seen]:
+            async with limit:
+                source = CrawlSource(
+                    self._rpc,
+                    address,
+                    until=cursors.get(cursor_name(address)),
+                    page_size=self._config.page_size,
+                )
+                return [e async for e in source if isinstance(e, Seen)]
+
+        found = await asyncio.gather(*(one(a) for a in addresses))
+        return dict(zip(addresses, found, strict=True))
+
+    async def _project_final(
+        self, entries: Sequence[_Listed], run: _Run, fetched: dict[str, DecodedTx | None]
+    ) -> int | None:
+        """Fetch (a few at a time) and project transactions at finalized slots, all in one
+        database transaction with the cursors of their addresses (the newest of each). One
+        already projected in this run is not fetched again (only its cursors move). Returns
+        how many were projected, or None when one is not visible (the caller goes one by one,
+        with what was fetched into ``fetched``)."""
+        wanted = [e for e in entries if not e.failed and e.signature not in run.projected]
+        await self._fetch_all(wanted, fetched)
+        if any(fetched[e.signature] is None for e in wanted):
+            return None
+        fresh = [d for e in wanted if (d := fetched[e.signature]) is not None]
+        again = [run.kept[e.signature] for e in entries if e.signature in run.kept]
+        # Each address's cursor goes to the newest of its entries here, by its own listing.
+        best: dict[str, tuple[int, _Listed]] = {}
+        for e in entries:
+            for address, rank in zip(e.addresses, e.ranks, strict=True):
+                if address not in best or rank < best[address][0]:
+                    best[address] = (rank, e)
+        newest = {cursor_name(a): (e.slot, e.signature) for a, (_, e) in best.items()}
+        async with self._sessions() as session, session.begin():
+            applied = await self._projection.apply_all(session, [*fresh, *again])
+            await tracking.move_cursors(session, newest)
+        failed = sum(1 for e in entries if e.failed and e.signature not in run.projected)
+        run.projected.update(e.signature for e in entries)
+        run.note([*fresh, *again], applied)
+        for d in fresh:
+            outcome = "applied" if d.ok else "failed_on_chain"
+            self._metrics.transactions.labels(outcome=outcome).inc()
+        self._metrics.transactions.labels(outcome="failed_on_chain").inc(failed)
+        for kind, n in applied.events.items():
+            self._metrics.events.labels(kind=kind).inc(n)
+        self.last_slot = max(self.last_slot, entries[-1].slot)
+        self._metrics.last_slot.set(self.last_slot)
+        await self._follow_new(applied)
+        return len(fresh) + len(again) + failed
+
+    async def _fetch_all(
+        self, entries: Sequence[_Listed], into: dict[str, DecodedTx | None]
+    ) -> None:
+        """Fetch and decode ``entries`` (a few at a time) into ``into``; None for one not
+        visible at confirmed (or not in the block its slot names)."""
+        limit = asyncio.Semaphore(_FETCH_IN_FLIGHT)
+        # Each block's signature list once, before its transactions (not once per fetch that
+        # finds it missing from the cache at the same time).
+        slots = sorted({e.slot for e in entries})
+        blocks = dict(
+            zip(slots, await asyncio.gather(*(self._block(s, limit) for s in slots)), strict=True)
+        )
+
+        async def fetch(entry: _Listed) -> None:
             async with limit:
                 result = await self._rpc.get_transaction(
                     Signature.from_string(entry.signature), commitment=Confirmed
                 )
-                if result is None:
-                    return None
-                position = await self.position(result.slot, entry.signature)
-                return None if position is None else decode_transaction(result, position)
-
-        wanted = [e for e in entries if not e.failed]
-        fetched = await asyncio.gather(*(fetch(e) for e in wanted))
-        decoded = [d for d in fetched if d is not None]
-        if len(decoded) < len(wanted):
-            return None
-        last = entries[-1]
-        async with self._sessions() as session, session.begin():
-            applied = await self._projection.apply_all(session, decoded)
-            await tracking.move_cursor(
-                session, cursor_name(last.address), newest=(last.slot, last.signature)
+            position = None
+            if result is not None:
+                block = blocks.get(result.slot)
+                if block is not None:
+                    position = block.get(entry.signature)
+                else:  # another slot than listed (a fork moved it)
+                    position = await self.position(result.slot, entry.signature)
+            into[entry.signature] = (
+                None if result is None or position is None else decode_transaction(result, position)
             )
-        for d in decoded:
-            outcome = "applied" if d.ok else "failed_on_chain"
-            self._metrics.transactions.labels(outcome=outcome).inc()
-        self._metrics.transactions.labels(outcome="failed_on_chain").inc(len(entries) - len(wanted))
-        for kind, n in applied.events.items():
-            self._metrics.events.labels(kind=kind).inc(n)
-        self.last_slot = max(self.last_slot, last.slot)
-        self._metrics.last_slot.set(self.last_slot)
-        await self._follow_new(applied)
-        return len(entries)
+
+        await asyncio.gather(*(fetch(e) for e in entries))
+
+    async def _in_block_order(self, entries: Sequence[_Listed]) -> list[_Listed]:
+        """``entries`` (of consecutive slots) by slot and position in the block: the order of
+        every address's own listing, whatever order the merge put a slot's entries in."""
+        limit = asyncio.Semaphore(_FETCH_IN_FLIGHT)
+        slots = sorted({e.slot for e in entries})
+        blocks = dict(
+            zip(slots, await asyncio.gather(*(self._block(s, limit) for s in slots)), strict=True)
+        )
+
+        def place(e: _Listed) -> tuple[int, int]:
+            block = blocks.get(e.slot)
+            position = block.get(e.signature) if block is not None else None
+            return (e.slot, position if position is not None else END_OF_SLOT)
+
+        return sorted(entries, key=place)
+
+    async def _crawl_one(
+        self, entry: _Listed, run: _Run, fetched: dict[str, DecodedTx | None]
+    ) -> int:
+        """Project one listed transaction in its own (journaled) database transaction, moving
+        the cursor of every address that listed it; fetched only if not already (in this run,
+        or into ``fetched``). Returns how many were projected (0 or 1)."""
+        signature = entry.signature
+        if signature in run.projected and signature not in run.kept:
+            # Projected earlier in this run: only the cursors of the addresses listing it now.
+            await self._commit(signature, entry.slot, None, entry.addresses, outcome=None)
+            return 0
+        decoded: DecodedTx | None = None
+        if not entry.failed:
+            decoded = run.kept.get(signature) or fetched.get(signature)
+            if decoded is None:
+                decoded = await self._fetch_one(signature, entry.slot)
+            if decoded is None:
+                self._metrics.transactions.labels(outcome="missing").inc()
+                return 0  # not (yet) visible at confirmed: the next crawl finds it
+        outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
+        applied = await self._commit(signature, entry.slot, decoded, entry.addresses, outcome)
+        run.projected.add(signature)
+        if decoded is not None:
+            run.note([decoded], applied)
+        return 1
 
     async def process(self, entry: Seen, also: Sequence[str] = ()) -> bool:
         """Fetch and project one transaction and move the cursor of its address (and of the
         addresses ``also`` notified of it), in one database transaction. Returns whether
         anything new was written."""
-        applied = Applied()
         decoded: DecodedTx | None = None
         if not entry.failed:
-            # The block's signature list is fetched beside the transaction (at the slot the
-            # notification or listing gave), not after it: one round trip, not two.
-            result, _ = await asyncio.gather(
-                self._rpc.get_transaction(
-                    Signature.from_string(entry.signature), commitment=Confirmed
-                ),
-                self.position(entry.slot, entry.signature),
-            )
-            position = None
-            if result is not None:
-                position = await self.position(result.slot, entry.signature)
-            if result is None or position is None:
+            decoded = await self._fetch_one(entry.signature, entry.slot)
+            if decoded is None:
                 self._metrics.transactions.labels(outcome="missing").inc()
                 return False  # not (yet) visible at confirmed: the next crawl finds it
-            decoded = decode_transaction(result, position)
-        slot = decoded.ref.slot if decoded is not None else entry.slot
-        cursors = sorted({cursor_name(a) for a in (entry.address, *also)})
+        outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
+        applied = await self._commit(
+            entry.signature, entry.slot, decoded, (entry.address, *also), outcome
+        )
+        return bool(applied.events) or bool(applied.mints)
+
+    async def _fetch_one(self, signature: str, slot: int) -> DecodedTx | None:
+        """Fetch and decode one transaction; None when not visible at confirmed."""
+        # The block's signature list is fetched beside the transaction (at the slot the
+        # notification or listing gave), not after it: one round trip, not two.
+        result, _ = await asyncio.gather(
+            self._rpc.get_transaction(Signature.from_string(signature), commitment=Confirmed),
+            self.position(slot, signature),
+        )
+        position = None
+        if result is not None:
+            position = await self.position(result.slot, signature)
+        if result is None or position is None:
+            return None
+        return decode_transaction(result, position)
+
+    async def _commit(
+        self,
+        signature: str,
+        slot: int,
+        decoded: DecodedTx | None,
+        addresses: Sequence[str],
+        outcome: str | None,
+    ) -> Applied:
+        """Project ``decoded`` (None: a failed transaction, or one already projected) and move
+        the cursors of ``addresses`` to it, journaled, in one database transaction."""
+        applied = Applied()
+        slot = decoded.ref.slot if decoded is not None else slot
+        cursors = sorted({cursor_name(a) for a in addresses})
         async with self._sessions() as session, session.begin():
-            snapshot = await self.finality.capture(session, slot, entry.signature, decoded, cursors)
+            snapshot = await self.finality.capture(session, slot, signature, decoded, cursors)
             if decoded is not None:
                 applied = await self._projection.apply(session, decoded)
             for cursor in cursors:
-                await tracking.move_cursor(session, cursor, newest=(slot, entry.signature))
+                await tracking.move_cursor(session, cursor, newest=(slot, signature))
             await self.finality.record(session, snapshot)
-        outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
-        self._metrics.transactions.labels(outcome=outcome).inc()
+        if outcome is not None:
+            self._metrics.transactions.labels(outcome=outcome).inc()
         for kind, n in applied.events.items():
             self._metrics.events.labels(kind=kind).inc(n)
-        self.last_slot = max(self.last_slot, entry.slot)
+        self.last_slot = max(self.last_slot, slot)
         self._metrics.last_slot.set(self.last_slot)
         if decoded is not None and decoded.ref.block_time is not None:
             self._metrics.lag_seconds.set(
                 max(0.0, time.time() - decoded.ref.block_time.timestamp())
             )
         await self._follow_new(applied)
-        return bool(applied.events) or bool(applied.mints)
+        return applied
 
     async def check_finality(self) -> Reverted | None:
         """Roll back what a fork dropped and re-derive it from the surviving chain (every
@@ -281,8 +424,7 @@ class Indexer:
                 await self.add(reverted.imports)  # read again, from the surviving chain
             # Restored rows are crawled from the start of their history, followed or not (a
             # token account the dropped branch had created may hold a surviving transfer).
-            for address in sorted(await self.followed() | set(reverted.restored)):
-                await self.crawl(address)
+            await self._crawl_all(sorted(await self.followed() | set(reverted.restored)), _Run())
         async with self._sessions() as session, session.begin():
             await self.finality.settle(session)
         self._metrics.finalized_slot.set(self.finality.finalized_slot)
@@ -291,19 +433,25 @@ class Indexer:
     async def position(self, slot: int, signature: str) -> int | None:
         """The transaction's index in the block at ``slot``, or None when the slot has no
         block (skipped, or dropped by a fork) or the block does not hold it."""
-        signatures = self._blocks.get(slot)
-        if signatures is None:
-            block = await self._rpc.get_block(slot, commitment=Confirmed)
+        block = await self._block(slot)
+        return block.get(signature) if block is not None else None
+
+    async def _block(
+        self, slot: int, limit: asyncio.Semaphore | None = None
+    ) -> dict[str, int] | None:
+        """The block at ``slot`` as each signature's index in it (cached), or None when the
+        slot has no block."""
+        found = self._blocks.get(slot)
+        if found is None:
+            async with limit or contextlib.nullcontext():
+                block = await self._rpc.get_block(slot, commitment=Confirmed)
             if block is None:
                 return None
-            signatures = [str(s) for s in block.signatures or ()]
+            found = {str(s): i for i, s in enumerate(block.signatures or ())}
             if len(self._blocks) >= _BLOCK_CACHE:
                 del self._blocks[min(self._blocks)]
-            self._blocks[slot] = signatures
-        try:
-            return signatures.index(signature)
-        except ValueError:
-            return None
+            self._blocks[slot] = found
+        return found
 
     async def _follow_new(self, applied: Applied) -> None:
         fresh = set(applied.new_mints) | set(applied.accounts)
@@ -395,10 +543,9 @@ class Indexer:
                 seen.setdefault(event.signature, []).append(event)
         for entries in seen.values():
             await self.process(entries[0], also=[e.address for e in entries[1:]])
-        for event in arrived:
-            if isinstance(event, Gap):
-                for address in event.addresses:
-                    await self.crawl(address, gap=True)
+        gaps = sorted({a for e in arrived if isinstance(e, Gap) for a in e.addresses})
+        if gaps:
+            await self._crawl_all(gaps, _Run(), gap=True)
 
     async def _follow_added(self) -> None:
         # Rows written by another process (``aiw3 indexer add``): subscribe, and the Gap each
@@ -433,3 +580,60 @@ class Indexer:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+@dataclass(slots=True)
+class _Listed:
+    """A signature as a crawl listed it, with every address whose listing holds it (in the
+    order they listed it)."""
+
+    signature: str
+    slot: int
+    failed: bool
+    addresses: list[str]
+    #: Its place in each of those listings (0: the newest).
+    ranks: list[int]
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one crawl run (a backfill's rounds) has projected, so each signature is fetched
+    once however many addresses list it.
+
+    A transaction projected before one of the mints it names was tracked (that mint's
+    creation found only in a later round, through an address discovered meanwhile) is
+    projected again when a later round lists it, as crawling that mint's history used to:
+    its activation memos and metadata count only for a tracked mint. Those few are kept
+    decoded (up to ``_KEPT``; past that they are fetched again)."""
+
+    projected: set[str] = field(default_factory=set)
+    kept: dict[str, DecodedTx] = field(default_factory=dict)
+
+    def note(self, txs: Sequence[DecodedTx], applied: Applied) -> None:
+        """After projecting ``txs`` (``applied``: what that did): keep those that named a mint
+        without an asset row, forget the others."""
+        for tx in txs:
+            signature = tx.ref.signature
+            if depends_on(tx) - applied.mints:
+                if signature in self.kept or len(self.kept) < _KEPT:
+                    self.kept[signature] = tx
+                else:
+                    self.projected.discard(signature)  # fetched again if listed again
+            else:
+                self.kept.pop(signature, None)
+
+
+def _merge(listed: dict[str, list[Seen]]) -> list[_Listed]:
+    """Every listed signature once, oldest slot first; within a slot in first-seen order
+    (``_in_block_order`` sorts a slot by position where that matters)."""
+    merged: dict[str, _Listed] = {}
+    for address, entries in listed.items():
+        for rank in range(len(entries) - 1, -1, -1):  # oldest first
+            e = entries[rank]
+            found = merged.get(e.signature)
+            if found is None:
+                merged[e.signature] = _Listed(e.signature, e.slot, e.failed, [address], [rank])
+            else:
+                found.addresses.append(address)
+                found.ranks.append(rank)
+    return sorted(merged.values(), key=lambda m: m.slot)

@@ -297,6 +297,40 @@ async def get_cursor(session: AsyncSession, name: str) -> IndexerCursor | None:
     return await session.get(IndexerCursor, name)
 
 
+async def get_cursors(session: AsyncSession, names: Iterable[str]) -> dict[str, str | None]:
+    """The newest signature of each of these cursors that exists (chunked ``IN`` queries)."""
+    found: dict[str, str | None] = {}
+    for part in chunks(names):
+        rows = await session.execute(
+            select(IndexerCursor.name, IndexerCursor.signature).where(IndexerCursor.name.in_(part))
+        )
+        found.update((name, value) for name, value in rows)
+    return found
+
+
+async def move_cursors(session: AsyncSession, newest: dict[str, tuple[int, str]]) -> None:
+    """:func:`move_cursor` with ``newest`` for many cursors at once: one read per chunk of
+    names, one insert of the new ones and one update of those that move (a batch of a crawl
+    over thousands of addresses moves thousands of cursors). Not for a cursor loaded as an
+    ORM object in this session (it would not see the change)."""
+    current: dict[str, int] = {}
+    for part in chunks(newest):
+        rows = await session.execute(
+            select(IndexerCursor.name, IndexerCursor.slot).where(IndexerCursor.name.in_(part))
+        )
+        current.update((name, value) for name, value in rows)
+    table: Table = IndexerCursor.__table__  # type: ignore[assignment]
+    new: list[dict[str, Any]] = []
+    moved: list[dict[str, Any]] = []
+    for name, (slot, signature) in sorted(newest.items()):
+        if name not in current:
+            new.append({"name": name, "slot": slot, "signature": signature})
+        elif slot >= current[name]:  # an end only ever moves outward
+            moved.append({"v_key": name, "v_slot": slot, "v_signature": signature})
+    await execute_many(session, ("insert", table.name, "newest"), insert(table), new)
+    await update_many(session, table, "name", ["slot", "signature"], moved)
+
+
 async def move_cursor(
     session: AsyncSession,
     name: str,

@@ -10,6 +10,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,7 +22,7 @@ from indexer.projection import Projection, Trust
 from indexer.runner import Indexer, IndexerConfig
 from store.engine import session_factory
 from store.leases import LocalLeases
-from store.tables import AssetEvent, AssetRow
+from store.tables import AssetEvent, AssetRow, TrackedAccount
 from tests.harness.localnet import raw_rpc, send
 
 from . import chainops as ops
@@ -78,6 +79,62 @@ async def test_backfill_then_resume(
             .where(AssetEvent.mint == str(mint), AssetEvent.kind == "transfer")
         )
     assert transfers == 2
+
+
+async def test_a_backfill_fetches_each_transaction_once(
+    localnet: Localnet, client: AsyncClient, rpc: RpcClient, engine: AsyncEngine
+) -> None:
+    """Most transactions mention several followed addresses (a transfer: its mint, both token
+    accounts, the creator who paid for the new account); the backfill lists every one of
+    them, and fetches each transaction once (counted by the client's own metrics)."""
+    d = await ops.deploy(client)  # a creator of its own: its history is this test's
+    alice, bob = await ops.fund(client), await ops.fund(client)
+    mints = []
+    for _ in range(3):
+        mint, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+        await ops.create_ata(client, d.system, bob.pubkey(), mint)
+        await ops.transfer_checked(client, alice, mint, bob.pubkey())
+        mints.append(mint)
+    # A plain transfer back names neither the mint nor the creator: only the accounts list it.
+    back = mints[0]
+    await ops.transfer_plain(
+        client, bob, ops.ata_of(bob.pubkey(), back), ops.ata_of(alice.pubkey(), back)
+    )
+    registry = CollectorRegistry()
+    async with RpcClient([localnet.rpc_url], metrics=registry) as counted:
+        await _indexer(counted, engine, d).backfill()
+    assert await _owner(engine, str(back)) == str(alice.pubkey())
+
+    # What the chain lists for every address the backfill followed, read apart (``rpc``).
+    async with session_factory(engine)() as s:
+        accounts = (
+            (
+                await s.execute(
+                    select(TrackedAccount.address).where(
+                        TrackedAccount.mint.in_([str(m) for m in mints])
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    addresses = [d.system.pubkey(), *mints, *(Pubkey.from_string(a) for a in accounts)]
+    listings = [
+        [e.signature for e in await rpc.get_signatures_for_address(a, limit=1000) if e.err is None]
+        for a in addresses
+    ]
+    distinct = {sig for listing in listings for sig in listing}
+    assert sum(len(listing) for listing in listings) > len(distinct)  # listed more than once
+    assert _calls(registry, "getTransaction") == len(distinct)
+
+
+def _calls(registry: CollectorRegistry, method: str) -> float:
+    return sum(
+        sample.value
+        for metric in registry.collect()
+        for sample in metric.samples
+        if sample.name == "solana_rpc_duration_seconds_count" and sample.labels["method"] == method
+    )
 
 
 async def test_a_lone_close_is_found_through_an_account_first_seen_closed(
