@@ -301,7 +301,8 @@ async def profiled(
         return await project(engine, projection, txs, batch, cursor)
     finally:
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
 async def bench_backfill(

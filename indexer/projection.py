@@ -100,6 +100,17 @@ _LEVEL = re.compile(r"^[0-9]{1,9}$")
 
 _Version = tuple[int, int, int]  # slot, position, instruction index
 
+#: The changes ``_apply_metadata`` applies (to the mint they name).
+_METADATA_CHANGES: Final = (
+    MetadataSet,
+    MetadataField,
+    MetadataAuthority,
+    GroupMember,
+    MetaplexCreated,
+    CreatorVerified,
+    Burned,
+)
+
 #: Activation memos are kept among the versioned fields under this prefix (not metadata).
 _CLAIM: Final = "claim:"
 #: Set by a burn of the mint (not metadata either).
@@ -152,6 +163,8 @@ class _Batch:
     #: Versions of the burns (stored, or new in the batch) of mints the batch may create (rule
     #: 7: a burn applied before its mint's creation marks the new asset burnt).
     stored_burns: dict[str, list[_Version]]
+    #: Per transaction (in chain order): its ``depends_on`` and the NFT mints it creates.
+    names: list[tuple[set[str], set[str]]]
     #: New history rows, in the order applied, and their keys.
     rows: list[dict[str, Any]] = field(default_factory=list)
     keys: set[_EventKey] = field(default_factory=set)
@@ -193,8 +206,8 @@ class Projection:
         if not ordered:
             return applied
         batch = await _load(session, ordered)
-        for tx in ordered:
-            self._apply_one(batch, tx, applied)
+        for tx, (names, candidates) in zip(ordered, batch.names, strict=True):
+            self._apply_one(batch, tx, applied, names, candidates)
         by_mint = _by_mint(batch.accounts.values())
         for mint in sorted(batch.touched):
             self._derive(batch.assets[mint], by_mint.get(mint, []))
@@ -209,15 +222,24 @@ class Projection:
         await session.flush()
         return applied
 
-    def _apply_one(self, batch: _Batch, tx: DecodedTx, applied: Applied) -> None:
+    def _apply_one(
+        self,
+        batch: _Batch,
+        tx: DecodedTx,
+        applied: Applied,
+        names: set[str],
+        candidates: set[str],
+    ) -> None:
+        """Apply one transaction in memory; ``names`` is its ``depends_on``, ``candidates`` the
+        NFT mints it creates (both worked out by ``_load``)."""
         ref = tx.ref
         at: _Version = (ref.slot, ref.position, 0)
         for b in tx.balances:
             _put_account(batch.accounts, b.account, b.mint, b.owner, b.amount, b.closed, at)
         _track_authorities(batch.accounts, ref, tx)
         groups = {c.mint for c in tx.changes if isinstance(c, GroupCreated)}
-        known = {m: batch.assets[m] for m in depends_on(tx) if m in batch.assets}
-        for mint in sorted(_candidates(tx) - groups - set(known)):
+        known = {m: batch.assets[m] for m in names if m in batch.assets}
+        for mint in sorted(candidates - groups - set(known)):
             asset = self._new_asset(mint, tx)
             batch.assets[mint] = known[mint] = asset
             applied.new_mints.add(mint)
@@ -322,12 +344,17 @@ class Projection:
                 _bump(asset, "mint", at)
 
     def _apply_metadata(self, asset: AssetState, tx: DecodedTx) -> None:
+        mine = [
+            c
+            for c in tx.changes
+            if isinstance(c, _METADATA_CHANGES) and getattr(c, "mint", None) == asset.mint
+        ]
+        if not mine:
+            return  # a transfer: nothing of the metadata to copy and compare
         fields = dict(asset.metadata_fields or {})
         before = dict(fields)
-        for c in tx.changes:
+        for c in mine:
             at: _Version = (tx.ref.slot, tx.ref.position, getattr(c, "index", 0))
-            if getattr(c, "mint", None) != asset.mint:
-                continue
             match c:
                 case MetadataSet():
                     for key, value in (
@@ -562,13 +589,14 @@ async def _load(session: AsyncSession, txs: Sequence[DecodedTx]) -> _Batch:
     mints: set[str] = set()
     addresses: set[str] = set()
     candidates: set[str] = set()
-    for tx in txs:
-        mints |= depends_on(tx)
+    names = [(depends_on(tx), _candidates(tx)) for tx in txs]
+    for tx, (named, created) in zip(txs, names, strict=True):
+        mints |= named
         addresses |= {b.account for b in tx.balances}
         addresses |= {
             c.account for c in tx.changes if isinstance(c, DelegateChanged | FreezeChanged)
         }
-        candidates |= _candidates(tx)
+        candidates |= created
     assets = Loaded(AssetState)
     await assets.load(session, "mint", mints)
     accounts = Loaded(AccountState)
@@ -577,7 +605,7 @@ async def _load(session: AsyncSession, txs: Sequence[DecodedTx]) -> _Batch:
     burns: dict[str, list[_Version]] = {}
     for e in await read_model.events_of(session, candidates - set(assets), ("burn",)):
         burns.setdefault(e.mint, []).append((e.slot, e.position, e.instruction_index))
-    return _Batch(accounts, assets, stored, burns)
+    return _Batch(accounts, assets, stored, burns, names)
 
 
 def _track_authorities(accounts: dict[str, AccountState], ref: TxRef, tx: DecodedTx) -> None:

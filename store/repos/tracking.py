@@ -135,14 +135,16 @@ class Loaded(dict[str, _S]):
         if not where:
             return []
         columns = [self._table.c[f] for f in self._fields]
+        at = self._fields.index(self._key)
         found: list[_S] = []
-        for mapping in (await session.execute(select(*columns).where(*where))).mappings():
-            key = mapping[self._key]
+        # Rows as tuples in field order: positional construction, no mapping per row.
+        for values in await session.execute(select(*columns).where(*where)):
+            key = values[at]
             row = self.get(key)
             if row is None:
-                row = self._cls(**mapping)
+                row = self._cls(*values)
                 self[key] = row
-                self._stored[key] = self._values(row)
+                self._stored[key] = tuple(values)  # what _values(row) gives, built already
             found.append(row)
         return found
 
