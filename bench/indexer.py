@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.indexer [--nfts 10000] [--in-flight 8] [--live 100]
         [--live-load 0] [--batch 500] [--per-tx 2000] [--backends sqlite postgres]
-        [--profile sqlite|postgres]
+        [--profile sqlite|postgres|runner] [--runner-backfill]
 
 (as a module: run as a script, this file would shadow the ``indexer`` package)
 
@@ -20,9 +20,11 @@ shared), then:
    each with its cursor (``apply``, as the runner's live path does), then all of them in
    batches of ``--batch`` (``apply_all``, one database transaction a batch with its cursor).
    Printed in transactions per second with the ratio to the 5,000 tx/s aim; ``--profile``
-   prints cProfile's top functions of the batched run on that backend; ``--runner-backfill``
-   also times ``Indexer.backfill`` from an empty SQLite database (lists, fetches and projects,
-   every followed address crawled: each transaction is listed once per address it mentions).
+   prints cProfile's top functions of the batched run on that backend (cumulative, then own
+   time); ``--per-tx 0`` skips the one-at-a-time runs. ``--runner-backfill`` also times
+   ``Indexer.backfill`` from an empty SQLite database once every transaction is final (lists,
+   fetches and projects; every followed address is listed, so each transaction is listed once
+   per address it mentions, and fetched once), and prints its RPC calls by method.
 3. **Live.** A fresh SQLite database and deployment with ``--live`` NFTs, the runner
    (``Indexer.run`` under a local lease, websocket source) started, caught up and quiet (its
    start-up crawls done); then ``--live`` transfers one at a time, each timed from the moment
@@ -44,6 +46,33 @@ short of the 5,000 aim: what remains is the preload queries (``_load``: chunked 
 their row building), about 0.06 ms/tx of Python in ``_apply_one``/``_derive``, the remaining bind
 processors (JSON dumps, the bounded-string checks) and, on PostgreSQL, the round trips of each
 batch's dozen statements; the numbers swing by a third with the machine's load.
+
+2026-12-02 (same machine, shared; ``--nfts 10000``):
+
+* ``Indexer.backfill`` (``--runner-backfill``) crawled each followed address apart and fetched a
+  transaction once per address that mentions it: 300 NFTs 55.6 s (11 tx/s); 1,000 NFTs 34.4 s
+  (58 tx/s, 7,002 ``getTransaction`` for 2,002 transactions). Now each round lists every
+  address, de-duplicates, fetches each signature once and projects in chain order in batches
+  with every cursor: 1,000 NFTs 5.2 s (385 tx/s, 2,002 ``getTransaction``), back to back; 10,000
+  NFTs 46.3 s (432 tx/s; 20,002 ``getTransaction``, 30,021 ``getSignaturesForAddress``, 64
+  ``getBlock``). What limits it now is the number of requests: the second round lists each of
+  the 10,000 mints and 20,000 token accounts the first one found (one request each: about half
+  the time), then the fetches (about 14 s), then projection (about 5 s). Profiled
+  (``--profile runner``, 3,000 NFTs) the time is the client's own cost per HTTP request
+  (solana-py over httpx: request building, the connection pool, h11), not the chain: 16
+  listings in flight instead of 8 changed nothing (12.5 s against 12.7 s at 3,000 NFTs). JSON-RPC
+  batches (many calls in one POST, in ``chain.rpc``) would be the next step. Live, 100
+  transfers: confirmed -> visible p50 41 ms, p99 59 ms (0.15 of a slot).
+* The batched projection, two back-to-back pairs (before -> after loading rows as tuples,
+  building executemany parameters column by column, working out each transaction's mint sets
+  once and skipping the metadata copy of a transfer): SQLite 3,297 -> 3,528 and 3,885 -> 4,609
+  tx/s, PostgreSQL 2,417 -> 2,724 and 3,138 -> 3,617 tx/s (the earlier 2,353/1,529 were on a
+  busier machine: the run-to-run spread is larger than either change). Still short of 5,000:
+  profiled (SQLite, 4,000 NFTs), about a fifth of the time is SQLite itself (the driver's
+  thread), the rest Python spread thin: JSON decoding of the loaded ``metadata_fields`` and
+  encoding of the new ones, the bound-string checks of every bound value (about 22 a
+  transaction), ``_set_field``/``_derive``/``_apply_one`` (about 0.05 ms a transaction) and the
+  expanded ``IN`` lists of the preload; no single piece is more than a tenth.
 """
 
 from __future__ import annotations
@@ -301,8 +330,12 @@ async def profiled(
         return await project(engine, projection, txs, batch, cursor)
     finally:
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        _print_profile(profiler)
+
+
+def _print_profile(profiler: cProfile.Profile) -> None:
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
 async def bench_backfill(
@@ -368,9 +401,15 @@ async def bench_backfill(
             # one transaction at a time, journaled (the live path's cost, timed apart).
             await _until(lambda: _final(rpc, listed[-1][1]), 120, "the transactions to be final")
             calls = _rpc_calls(registry)
+            profiler = cProfile.Profile() if args.profile == "runner" else None
             t0 = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             await indexer.backfill()
             timings.append(("sqlite: Indexer.backfill (all of it)", n, time.perf_counter() - t0))
+            if profiler is not None:
+                profiler.disable()
+                _print_profile(profiler)
             made = {m: c - calls.get(m, 0) for m, c in _rpc_calls(registry).items()}
 
     print(f"backfill over {n} transactions (every one confirmed, listed once)")
@@ -582,7 +621,9 @@ async def main() -> None:
         help="databases to project into",
     )
     parser.add_argument(
-        "--profile", choices=("sqlite", "postgres"), help="cProfile the batched run on this one"
+        "--profile",
+        choices=("sqlite", "postgres", "runner"),
+        help="cProfile the batched run on this backend, or Indexer.backfill (--runner-backfill)",
     )
     args = parser.parse_args()
 

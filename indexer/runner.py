@@ -47,6 +47,8 @@ LEASE_NAME = "indexer"
 #: Finalized transactions of one crawl projected per database transaction, and fetched at once.
 _CRAWL_BATCH = 500
 _FETCH_IN_FLIGHT = 8
+#: Addresses listed (getSignaturesForAddress) at once by a crawl.
+_LIST_IN_FLIGHT = 8
 #: Transactions of a run kept decoded because they named a mint not tracked yet (see _Run).
 _KEPT = 20_000
 #: Blocks whose signature lists are kept (slot numbers are never reused, even across forks).
@@ -212,7 +214,7 @@ class Indexer:
         """Each address's signatures newer than its cursor, newest first (a few at a time)."""
         async with self._sessions() as session:
             cursors = await tracking.get_cursors(session, [cursor_name(a) for a in addresses])
-        limit = asyncio.Semaphore(_FETCH_IN_FLIGHT)
+        limit = asyncio.Semaphore(_LIST_IN_FLIGHT)
 
         async def one(address: str) -> list[Seen]:
             async with limit:
