@@ -5,18 +5,24 @@ under a lease projects new transactions and serves health and metrics."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import Counter
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry
 from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed, Finalized
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aiw3.health import serve_health
 from chain.localnet import Localnet
 from chain.rpc import RpcClient
+from indexer import runner
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Projection, Trust
 from indexer.runner import Indexer, IndexerConfig
@@ -126,6 +132,64 @@ async def test_a_backfill_fetches_each_transaction_once(
     distinct = {sig for listing in listings for sig in listing}
     assert sum(len(listing) for listing in listings) > len(distinct)  # listed more than once
     assert _calls(registry, "getTransaction") == len(distinct)
+
+
+async def test_a_backfill_stopped_between_batches_resumes_from_its_cursors(
+    monkeypatch: pytest.MonkeyPatch,
+    client: AsyncClient,
+    rpc: RpcClient,
+    engine: AsyncEngine,
+) -> None:
+    """Batches of two transactions (each with the cursors it covers): a backfill cancelled
+    once it has committed some, then a new one, leave every NFT's history exactly once."""
+    d = await ops.deploy(client)
+    alice, bob = await ops.fund(client), await ops.fund(client)
+    mints = []
+    for _ in range(4):
+        mint, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+        await ops.transfer_checked(client, alice, mint, bob.pubkey())
+        mints.append(mint)
+    for mint in mints[:2]:  # found only through the token accounts (a second round)
+        await ops.transfer_plain(
+            client, bob, ops.ata_of(bob.pubkey(), mint), ops.ata_of(alice.pubkey(), mint)
+        )
+    monkeypatch.setattr(runner, "_CRAWL_BATCH", 2)
+    last = (await client.get_slot(Confirmed)).value
+    for _ in range(_PATIENCE):  # all of it final: the batched path, not the journaled one
+        if (await client.get_slot(Finalized)).value >= last:
+            break
+        await asyncio.sleep(0.05)
+    first = asyncio.create_task(_indexer(rpc, engine, d).backfill())
+    for _ in range(_PATIENCE * 10):
+        if first.done() or await _events(engine) >= 3:
+            break
+        await asyncio.sleep(0.005)
+    first.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    await _indexer(rpc, engine, d).backfill()
+    async with session_factory(engine)() as s:
+        kinds = Counter(
+            (e.mint, e.kind)
+            for e in (
+                await s.execute(
+                    select(AssetEvent).where(AssetEvent.mint.in_([str(m) for m in mints]))
+                )
+            ).scalars()
+        )
+    for i, mint in enumerate(mints):
+        moved = 2 if i < 2 else 1
+        assert (kinds[(str(mint), "mint")], kinds[(str(mint), "transfer")]) == (1, moved)
+        holder = alice if i < 2 else bob
+        assert await _owner(engine, str(mint)) == str(holder.pubkey())
+
+
+async def _events(engine: AsyncEngine) -> int:
+    try:
+        async with session_factory(engine)() as s:
+            return len((await s.execute(select(AssetEvent.id))).all())
+    except OperationalError:  # the backfill holds the write lock: look again
+        return 0
 
 
 def _calls(registry: CollectorRegistry, method: str) -> float:
