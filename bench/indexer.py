@@ -72,7 +72,10 @@ batch's dozen statements; the numbers swing by a third with the machine's load.
   thread), the rest Python spread thin: JSON decoding of the loaded ``metadata_fields`` and
   encoding of the new ones, the bound-string checks of every bound value (about 22 a
   transaction), ``_set_field``/``_derive``/``_apply_one`` (about 0.05 ms a transaction) and the
-  expanded ``IN`` lists of the preload; no single piece is more than a tenth.
+  expanded ``IN`` lists of the preload; no single piece is more than a tenth. On PostgreSQL
+  those ``IN`` lists rendered and cast a placeholder per value at every execution (about a
+  tenth of the profile): now one array parameter (``= ANY($1)``, ``store.dialect.among``),
+  PostgreSQL 2,991 -> 3,366 tx/s back to back (SQLite 3,453 -> 3,585, unchanged by it).
 """
 
 from __future__ import annotations

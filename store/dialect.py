@@ -7,16 +7,40 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, UniqueConstraint, bindparam, insert, text, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Table,
+    UniqueConstraint,
+    any_,
+    bindparam,
+    insert,
+    text,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from core.errors import StoreConflict
 
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+def among(
+    session: AsyncSession,
+    column: ColumnElement[Any] | InstrumentedAttribute[Any],
+    values: Sequence[Any],
+) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY($1)`` with one array parameter: an
+    expanded ``IN`` renders (and casts) a placeholder per value at every execution, which at a
+    thousand values a query cost more than the query."""
+    if _dialect(session) == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 async def insert_ignore(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> int:

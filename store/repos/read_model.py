@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.dialect import insert_ignore, insert_ignore_many, upsert
+from store.dialect import among, insert_ignore, insert_ignore_many, upsert
 from store.repos.tracking import chunks
 from store.tables import AssetEvent, AssetRow, IndexerCursor, ReorgJournal, UserNft
 
@@ -47,7 +47,7 @@ async def event_keys(
         rows = await session.execute(
             select(
                 AssetEvent.signature, AssetEvent.instruction_index, AssetEvent.mint, AssetEvent.kind
-            ).where(AssetEvent.signature.in_(part))
+            ).where(among(session, AssetEvent.signature, part))
         )
         out.update((s, i, m, k) for s, i, m, k in rows)
     return out
@@ -60,7 +60,9 @@ async def events_of(
     out: list[AssetEvent] = []
     for part in chunks(mints):
         rows = await session.execute(
-            select(AssetEvent).where(AssetEvent.mint.in_(part), AssetEvent.kind.in_(kinds))
+            select(AssetEvent).where(
+                among(session, AssetEvent.mint, part), AssetEvent.kind.in_(kinds)
+            )
         )
         out += rows.scalars()
     return sorted(out, key=lambda e: (e.slot, e.position, e.instruction_index, e.mint, e.kind))
@@ -70,7 +72,9 @@ async def user_nfts(session: AsyncSession, mints: Iterable[str]) -> dict[str, Us
     """The user NFTs at these mint addresses (the business rows the history moves)."""
     out: dict[str, UserNft] = {}
     for part in chunks(mints):
-        rows = await session.execute(select(UserNft).where(UserNft.mint_address.in_(part)))
+        rows = await session.execute(
+            select(UserNft).where(among(session, UserNft.mint_address, part))
+        )
         out.update((n.mint_address, n) for n in rows.scalars() if n.mint_address is not None)
     return out
 

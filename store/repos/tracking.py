@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from store.dialect import execute_many, update_many, upsert
+from store.dialect import among, execute_many, update_many, upsert
 from store.tables import AssetEvent, AssetRow, IndexerCursor, TrackedAccount
 
 #: Values per ``IN (...)``: well under every dialect's limit on bound parameters (SQLite 32766,
@@ -123,12 +123,12 @@ class Loaded(dict[str, _S]):
         when they all fit one ``IN`` list (a small batch), else one per chunk and column."""
         lists = {column: sorted(set(values)) for column, values in wanted.items()}
         if sum(len(v) for v in lists.values()) <= IN_CHUNK:
-            conditions = [self._table.c[c].in_(v) for c, v in lists.items() if v]
+            conditions = [among(session, self._table.c[c], v) for c, v in lists.items() if v]
             return await self._select(session, [or_(*conditions)] if conditions else [])
         found: list[_S] = []
         for column, values in lists.items():
             for part in chunks(values):
-                found += await self._select(session, [self._table.c[column].in_(part)])
+                found += await self._select(session, [among(session, self._table.c[column], part)])
         return found
 
     async def _select(self, session: AsyncSession, where: list[ColumnElement[bool]]) -> list[_S]:
