@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from solana.rpc.commitment import Confirmed
@@ -35,6 +35,7 @@ from indexer.finality import Finality, Reverted
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Applied, Projection
 from indexer.sources import CrawlSource, Event, Gap, Seen, WebsocketSource
+from store import retry
 from store.leases import Lease, Leases
 from store.repos import tracking
 from store.tables import AssetRow
@@ -42,6 +43,8 @@ from store.tables import AssetRow
 # Seconds without a turn of the live loop after which the process is not alive.
 _STALLED_AFTER = 30.0
 _log = structlog.stdlib.get_logger(__name__)
+
+_T = TypeVar("_T")
 
 LEASE_NAME = "indexer"
 #: Finalized transactions of one crawl projected per database transaction, and fetched at once.
@@ -199,11 +202,15 @@ class Indexer:
         if len(decoded) < len(wanted):
             return None
         last = entries[-1]
-        async with self._sessions() as session, session.begin():
+
+        async def unit(session: AsyncSession) -> Applied:
             applied = await self._projection.apply_all(session, decoded)
             await tracking.move_cursor(
                 session, cursor_name(last.address), newest=(last.slot, last.signature)
             )
+            return applied
+
+        applied = await self._unit(unit)
         for d in decoded:
             outcome = "applied" if d.ok else "failed_on_chain"
             self._metrics.transactions.labels(outcome=outcome).inc()
@@ -219,7 +226,6 @@ class Indexer:
         """Fetch and project one transaction and move the cursor of its address (and of the
         addresses ``also`` notified of it), in one database transaction. Returns whether
         anything new was written."""
-        applied = Applied()
         decoded: DecodedTx | None = None
         if not entry.failed:
             # The block's signature list is fetched beside the transaction (at the slot the
@@ -239,13 +245,18 @@ class Indexer:
             decoded = decode_transaction(result, position)
         slot = decoded.ref.slot if decoded is not None else entry.slot
         cursors = sorted({cursor_name(a) for a in (entry.address, *also)})
-        async with self._sessions() as session, session.begin():
+
+        async def unit(session: AsyncSession) -> Applied:
             snapshot = await self.finality.capture(session, slot, entry.signature, decoded, cursors)
+            applied = Applied()
             if decoded is not None:
                 applied = await self._projection.apply(session, decoded)
             for cursor in cursors:
                 await tracking.move_cursor(session, cursor, newest=(slot, entry.signature))
             await self.finality.record(session, snapshot)
+            return applied
+
+        applied = await self._unit(unit)
         outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
         self._metrics.transactions.labels(outcome=outcome).inc()
         for kind, n in applied.events.items():
@@ -268,8 +279,7 @@ class Indexer:
             dropped = await self.finality.dropped_from(session)
         reverted = None
         if dropped is not None:
-            async with self._sessions() as session, session.begin():
-                reverted = await self.finality.rollback(session, dropped)
+            reverted = await self._unit(lambda session: self.finality.rollback(session, dropped))
             _log.warning(
                 "indexer fork: rolled back",
                 from_slot=dropped,
@@ -283,8 +293,7 @@ class Indexer:
             # token account the dropped branch had created may hold a surviving transfer).
             for address in sorted(await self.followed() | set(reverted.restored)):
                 await self.crawl(address)
-        async with self._sessions() as session, session.begin():
-            await self.finality.settle(session)
+        await self._unit(self.finality.settle)
         self._metrics.finalized_slot.set(self.finality.finalized_slot)
         return reverted
 
@@ -304,6 +313,15 @@ class Indexer:
             return signatures.index(signature)
         except ValueError:
             return None
+
+    async def _unit(self, unit: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+        """One database transaction of the indexer (a batch with its cursors, a rollback, the
+        finality marks), run again whole on a deadlock or a lost connection: the minting
+        engine settles the same upgrades and NFTs concurrently, and whichever the database
+        picks as the loser tries again, so the batch is neither dropped nor left to crash the
+        live loop. Every try starts from the rows as committed (the projection and the
+        journal keep nothing of a rolled-back try), so nothing is doubled."""
+        return await retry.in_transaction(self._sessions, unit, what="indexer")
 
     async def _follow_new(self, applied: Applied) -> None:
         fresh = set(applied.new_mints) | set(applied.accounts)
