@@ -14,7 +14,9 @@ from aiw3.cli._common import console, fail, settings_or_exit
 from aiw3.metrics import Metrics
 from aiw3.settings import Settings
 from core.errors import AIW3Error, ConfigError
+from minting.cache import RedisCache
 from minting.events import EventStream, LocalStream, RedisStream
+from minting.qualification import QualificationService
 from minting.relay import OutboxRelay
 from store.engine import create_engine, session_factory
 from store.leases import Leases, LocalLeases, RedisLeases
@@ -46,9 +48,21 @@ async def _relay(settings: Settings, once: bool) -> int:
             code="relay_needs_redis",
         )
     engine = create_engine(settings.database_url)
+    # The cache the minting engine's processes share: each event's user gets their cached
+    # qualification dropped, whoever (the engine or the indexer) made the change.
+    cache_client = redis.Redis.from_url(settings.redis_url)
     try:
         async with stream_and_leases(settings) as (stream, leases):
-            relay = OutboxRelay(session_factory(engine), stream, leases, metrics=Metrics().relay)
+            sessions = session_factory(engine)
+            metrics = Metrics()
+            relay = OutboxRelay(
+                sessions,
+                stream,
+                leases,
+                metrics=metrics.relay,
+                qualifications=QualificationService(sessions, RedisCache(cache_client)),
+                minting_metrics=metrics.minting,
+            )
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -58,6 +72,7 @@ async def _relay(settings: Settings, once: bool) -> int:
             await relay.run(stop)
             return 0
     finally:
+        await cache_client.aclose()
         await engine.dispose()
 
 
