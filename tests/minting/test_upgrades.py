@@ -44,6 +44,7 @@ from minting.worker import MintWorker
 from store.engine import session_factory
 from store.leases import LocalLeases
 from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, UserNft
+from tests.harness.deadlock import deadlocks, lose_a_deadlock
 from tests.harness.localnet import blockhash as finalized_blockhash
 from tests.harness.localnet import transfer_nft_tx, wait_status
 from tests.minting.conftest import make_user
@@ -536,3 +537,35 @@ async def test_upgrade_transactions_carry_the_priority_fee_settings(
     assert len(bytes(signed)) <= 1232
     await upgrades.submit(bytes(signed))
     await _until(upgrades, ticket.signature, "confirmed")
+
+
+@pytest.mark.parametrize("backend", ["mysql"], indirect=True)
+async def test_a_settle_that_lost_a_deadlock_runs_again(
+    engine: AsyncEngine, rpc_client: RpcClient, solana_client: AsyncClient, system_wallet: Signer
+) -> None:
+    """The engine's settle holds the request and waits for its badges, which another writer
+    (in the opposite order, as the indexer may) holds while it waits for the request: MariaDB
+    rolls the engine's transaction back, and the engine runs it again and settles once."""
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
+    )
+    upgrades = _upgrades(m, rpc_client, system_wallet)
+    ticket = await upgrades.request(str(m.wallet.pubkey()))
+    sent = await solana_client.send_raw_transaction(bytes(_wallet_signs(ticket, m.wallet)))
+    await wait_status(solana_client, sent.value, "confirmed")
+
+    before = await deadlocks(engine)
+    state = await lose_a_deadlock(
+        engine,
+        upgrades.observe(ticket.signature),
+        lock_first="UPDATE badges SET status = status WHERE reserved_by_upgrade_id = :request",
+        lock_then="SELECT id FROM nft_upgrade_requests WHERE id = :request FOR UPDATE",
+        params={"request": ticket.request_id},
+        ballast_user=m.user_id,
+    )
+    assert await deadlocks(engine) > before
+    assert state.status == "confirmed"
+    nfts, badges, events = await _rows(m)
+    assert nfts == [(1, "burned"), (2, "unlocked")]
+    assert badges == [("consumed", None), ("consumed", None)]
+    assert events == ["unlocked", "upgraded"]
