@@ -336,17 +336,22 @@ class Upgrades:
         worker's loop calls it, so an upgrade the wallet sent itself, or one left unsigned until
         its blockhash expired, is settled without anyone asking. It only reads the chain: an
         upgrade waiting for its owner is never sent nor signed again. A request the chain or
-        the database cannot answer for now is left for the next call."""
-        async with self._sessions() as session:
-            ids = list(
-                (
-                    await session.execute(
-                        select(NftUpgradeRequest.id)
-                        .where(NftUpgradeRequest.status.in_(OPEN))
-                        .order_by(NftUpgradeRequest.id)
-                    )
-                ).scalars()
-            )
+        the database cannot answer for now is left for the next call (a settle that lost a
+        deadlock runs again first), so the worker's loop never stops on it."""
+        try:
+            async with self._sessions() as session:
+                ids = list(
+                    (
+                        await session.execute(
+                            select(NftUpgradeRequest.id)
+                            .where(NftUpgradeRequest.status.in_(OPEN))
+                            .order_by(NftUpgradeRequest.id)
+                        )
+                    ).scalars()
+                )
+        except (RetryableStoreError, OperationalError) as exc:
+            _log.warning("upgrade.settle_put_off", error=f"{type(exc).__name__}: {exc}")
+            return []
         states = []
         for request_id in ids:
             try:

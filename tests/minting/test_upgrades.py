@@ -17,7 +17,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chain.asset import fetch_asset
 from chain.keys import Signer
@@ -41,7 +41,7 @@ from minting.qualification import QualificationService
 from minting.relay import OutboxRelay
 from minting.upgrades import AWAITING_OWNER, Upgrades, UpgradeState, UpgradeTicket
 from minting.worker import MintWorker
-from store.engine import session_factory
+from store.engine import create_engine, session_factory
 from store.leases import LocalLeases
 from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, UserNft
 from tests.harness.deadlock import deadlocks, lose_a_deadlock
@@ -68,6 +68,21 @@ def _upgrades(
         uri_for=uri_for,
         metrics=metrics,
         qualifications=qualifications,
+    )
+
+
+def _development_upgrades(
+    sessions: async_sessionmaker[AsyncSession], rpc: RpcClient, system: Signer
+) -> Upgrades:
+    """Upgrades under the development mint secret, for users without a minted NFT."""
+    return Upgrades(
+        sessions,
+        rpc,
+        system,
+        MintKeys.development(system),
+        STANDARD,
+        locks=LocalLocks(),
+        uri_for=uri_for,
     )
 
 
@@ -320,15 +335,7 @@ async def test_an_unsigned_upgrade_expires_and_can_be_asked_again(
 
 async def test_refusals(engine: AsyncEngine, rpc_client: RpcClient, system_wallet: Signer) -> None:
     sessions = session_factory(engine)
-    upgrades = Upgrades(
-        sessions,
-        rpc_client,
-        system_wallet,
-        MintKeys.development(system_wallet),
-        STANDARD,
-        locks=LocalLocks(),
-        uri_for=uri_for,
-    )
+    upgrades = _development_upgrades(sessions, rpc_client, system_wallet)
     async with sessions() as session:
         nobody = await make_user(session, "600000", 2)
         top = await make_user(session, "90000000", 10)
@@ -569,3 +576,16 @@ async def test_a_settle_that_lost_a_deadlock_runs_again(
     assert nfts == [(1, "burned"), (2, "unlocked")]
     assert badges == [("consumed", None), ("consumed", None)]
     assert events == ["unlocked", "upgraded"]
+
+
+async def test_settling_is_put_off_while_the_database_is_unreachable(
+    rpc_client: RpcClient, system_wallet: Signer
+) -> None:
+    """The worker's loop calls it every turn: a database that cannot be reached puts the
+    settling off to the next turn instead of stopping the loop."""
+    unreachable = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    try:
+        upgrades = _development_upgrades(session_factory(unreachable), rpc_client, system_wallet)
+        assert await upgrades.settle_open() == []
+    finally:
+        await unreachable.dispose()
