@@ -18,9 +18,10 @@ made it (the minting engine, the indexer, the reconciler) and in whatever proces
   after the batch is published and before it is marked, so a failed drop leaves the batch to
   be published (and dropped) again: at least once, like the events. The indexer may not know
   the minting engine's cache (layers); the relay, in the minting package, does. The row is
-  visible to the relay only once the change is committed, so the answer computed after the
-  drop sees the change (one computed from rows read before the commit and stored after the
-  drop stays until its TTL: the window is a relay poll, not 300 s);
+  visible to the relay only once the change is committed, so an answer computed after the
+  drop sees the change; a staleness longer than a relay poll needs a check that read the rows
+  before the commit and stored its answer after the drop (that one lives until its TTL, as
+  with a claim's own invalidation);
 - ``nft_upgrades_total{status="confirmed"}`` counts each ``upgraded`` event once, after the
   commit that marks it published: an event published again after a crash before that commit
   is counted by the relay that marks it, once. The minting engine counts the other statuses,
