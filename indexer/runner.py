@@ -17,9 +17,9 @@ import asyncio
 import bisect
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from solana.rpc.commitment import Confirmed
@@ -35,6 +35,7 @@ from indexer.finality import Finality, Reverted
 from indexer.metrics import IndexerMetrics
 from indexer.projection import END_OF_SLOT, Applied, Projection, depends_on
 from indexer.sources import CrawlSource, Event, Gap, Seen, WebsocketSource
+from store import retry
 from store.leases import Lease, Leases
 from store.repos import tracking
 from store.tables import AssetRow
@@ -42,6 +43,8 @@ from store.tables import AssetRow
 # Seconds without a turn of the live loop after which the process is not alive.
 _STALLED_AFTER = 30.0
 _log = structlog.stdlib.get_logger(__name__)
+
+_T = TypeVar("_T")
 
 LEASE_NAME = "indexer"
 #: Finalized transactions of one crawl projected per database transaction, and fetched at once.
@@ -250,9 +253,13 @@ class Indexer:
                 if address not in best or rank < best[address][0]:
                     best[address] = (rank, e)
         newest = {cursor_name(a): (e.slot, e.signature) for a, (_, e) in best.items()}
-        async with self._sessions() as session, session.begin():
+
+        async def unit(session: AsyncSession) -> Applied:
             applied = await self._projection.apply_all(session, [*fresh, *again])
             await tracking.move_cursors(session, newest)
+            return applied
+
+        applied = await self._unit(unit)
         failed = sum(1 for e in entries if e.failed and e.signature not in run.projected)
         run.projected.update(e.signature for e in entries)
         run.note([*fresh, *again], applied)
@@ -381,16 +388,20 @@ class Indexer:
     ) -> Applied:
         """Project ``decoded`` (None: a failed transaction, or one already projected) and move
         the cursors of ``addresses`` to it, journaled, in one database transaction."""
-        applied = Applied()
         slot = decoded.ref.slot if decoded is not None else slot
         cursors = sorted({cursor_name(a) for a in addresses})
-        async with self._sessions() as session, session.begin():
+
+        async def unit(session: AsyncSession) -> Applied:
             snapshot = await self.finality.capture(session, slot, signature, decoded, cursors)
+            applied = Applied()
             if decoded is not None:
                 applied = await self._projection.apply(session, decoded)
             for cursor in cursors:
                 await tracking.move_cursor(session, cursor, newest=(slot, signature))
             await self.finality.record(session, snapshot)
+            return applied
+
+        applied = await self._unit(unit)
         if outcome is not None:
             self._metrics.transactions.labels(outcome=outcome).inc()
         for kind, n in applied.events.items():
@@ -413,8 +424,7 @@ class Indexer:
             dropped = await self.finality.dropped_from(session)
         reverted = None
         if dropped is not None:
-            async with self._sessions() as session, session.begin():
-                reverted = await self.finality.rollback(session, dropped)
+            reverted = await self._unit(lambda session: self.finality.rollback(session, dropped))
             _log.warning(
                 "indexer fork: rolled back",
                 from_slot=dropped,
@@ -427,8 +437,7 @@ class Indexer:
             # Restored rows are crawled from the start of their history, followed or not (a
             # token account the dropped branch had created may hold a surviving transfer).
             await self._crawl_all(sorted(await self.followed() | set(reverted.restored)), _Run())
-        async with self._sessions() as session, session.begin():
-            await self.finality.settle(session)
+        await self._unit(self.finality.settle)
         self._metrics.finalized_slot.set(self.finality.finalized_slot)
         return reverted
 
@@ -454,6 +463,15 @@ class Indexer:
                 del self._blocks[min(self._blocks)]
             self._blocks[slot] = found
         return found
+
+    async def _unit(self, unit: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+        """One database transaction of the indexer (a batch with its cursors, a rollback, the
+        finality marks), run again whole on a deadlock or a lost connection: the minting
+        engine settles the same upgrades and NFTs concurrently, and whichever the database
+        picks as the loser tries again, so the batch is neither dropped nor left to crash the
+        live loop. Every try starts from the rows as committed (the projection and the
+        journal keep nothing of a rolled-back try), so nothing is doubled."""
+        return await retry.in_transaction(self._sessions, unit, what="indexer")
 
     async def _follow_new(self, applied: Applied) -> None:
         fresh = set(applied.new_mints) | set(applied.accounts)

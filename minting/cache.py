@@ -15,13 +15,17 @@ from typing import Protocol
 
 import redis.asyncio as redis
 
+from store.redis_boundary import redis_boundary
+
 
 class Cache(Protocol):
     async def get(self, key: str) -> str | None: ...
 
     async def set(self, key: str, value: str, ttl: float) -> None: ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, *keys: str) -> None:
+        """Drop every one of ``keys`` (at once: one round trip to Redis)."""
+        ...
 
 
 class LocalCache:
@@ -44,25 +48,33 @@ class LocalCache:
     async def set(self, key: str, value: str, ttl: float) -> None:
         self._items[key] = (value, self._clock() + ttl)
 
-    async def delete(self, key: str) -> None:
-        self._items.pop(key, None)
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._items.pop(key, None)
 
 
 class RedisCache:
+    """The shared cache; Redis errors leave as the store's (``RetryableStoreError`` while
+    Redis is unreachable), so callers retry them as they retry the database's."""
+
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
 
     async def get(self, key: str) -> str | None:
-        value = await self._client.get(key)
+        async with redis_boundary("the cache"):
+            value = await self._client.get(key)
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
 
     async def set(self, key: str, value: str, ttl: float) -> None:
-        await self._client.set(key, value, px=max(1, int(ttl * 1000)))
+        async with redis_boundary("the cache"):
+            await self._client.set(key, value, px=max(1, int(ttl * 1000)))
 
-    async def delete(self, key: str) -> None:
-        await self._client.delete(key)
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            async with redis_boundary("the cache"):
+                await self._client.delete(*keys)
 
 
 class Locks(Protocol):

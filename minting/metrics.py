@@ -55,6 +55,8 @@ class MintingMetrics:
             "nft_upgrades_total",
             # from_level/to_level: tier levels, or "none" for a refusal before the NFT is
             # known; status: requested, confirmed, failed, expired or the refusal's code.
+            # "confirmed" is counted by the outbox relay from the ``upgraded`` event (whoever
+            # settled the upgrade, the engine or the indexer), the others by ``Upgrades``.
             "Upgrade requests by levels and outcome.",
             ["from_level", "to_level", "status"],
             registry=registry,

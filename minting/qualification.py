@@ -7,7 +7,10 @@ after the NFT they hold (level 1 without one); ``qualified_level`` is the highes
 numbers alone would reach.
 
 Answers are cached under ``nft_qual:{user_id}`` (trades arrive from the trading backend, so the
-TTL bounds the staleness); claims and upgrades invalidate the entry when they change it.
+TTL bounds the staleness); claims and upgrades invalidate the entry when they change it, and the
+outbox relay invalidates it for every NFT event of the user it publishes, so a change the
+indexer or the reconciler settled (a mint, a burn, a transfer, an activation, an upgrade seen
+on chain first) is seen within a relay poll, not after the TTL.
 """
 
 from __future__ import annotations
@@ -236,7 +239,7 @@ async def _live_tiers(session: AsyncSession, user: User) -> list[NftTier]:
 
 class QualificationService:
     """Cached qualification answers: ``check`` reads through the cache, ``invalidate`` drops
-    a user's entry (after a claim or upgrade)."""
+    users' entries (after a claim or upgrade, and for every NFT event the relay publishes)."""
 
     def __init__(
         self,
@@ -265,5 +268,5 @@ class QualificationService:
             raise UserNotFound(f"no user has wallet {wallet}", details={"wallet": wallet})
         return await self.check(user.id)
 
-    async def invalidate(self, user_id: int) -> None:
-        await self._cache.delete(cache_key(user_id))
+    async def invalidate(self, *user_ids: int) -> None:
+        await self._cache.delete(*(cache_key(user_id) for user_id in user_ids))

@@ -10,6 +10,22 @@ in one transaction that publishes them, in order, and then marks them published:
 - a batch that does not start at the oldest unpublished event (a stale relay still holds the
   older rows locked) is not published: the next try waits its turn, so order holds even while
   two relays overlap.
+
+Two things hang on the events because every status change writes exactly one of them, whoever
+made it (the minting engine, the indexer, the reconciler) and in whatever process:
+
+- the cached qualification (``nft_qual:{user_id}``) of each user a batch concerns is dropped
+  after the batch is published and before it is marked, so a failed drop leaves the batch to
+  be published (and dropped) again: at least once, like the events. The indexer may not know
+  the minting engine's cache (layers); the relay, in the minting package, does. The row is
+  visible to the relay only once the change is committed, so an answer computed after the
+  drop sees the change; a staleness longer than a relay poll needs a check that read the rows
+  before the commit and stored its answer after the drop (that one lives until its TTL, as
+  with a claim's own invalidation);
+- ``nft_upgrades_total{status="confirmed"}`` counts each ``upgraded`` event once, after the
+  commit that marks it published: an event published again after a crash before that commit
+  is counted by the relay that marks it, once. The minting engine counts the other statuses,
+  which only it decides.
 """
 
 from __future__ import annotations
@@ -28,6 +44,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import ConfigError, ConflictError, RetryableStoreError
 from minting.events import Event, EventStream
+from minting.metrics import MintingMetrics
+from minting.qualification import QualificationService
 from store.leases import Lease, Leases
 from store.repos import outbox
 from store.tables import EventOutbox
@@ -88,6 +106,8 @@ class OutboxRelay:
         poll: float = 0.5,
         backoff: float = 1.0,
         metrics: RelayMetrics | None = None,
+        qualifications: QualificationService | None = None,
+        minting_metrics: MintingMetrics | None = None,
         owner: str | None = None,
         failpoint: Failpoint = _no_failpoint,
     ) -> None:
@@ -104,6 +124,8 @@ class OutboxRelay:
         self._poll = poll
         self._backoff = backoff
         self._metrics = metrics
+        self._qualifications = qualifications
+        self._minting_metrics = minting_metrics
         self._owner = owner
         self._failpoint = failpoint
 
@@ -178,16 +200,33 @@ class OutboxRelay:
             for topic, group in itertools.groupby(rows, key=lambda row: row.topic):
                 events = [Event(row.id, row.event_type, row.payload) for row in group]
                 await self._stream.publish(topic, events)
+            await self._invalidate(rows)
             self._failpoint("published")
             await outbox.mark_published(session, [row.id for row in rows], _now())
         if self._metrics is not None:
             for row in rows:
                 self._metrics.published.labels(row.event_type).inc()
+        self._count_upgrades(rows)
         if rows:
             _log.debug("relay.published", count=len(rows), last=rows[-1].id)
         return len(rows)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    async def _invalidate(self, rows: list[EventOutbox]) -> None:
+        if self._qualifications is None:
+            return
+        users = sorted({row.user_id for row in rows if row.user_id is not None})
+        if users:
+            await self._qualifications.invalidate(*users)
+
+    def _count_upgrades(self, rows: list[EventOutbox]) -> None:
+        if self._minting_metrics is None:
+            return
+        for row in rows:
+            if row.event_type == "upgraded":
+                levels = (str(row.payload.get("from_level")), str(row.payload.get("to_level")))
+                self._minting_metrics.upgrades.labels(*levels, "confirmed").inc()
 
     async def _observe(self) -> None:
         if self._metrics is None:

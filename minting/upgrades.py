@@ -20,7 +20,10 @@ loop calls, so nobody needs to ask):
   transaction: the old NFT ``burned`` and the new one ``unlocked`` (no events of their own),
   the badges consumed, the request and its operation ``confirmed``, and one ``upgraded``
   event. The indexer reaches the same function through ``transitions.move`` when it sees the
-  transaction first; whoever comes second finds it done;
+  transaction first; whoever comes second finds it done. The two may deadlock each other on
+  MySQL/MariaDB or PostgreSQL: the loser runs its transaction again (``store.retry``). The
+  outbox relay counts ``nft_upgrades_total{status="confirmed"}`` from that one event, so
+  an upgrade the indexer settled counts too, once;
 - landed with an error: that signature can never land again, so the request is ``failed``;
 - never landed and its blockhash expired at ``finalized`` (the new mint absent there): the
   request is ``expired``. Either way the new NFT is ``failed``, the badges are released and the
@@ -49,7 +52,7 @@ from chain.asset import fetch_asset
 from chain.keys import Signer
 from chain.rpc import RpcClient
 from chain.standards import AssetStandard, MintRequest
-from core.errors import AIW3Error, ChainError, StoreConflict
+from core.errors import AIW3Error, ChainError, RetryableStoreError, StoreConflict
 from minting import qualification
 from minting.budget import with_budget
 from minting.cache import Locks
@@ -66,6 +69,7 @@ from minting.errors import (
 from minting.keys import MintKeys
 from minting.metrics import MintingMetrics
 from minting.qualification import Qualification, QualificationService, money_text
+from store import retry
 from store.repos import mint_operations, nfts, transitions, users
 from store.repos.mint_operations import NewMintOperation
 from store.repos.transitions import AWAITING_OWNER, UPGRADE_OPEN, ChainFact
@@ -332,22 +336,27 @@ class Upgrades:
         worker's loop calls it, so an upgrade the wallet sent itself, or one left unsigned until
         its blockhash expired, is settled without anyone asking. It only reads the chain: an
         upgrade waiting for its owner is never sent nor signed again. A request the chain or
-        the database cannot answer for now is left for the next call."""
-        async with self._sessions() as session:
-            ids = list(
-                (
-                    await session.execute(
-                        select(NftUpgradeRequest.id)
-                        .where(NftUpgradeRequest.status.in_(OPEN))
-                        .order_by(NftUpgradeRequest.id)
-                    )
-                ).scalars()
-            )
+        the database cannot answer for now is left for the next call (a settle that lost a
+        deadlock runs again first), so the worker's loop never stops on it."""
+        try:
+            async with self._sessions() as session:
+                ids = list(
+                    (
+                        await session.execute(
+                            select(NftUpgradeRequest.id)
+                            .where(NftUpgradeRequest.status.in_(OPEN))
+                            .order_by(NftUpgradeRequest.id)
+                        )
+                    ).scalars()
+                )
+        except (RetryableStoreError, OperationalError) as exc:
+            _log.warning("upgrade.settle_put_off", error=f"{type(exc).__name__}: {exc}")
+            return []
         states = []
         for request_id in ids:
             try:
                 states.append(await self._settle(request_id))
-            except (ChainError, OperationalError) as exc:
+            except (ChainError, RetryableStoreError, OperationalError) as exc:
                 _log.warning(
                     "upgrade.settle_put_off",
                     request=request_id,
@@ -390,13 +399,17 @@ class Upgrades:
     ) -> UpgradeState:
         # The same store function the indexer reaches through ``transitions.move``: whoever
         # sees the transaction first settles the whole upgrade, with its one event.
+        # A deadlock with the indexer settling it at the same moment runs it again: the second
+        # try finds it settled. Confirmed upgrades are counted by the outbox relay from the one
+        # ``upgraded`` event, whoever wrote it (counting here would miss the indexer's).
         fact = ChainFact(slot=slot, signature=op.signature, at=_now())
-        async with self._sessions() as session, session.begin():
-            new = await transitions.settle_upgrade(session, request.id, fact)
-            old = await session.get(UserNft, request.from_user_nft_id)
+        new = await retry.in_transaction(
+            self._sessions,
+            lambda session: transitions.settle_upgrade(session, request.id, fact),
+            what="upgrade.confirm",
+        )
         if new is not None:
             _log.info("upgrade.confirmed", request=request.id, mint=op.mint_address, slot=slot)
-            self._count("none" if old is None else str(old.level), str(op.level), "confirmed")
         await self._invalidate(request.user_id)
         return await self._state(request.id)
 
@@ -405,20 +418,28 @@ class Upgrades:
     ) -> UpgradeState:
         """The upgrade can never land: undo the request and leave the old NFT as it was."""
         fact = ChainFact(slot=0, signature=None, at=_now())
-        async with self._sessions() as session, session.begin():
-            if await _close_request(session, request.id, status, reason):
-                await _fail_operation(session, op.id, reason)
-                await transitions.move(session, op.mint_address, "failed", fact)
-                await session.execute(
-                    update(Badge)
-                    .where(Badge.reserved_by_upgrade_id == request.id)
-                    .values(reserved_by_upgrade_id=None)
-                    .execution_options(synchronize_session=False)
-                )
-                old = await session.get(UserNft, request.from_user_nft_id)
-                from_level = "none" if old is None else str(old.level)
-                _log.info("upgrade.closed", request=request.id, status=status, reason=reason)
-                self._count(from_level, str(op.level), status)
+
+        async def close(session: AsyncSession) -> str | None:
+            """The old NFT's level when this call closed the request, None when it was
+            closed or settled already."""
+            if not await _close_request(session, request.id, status, reason):
+                return None
+            await _fail_operation(session, op.id, reason)
+            await transitions.move(session, op.mint_address, "failed", fact)
+            await session.execute(
+                update(Badge)
+                .where(Badge.reserved_by_upgrade_id == request.id)
+                .values(reserved_by_upgrade_id=None)
+                .execution_options(synchronize_session=False)
+            )
+            old = await session.get(UserNft, request.from_user_nft_id)
+            return "none" if old is None else str(old.level)
+
+        # Counted after the commit: a try the database rolled back counts nothing.
+        from_level = await retry.in_transaction(self._sessions, close, what="upgrade.close")
+        if from_level is not None:
+            _log.info("upgrade.closed", request=request.id, status=status, reason=reason)
+            self._count(from_level, str(op.level), status)
         await self._invalidate(request.user_id)
         return await self._state(request.id)
 

@@ -147,7 +147,17 @@ async def _run(settings: Settings) -> None:
         # The listener reads the trusted collections when it starts: after the worker's.
         listener = await stack.enter_async_context(indexer_cli.resources(settings))
         stream, leases = await stack.enter_async_context(stream_and_leases(settings))
-        relay = OutboxRelay(res.sessions, stream, leases, metrics=RelayMetrics(res.registry))
+        # The relay shares the minting resources' cache (in-process without Redis: this is
+        # its only process) to drop the qualification of each user an event concerns, and
+        # their upgrade counter, which it counts confirmed upgrades on.
+        relay = OutboxRelay(
+            res.sessions,
+            stream,
+            leases,
+            metrics=RelayMetrics(res.registry),
+            qualifications=res.qualifications,
+            minting_metrics=res.metrics,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         started = loop.time()

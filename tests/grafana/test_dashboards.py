@@ -120,3 +120,13 @@ def test_provisioning_points_at_the_dashboards() -> None:
     for path in (GRAFANA / "dashboards").glob("*.json"):
         text = path.read_text()
         assert f'"uid": "{uid}"' in text, f"{path.name} does not use the provisioned datasource"
+
+
+def test_all_jobs_means_every_job() -> None:
+    """A variable's "All" must match every job, not only the jobs its query lists: the job
+    list comes from the RPC metrics, and the outbox relay (which counts confirmed upgrades)
+    calls no RPC, so a list of the found values would leave it out of every panel."""
+    for path in sorted((GRAFANA / "dashboards").glob("*.json")):
+        for variable in json.loads(path.read_text()).get("templating", {}).get("list", []):
+            if variable.get("includeAll"):
+                assert variable.get("allValue") == ".*", f"{path.name}: ${variable['name']}"

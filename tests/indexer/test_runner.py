@@ -5,6 +5,7 @@ under a lease projects new transactions and serves health and metrics."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections import Counter
 
@@ -15,21 +16,38 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import Transaction
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aiw3.health import serve_health
+from chain.keys import Signer
 from chain.localnet import Localnet
 from chain.rpc import RpcClient
 from indexer import runner
 from indexer.metrics import IndexerMetrics
 from indexer.projection import Projection, Trust
-from indexer.runner import Indexer, IndexerConfig
+from indexer.runner import Indexer, IndexerConfig, cursor_name
+from indexer.sources import Seen
+from minting.cache import LocalLocks
+from minting.upgrades import Upgrades
 from store.engine import session_factory
 from store.leases import LocalLeases
-from store.tables import AssetEvent, AssetRow, TrackedAccount
-from tests.harness.localnet import raw_rpc, send
+from store.repos import tracking
+from store.tables import (
+    AssetEvent,
+    AssetRow,
+    EventOutbox,
+    MintOperation,
+    NftUpgradeRequest,
+    TrackedAccount,
+    UserNft,
+)
+from tests.harness.deadlock import deadlocks, lose_a_deadlock
+from tests.harness.localnet import raw_rpc, send, wait_status
+from tests.minting.test_activation import STANDARD, minted_user, uri_for
 
 from . import chainops as ops
 from .chainops import Deployment
@@ -338,3 +356,67 @@ async def test_positions_are_the_index_in_the_block(
     reply = await raw_rpc(chain.net.rpc_url, "localnet_dropSlots", [2])
     assert dropped in reply["result"]["droppedSlots"]
     assert await rpc.get_block(dropped) is None
+
+
+@pytest.mark.parametrize("backend", ["mysql"], indirect=True)
+async def test_a_unit_that_lost_a_deadlock_is_projected_again_whole(
+    rpc: RpcClient, client: AsyncClient, system_wallet: Signer, engine: AsyncEngine
+) -> None:
+    """The indexer settles an upgrade while another writer takes the same rows in the
+    opposite order (the request, then the old NFT's asset row): MariaDB rolls the indexer's
+    transaction back. It is run again, whole: one ``upgraded`` event, the cursor moved, and
+    the live loop would not have crashed."""
+    m = await minted_user(engine, rpc, client, system_wallet, volume="600000", badges=2)
+    upgrades = Upgrades(
+        m.sessions, rpc, system_wallet, m.keys, STANDARD, locks=LocalLocks(), uri_for=uri_for
+    )
+    ticket = await upgrades.request(str(m.wallet.pubkey()))
+    tx = Transaction.from_bytes(base64.b64decode(ticket.transaction))
+    tx.partial_sign([m.wallet], tx.message.recent_blockhash)
+    await wait_status(client, (await client.send_raw_transaction(bytes(tx))).value, "confirmed")
+    async with m.sessions() as s:
+        claim = (await s.execute(select(MintOperation).where(MintOperation.kind == "claim"))).one()
+    indexer = Indexer(
+        rpc,
+        m.sessions,
+        Projection(Trust()),
+        IndexerConfig(creators=(str(system_wallet.pubkey),)),
+        IndexerMetrics(CollectorRegistry()),
+    )
+
+    async def seen(signature: str | None, address: str) -> Seen:
+        assert signature is not None
+        found = await rpc.get_transaction(Signature.from_string(signature))
+        assert found is not None
+        return Seen(signature, found.slot, False, address)
+
+    assert await indexer.process(await seen(claim[0].signature, m.mint))  # the old NFT's asset
+    upgrade = await seen(ticket.signature, ticket.to_mint)
+    before = await deadlocks(engine)
+    wrote = await lose_a_deadlock(
+        engine,
+        indexer.process(upgrade),
+        lock_first="UPDATE nft_upgrade_requests SET error = error WHERE id = :request",
+        lock_then="SELECT mint FROM assets WHERE mint = :old FOR UPDATE",
+        params={"request": ticket.request_id, "old": ticket.from_mint},
+        ballast_user=m.user_id,
+    )
+    assert wrote
+    assert await deadlocks(engine) > before
+    await indexer.process(upgrade)  # delivered again: nothing more (checked below)
+    async with m.sessions() as s:
+        request = await s.get(NftUpgradeRequest, ticket.request_id)
+        nfts = (await s.execute(select(UserNft.level, UserNft.status).order_by(UserNft.id))).all()
+        events = (await s.execute(select(EventOutbox.event_type).order_by(EventOutbox.id))).all()
+        old, new = await s.get(AssetRow, ticket.from_mint), await s.get(AssetRow, ticket.to_mint)
+        cursor = await tracking.get_cursor(s, cursor_name(ticket.to_mint))
+    assert request is not None
+    assert request.status == "confirmed"
+    assert [tuple(n) for n in nfts] == [(1, "burned"), (2, "unlocked")]
+    assert [e for (e,) in events] == ["unlocked", "upgraded"]
+    assert old is not None
+    assert old.burnt
+    assert new is not None
+    assert new.owner == str(m.wallet.pubkey())
+    assert cursor is not None
+    assert cursor.signature == ticket.signature

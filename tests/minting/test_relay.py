@@ -14,7 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import ConfigError
+from minting import qualification
+from minting.cache import Cache, LocalCache, RedisCache
 from minting.events import START, Entry, Event, EventStream, LocalStream, RedisStream
+from minting.metrics import MintingMetrics
+from minting.qualification import QualificationService
 from minting.relay import LEASE_NAME, OutboxRelay, RelayLeaseHeld, RelayMetrics
 from store.engine import session_factory
 from store.leases import Leases, LocalLeases, RedisLeases
@@ -215,6 +219,58 @@ async def test_racing_relays_publish_each_event_once_in_order(
         for r in registries
     ]
     assert sum(published) == len(ids)
+
+
+def _cache(parts: _Backend) -> Cache:
+    return LocalCache() if parts.redis is None else RedisCache(parts.redis)
+
+
+async def test_each_user_of_a_batch_has_their_qualification_dropped(
+    engine: AsyncEngine, parts: _Backend
+) -> None:
+    """Whoever wrote the event (the indexer settling a transfer, a burn, an upgrade), the
+    relay drops its user's cached qualification as it publishes, before it marks the batch:
+    a crash in between drops it again with the batch published again."""
+    cache = _cache(parts)
+    qualifications = QualificationService(session_factory(engine), cache)
+    keys = {user: qualification.cache_key(user) for user in (0, 1, 2, 7)}
+    for key in keys.values():
+        await cache.set(key, "{}", 300)
+    await _enqueue(engine, 4, users=2)  # users 0 and 1
+
+    with pytest.raises(_Crash):
+        await _relay(engine, parts, qualifications=qualifications, failpoint=_crash).run_once()
+    assert [user for user, key in keys.items() if await cache.get(key)] == [2, 7]
+
+    await cache.set(keys[0], "{}", 300)  # cached again before the events were marked
+    assert await _relay(engine, parts, qualifications=qualifications).run_once() == 4
+    assert [user for user, key in keys.items() if await cache.get(key)] == [2, 7]
+
+
+async def test_confirmed_upgrades_are_counted_once_per_event(
+    engine: AsyncEngine, parts: _Backend
+) -> None:
+    """From the one ``upgraded`` event, whoever settled the upgrade; counted once the batch is
+    marked, so an event published twice (a crash before the mark) counts once."""
+    async with session_factory(engine)() as session, session.begin():
+        for user, (old, new) in enumerate([(1, 2), (2, 3), (1, 2)]):
+            payload = {"type": "upgraded", "user_id": user, "from_level": old, "to_level": new}
+            await outbox.enqueue(session, NFT_EVENTS, "upgraded", payload, user)
+        await outbox.enqueue(session, NFT_EVENTS, "burned", {"type": "burned"}, 1)
+    registry = CollectorRegistry()
+    metrics = MintingMetrics(registry)
+
+    def counted(old: str, new: str) -> float | None:
+        labels = {"from_level": old, "to_level": new, "status": "confirmed"}
+        return registry.get_sample_value("nft_upgrades_total", labels)
+
+    with pytest.raises(_Crash):
+        await _relay(engine, parts, minting_metrics=metrics, failpoint=_crash).run_once()
+    assert counted("1", "2") is None  # published, not marked: not counted
+    relay = _relay(engine, parts, minting_metrics=metrics)
+    assert await relay.run_once() == 4
+    assert await relay.run_once() == 0
+    assert (counted("1", "2"), counted("2", "3")) == (2, 1)
 
 
 def test_the_lease_is_renewed_often_enough() -> None:

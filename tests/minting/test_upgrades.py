@@ -17,14 +17,14 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chain.asset import fetch_asset
 from chain.keys import Signer
 from chain.rpc import RpcClient
 from core.errors import RetryableStoreError
 from minting import qualification
-from minting.cache import LocalLocks
+from minting.cache import LocalCache, LocalLocks
 from minting.errors import (
     MaxLevelReached,
     NftNotFound,
@@ -33,13 +33,18 @@ from minting.errors import (
     UpgradeInProgress,
     UpgradeMismatch,
 )
+from minting.events import LocalStream
 from minting.ipfs.local import LocalPinner
 from minting.keys import MintKeys
 from minting.metrics import MintingMetrics
+from minting.qualification import QualificationService
+from minting.relay import OutboxRelay
 from minting.upgrades import AWAITING_OWNER, Upgrades, UpgradeState, UpgradeTicket
 from minting.worker import MintWorker
-from store.engine import session_factory
+from store.engine import create_engine, session_factory
+from store.leases import LocalLeases
 from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, UserNft
+from tests.harness.deadlock import deadlocks, lose_a_deadlock
 from tests.harness.localnet import blockhash as finalized_blockhash
 from tests.harness.localnet import transfer_nft_tx, wait_status
 from tests.minting.conftest import make_user
@@ -47,7 +52,11 @@ from tests.minting.test_activation import STANDARD, Minted, index, minted_user, 
 
 
 def _upgrades(
-    m: Minted, rpc: RpcClient, system: Signer, registry: CollectorRegistry | None = None
+    m: Minted,
+    rpc: RpcClient,
+    system: Signer,
+    metrics: MintingMetrics | None = None,
+    qualifications: QualificationService | None = None,
 ) -> Upgrades:
     return Upgrades(
         m.sessions,
@@ -57,8 +66,42 @@ def _upgrades(
         STANDARD,
         locks=LocalLocks(),
         uri_for=uri_for,
-        metrics=None if registry is None else MintingMetrics(registry),
+        metrics=metrics,
+        qualifications=qualifications,
     )
+
+
+def _development_upgrades(
+    sessions: async_sessionmaker[AsyncSession], rpc: RpcClient, system: Signer
+) -> Upgrades:
+    """Upgrades under the development mint secret, for users without a minted NFT."""
+    return Upgrades(
+        sessions,
+        rpc,
+        system,
+        MintKeys.development(system),
+        STANDARD,
+        locks=LocalLocks(),
+        uri_for=uri_for,
+    )
+
+
+def _relay(
+    m: Minted, metrics: MintingMetrics, qualifications: QualificationService | None = None
+) -> OutboxRelay:
+    """The outbox relay, which counts confirmed upgrades from their ``upgraded`` event."""
+    return OutboxRelay(
+        m.sessions,
+        LocalStream(),
+        LocalLeases(),
+        minting_metrics=metrics,
+        qualifications=qualifications,
+    )
+
+
+def _counted(registry: CollectorRegistry, status: str) -> float | None:
+    labels = {"from_level": "1", "to_level": "2", "status": status}
+    return registry.get_sample_value("nft_upgrades_total", labels)
 
 
 def _wallet_signs(ticket: UpgradeTicket, wallet: Keypair) -> Transaction:
@@ -175,7 +218,8 @@ async def test_upgrade_sent_by_the_wallet_itself(
         engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
     )
     registry = CollectorRegistry()
-    upgrades = _upgrades(m, rpc_client, system_wallet, registry)
+    metrics = MintingMetrics(registry)
+    upgrades = _upgrades(m, rpc_client, system_wallet, metrics)
     ticket = await upgrades.request(str(m.wallet.pubkey()))
     signed = _wallet_signs(ticket, m.wallet)
 
@@ -194,9 +238,10 @@ async def test_upgrade_sent_by_the_wallet_itself(
     assert nfts == [(1, "burned"), (2, "unlocked")]
     assert [b[0] for b in badges] == ["consumed", "consumed"]
     assert events == ["unlocked", "upgraded"]
-    for status in ("requested", "confirmed"):
-        labels = {"from_level": "1", "to_level": "2", "status": status}
-        assert registry.get_sample_value("nft_upgrades_total", labels) == 1
+    assert _counted(registry, "requested") == 1
+    assert _counted(registry, "confirmed") is None  # the relay counts it, from the event
+    assert await _relay(m, metrics).run_once() == 2
+    assert _counted(registry, "confirmed") == 1
 
 
 async def test_concurrent_requests_record_one_upgrade(
@@ -290,15 +335,7 @@ async def test_an_unsigned_upgrade_expires_and_can_be_asked_again(
 
 async def test_refusals(engine: AsyncEngine, rpc_client: RpcClient, system_wallet: Signer) -> None:
     sessions = session_factory(engine)
-    upgrades = Upgrades(
-        sessions,
-        rpc_client,
-        system_wallet,
-        MintKeys.development(system_wallet),
-        STANDARD,
-        locks=LocalLocks(),
-        uri_for=uri_for,
-    )
+    upgrades = _development_upgrades(sessions, rpc_client, system_wallet)
     async with sessions() as session:
         nobody = await make_user(session, "600000", 2)
         top = await make_user(session, "90000000", 10)
@@ -344,16 +381,23 @@ async def test_one_upgraded_event_whoever_sees_the_upgrade_first(
 ) -> None:
     """The chain listener and the minting engine both see the upgrade: old NFT burned, new
     one unlocked, badges consumed, request confirmed, one ``upgraded`` event and no
-    ``burned``/``unlocked`` of its own, in either order."""
+    ``burned``/``unlocked`` of its own, in either order. Either way the upgrade is counted
+    confirmed once, and the user's cached qualification shows the new NFT's benefits once the
+    relay has published the event (the indexer cannot reach the minting engine's cache)."""
     m = await minted_user(
         engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
     )
-    upgrades = _upgrades(m, rpc_client, system_wallet)
+    registry = CollectorRegistry()
+    metrics = MintingMetrics(registry)
+    qualifications = QualificationService(m.sessions, LocalCache())
+    upgrades = _upgrades(m, rpc_client, system_wallet, metrics, qualifications)
     ticket = await upgrades.request(str(m.wallet.pubkey()))
     signed = _wallet_signs(ticket, m.wallet)
     sent = (await solana_client.send_raw_transaction(bytes(signed))).value
     await wait_status(solana_client, sent, "confirmed")
     history = [await _claim_signature(m), ticket.signature]
+    # Cached while the upgrade is open: the level-1 NFT's benefits.
+    assert (await qualifications.check(m.user_id)).benefits.from_levels == (1,)
 
     if first == "indexer":
         await index(m, rpc_client, history)
@@ -367,6 +411,14 @@ async def test_one_upgraded_event_whoever_sees_the_upgrade_first(
         await index(m, rpc_client, history)
     await index(m, rpc_client, history)  # delivered again: nothing more
     await upgrades.settle_open()
+    relay = _relay(m, metrics, qualifications)
+    assert await relay.run_once() == 2
+    assert await relay.run_once() == 0
+    answer = await qualifications.check(m.user_id)
+    assert (answer.nft_level, answer.benefits.from_levels) == (2, (2,))
+    assert answer.benefits.fee_reduction_pct == 20
+    assert _counted(registry, "requested") == 1
+    assert _counted(registry, "confirmed") == 1
 
     nfts, badges, events = await _rows(m)
     assert nfts == [(1, "burned"), (2, "unlocked")]
@@ -408,7 +460,8 @@ async def test_the_worker_loop_settles_upgrades_nobody_asks_about(
         engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
     )
     registry = CollectorRegistry()
-    upgrades = _upgrades(m, rpc_client, system_wallet, registry)
+    metrics = MintingMetrics(registry)
+    upgrades = _upgrades(m, rpc_client, system_wallet, metrics)
     worker = MintWorker(
         m.sessions,
         rpc_client,
@@ -453,10 +506,10 @@ async def test_the_worker_loop_settles_upgrades_nobody_asks_about(
     assert nfts == [(1, "burned"), (2, "failed"), (2, "unlocked")]
     assert [b[0] for b in badges] == ["consumed", "consumed"]
     assert events == ["unlocked", "upgraded"]
+    await _relay(m, metrics).run_once()
     for status in ("requested", "expired", "confirmed"):
-        labels = {"from_level": "1", "to_level": "2", "status": status}
         expected = 2 if status == "requested" else 1
-        assert registry.get_sample_value("nft_upgrades_total", labels) == expected
+        assert _counted(registry, status) == expected
 
 
 async def test_upgrade_transactions_carry_the_priority_fee_settings(
@@ -491,3 +544,48 @@ async def test_upgrade_transactions_carry_the_priority_fee_settings(
     assert len(bytes(signed)) <= 1232
     await upgrades.submit(bytes(signed))
     await _until(upgrades, ticket.signature, "confirmed")
+
+
+@pytest.mark.parametrize("backend", ["mysql"], indirect=True)
+async def test_a_settle_that_lost_a_deadlock_runs_again(
+    engine: AsyncEngine, rpc_client: RpcClient, solana_client: AsyncClient, system_wallet: Signer
+) -> None:
+    """The engine's settle holds the request and waits for its badges, which another writer
+    (in the opposite order, as the indexer may) holds while it waits for the request: MariaDB
+    rolls the engine's transaction back, and the engine runs it again and settles once."""
+    m = await minted_user(
+        engine, rpc_client, solana_client, system_wallet, volume="600000", badges=2
+    )
+    upgrades = _upgrades(m, rpc_client, system_wallet)
+    ticket = await upgrades.request(str(m.wallet.pubkey()))
+    sent = await solana_client.send_raw_transaction(bytes(_wallet_signs(ticket, m.wallet)))
+    await wait_status(solana_client, sent.value, "confirmed")
+
+    before = await deadlocks(engine)
+    state = await lose_a_deadlock(
+        engine,
+        upgrades.observe(ticket.signature),
+        lock_first="UPDATE badges SET status = status WHERE reserved_by_upgrade_id = :request",
+        lock_then="SELECT id FROM nft_upgrade_requests WHERE id = :request FOR UPDATE",
+        params={"request": ticket.request_id},
+        ballast_user=m.user_id,
+    )
+    assert await deadlocks(engine) > before
+    assert state.status == "confirmed"
+    nfts, badges, events = await _rows(m)
+    assert nfts == [(1, "burned"), (2, "unlocked")]
+    assert badges == [("consumed", None), ("consumed", None)]
+    assert events == ["unlocked", "upgraded"]
+
+
+async def test_settling_is_put_off_while_the_database_is_unreachable(
+    rpc_client: RpcClient, system_wallet: Signer
+) -> None:
+    """The worker's loop calls it every turn: a database that cannot be reached puts the
+    settling off to the next turn instead of stopping the loop."""
+    unreachable = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    try:
+        upgrades = _development_upgrades(session_factory(unreachable), rpc_client, system_wallet)
+        assert await upgrades.settle_open() == []
+    finally:
+        await unreachable.dispose()
