@@ -1,7 +1,7 @@
 """Claims per second end to end (claim -> confirmed -> ``unlocked``), beside the chain's raw rate.
 
     .venv/bin/python bench/mint.py [--claims 1000] [--concurrency 32] [--claimers 2]
-                                   [--skip-postgres] [--drain]
+                                   [--skip-postgres] [--drain] [--only RUN,...]
 
 One run starts ``aiw3 localnet`` (its default 400 ms slots) and measures, in this order:
 
@@ -16,8 +16,9 @@ One run starts ``aiw3 localnet`` (its default 400 ms slots) and measures, in thi
 - with ``--drain``, the workers' own rate on PostgreSQL: every claim is recorded first, then
   1 or 3 workers start and the clock runs from their readiness until all are ``unlocked``.
 
-``BENCH_PROFILE=DIR`` runs each worker under cProfile (``DIR/worker<i>.prof``), and each
-claimer's share too (``DIR/claimer-<pid>-<ns>.prof``).
+``--only`` picks runs by name (``sqlite1``, ``pg1``, ``pg3``, ``drain1``, ``drain3``), e.g. to
+profile one. ``BENCH_PROFILE=DIR`` runs each worker under cProfile (``DIR/worker<i>.prof``),
+and each claimer's share too (``DIR/claimer-<pid>-<ns>.prof``).
 
 Prints each rate and its ratio to the raw rate. Bounded: every wait has a timeout.
 
@@ -240,6 +241,7 @@ async def end_to_end(
             }
             if not drain_only:
                 procs += await _start_workers(env, home, workers)
+            idle = sum(_cpu_seconds(proc.pid) for proc in procs)  # their start-up
             loop = asyncio.get_running_loop()
             await asyncio.gather(  # one process each, started before the clock
                 *(loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(claimers))
@@ -258,6 +260,7 @@ async def end_to_end(
             counted = claims
             if drain_only:  # the workers' own rate: every claim is recorded before they start
                 procs += await _start_workers(env, home, workers)
+                idle = sum(_cpu_seconds(proc.pid) for proc in procs)
                 # The first worker starts on the queue while the others start up: count only
                 # what is left once all of them are ready.
                 start = time.perf_counter()
@@ -268,11 +271,13 @@ async def end_to_end(
                     raise RuntimeError(f"not all claims were minted: {await _done(engine)}")
                 await asyncio.sleep(0.05)
             elapsed = time.perf_counter() - start
+            cpu = sum(_cpu_seconds(proc.pid) for proc in procs) - idle
             print(
                 f"    {workers} worker(s), {make_url(database_url).get_backend_name()}"
                 f"{', drain only' if drain_only else ''}: claims recorded in {recorded:.1f} s, "
                 f"all unlocked {elapsed:.1f} s after the {'workers' if drain_only else 'claims'}"
-                f" started ({counted} counted)",
+                f" started ({counted} counted); workers' CPU {cpu:.1f} s "
+                f"({cpu / counted * 1000:.1f} ms per claim)",
                 file=sys.stderr,
             )
             return counted / elapsed
@@ -283,6 +288,15 @@ async def end_to_end(
             for proc in procs:
                 await asyncio.wait_for(proc.wait(), 60)
             await engine.dispose()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _postgres_database() -> tuple[str, str]:
@@ -312,7 +326,12 @@ async def main() -> None:
     parser.add_argument(
         "--drain", action="store_true", help="also: workers started after all claims (PostgreSQL)"
     )
+    parser.add_argument(
+        "--only", default="", help="comma-separated runs: sqlite1,pg1,pg3,drain1,drain3"
+    )
     args = parser.parse_args()
+    only = {name for name in args.only.split(",") if name}
+    wanted = only.__contains__ if only else lambda _: True
     configure_logging("WARNING")
 
     proc, rpc_url, ws_url = await _start_localnet()
@@ -321,21 +340,24 @@ async def main() -> None:
     try:
         await bench_rpc(rpc_url, 100, 4)  # warm-up
         raw = await bench_rpc(rpc_url, args.claims, 4)
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            rate = await end_to_end(
-                url,
-                rpc_url,
-                ws_url,
-                workers=1,
-                claims=args.claims,
-                concurrency=args.concurrency,
-                claimers=args.claimers,
-                pool=pool,
-            )
-            results.append(("SQLite, 1 worker", rate))
+        if wanted("sqlite1"):
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+                rate = await end_to_end(
+                    url,
+                    rpc_url,
+                    ws_url,
+                    workers=1,
+                    claims=args.claims,
+                    concurrency=args.concurrency,
+                    claimers=args.claimers,
+                    pool=pool,
+                )
+                results.append(("SQLite, 1 worker", rate))
         if not args.skip_postgres:
             for workers in (1, 3):
+                if not wanted(f"pg{workers}"):
+                    continue
                 url, name = await _postgres_database()
                 try:
                     rate = await end_to_end(
@@ -351,8 +373,10 @@ async def main() -> None:
                 finally:
                     await _drop_postgres(name)
                 results.append((f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}", rate))
-            if args.drain:
+            if args.drain or any(name.startswith("drain") for name in only):
                 for workers in (1, 3):
+                    if not wanted(f"drain{workers}"):
+                        continue
                     url, name = await _postgres_database()
                     try:
                         rate = await end_to_end(

@@ -116,6 +116,7 @@ class MintWorker:
         batch: int = 20,
         hold_for: float = 30.0,
         poll: float = 0.2,
+        linger: float = 0.05,
         backoff_base: float = 0.5,
         backoff_max: float = 60.0,
         compute_unit_limit: int | None = None,
@@ -142,6 +143,7 @@ class MintWorker:
         self._batch = batch
         self._hold_for = dt.timedelta(seconds=hold_for)
         self._poll = poll
+        self._linger = min(linger, poll)
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._cu_limit = compute_unit_limit
@@ -153,13 +155,18 @@ class MintWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Resume every unfinished operation, then work until ``stop`` is set; the step in
-        hand is finished first."""
+        hand is finished first.
+
+        A full batch is followed by the next at once; a part batch by a ``linger`` first, so
+        that claims arriving one by one are taken a few at a time: each step has costs of its
+        own (its claim, blockhash and writes) that a batch of one pays alone, and that cost
+        CPU the claims, the database and the other workers share."""
         await self.resume()
         while not stop.is_set():
             done = await self._turn()
-            if not done:
+            if done < self._batch:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._poll)
+                    await asyncio.wait_for(stop.wait(), self._linger if done else self._poll)
 
     async def run_once(
         self, *, within: float | None = 120.0, stop: asyncio.Event | None = None
