@@ -20,7 +20,8 @@ One run starts ``aiw3 localnet`` (its default 400 ms slots) and measures, in thi
 profile one. ``BENCH_PROFILE=DIR`` runs each worker under cProfile (``DIR/worker<i>.prof``),
 and each claimer's share too (``DIR/claimer-<pid>-<ns>.prof``).
 
-Prints each rate and its ratio to the raw rate. Bounded: every wait has a timeout.
+Prints each rate and its ratio to the raw rate, and the workers' CPU per claim (from
+``/proc``, their start-up left out). Bounded: every wait has a timeout.
 
 Measured on the shared 2-core machine (1000 claims, 2026-12-01; before -> after the claim
 path's single-statement standing and the worker's one-commit-per-batch writes): SQLite 1 worker
@@ -37,6 +38,26 @@ chain rate alone swung 167-741 tx/s between runs): end to end SQLite 1 worker 29
 Two concurrent turn loops in one worker (a WIP commit on branch worker2) measured the same as one
 in back-to-back pairs (49/50/42 vs 49/51/47); drain only: 1 worker 58 (one loop, loaded) and 141
 (two loops, quiet), 3 workers 197 and 498: not paired, so not a claim.
+
+2026-12-02 01:47-01:55, branch mintperf (tier image pinned and tier names read once per worker,
+guarded writes as compiled Core statements with one for a batch's alike ``sent`` marks, a part
+batch lingering 50 ms), 1000 claims, three back-to-back pairs of ``--only pg1,drain1`` against
+main (dd607a6), load 2-3 from other helpers' tests: the workers' CPU per claim, PostgreSQL 1
+worker end to end 14.8/12.5/10.9 -> 10.7/7.5/8.9 ms, drain only 10.7/11.1/9.6 -> 8.8/6.8/8.2 ms
+(a fifth to a quarter less); end to end 47/49/57 -> 60/94/64 claims/s, drain only 82/78/81 ->
+80/132/99. Two full ``--drain`` runs each (main, branch, main, branch) swung more than they
+differed: SQLite 1 worker 63/59 -> 57/61, PostgreSQL 1 worker 70/70 -> 61/69, 3 workers
+53/90 -> 67/94, drain only 1 worker 75/94 -> 80/94, 3 workers (main failed once on a deadlock
+at start-up)/140 -> 162/255; the raw chain rate swung 332-739 tx/s. The aim of 100 claims/s
+end to end is reached only in quiet moments. What limits it now: CPU. A worker spends about
+7-9 ms of CPU per claim. In its profile (drain only, main thread) SQLAlchemy is about a third,
+most of it the confirming transaction's guarded transition (``transitions.move``: four ORM
+statements per NFT, beside the worker's one compiled UPDATE); one sendTransaction HTTP request
+per operation (httpx/httpcore/anyio/h11) about a fifth; outside the profile, in a thread, the
+metadata JSON's CID and block write (``minting.ipfs``, ~0.8 ms per NFT). With the two
+claimer processes (recording 1000 claims takes 3-7 s beside the workers), the local chain
+(simulating every transaction at preflight) and PostgreSQL, the two cores are full: a third
+worker adds little end to end.
 """
 
 from __future__ import annotations
