@@ -1,7 +1,7 @@
 """Claims per second end to end (claim -> confirmed -> ``unlocked``), beside the chain's raw rate.
 
     .venv/bin/python bench/mint.py [--claims 1000] [--concurrency 32] [--claimers 2]
-                                   [--skip-postgres] [--drain]
+                                   [--skip-postgres] [--drain] [--only RUN,...]
 
 One run starts ``aiw3 localnet`` (its default 400 ms slots) and measures, in this order:
 
@@ -16,10 +16,12 @@ One run starts ``aiw3 localnet`` (its default 400 ms slots) and measures, in thi
 - with ``--drain``, the workers' own rate on PostgreSQL: every claim is recorded first, then
   1 or 3 workers start and the clock runs from their readiness until all are ``unlocked``.
 
-``BENCH_PROFILE=DIR`` runs each worker under cProfile (``DIR/worker<i>.prof``), and each
-claimer's share too (``DIR/claimer-<pid>-<ns>.prof``).
+``--only`` picks runs by name (``sqlite1``, ``pg1``, ``pg3``, ``drain1``, ``drain3``), e.g. to
+profile one. ``BENCH_PROFILE=DIR`` runs each worker under cProfile (``DIR/worker<i>.prof``),
+and each claimer's share too (``DIR/claimer-<pid>-<ns>.prof``).
 
-Prints each rate and its ratio to the raw rate. Bounded: every wait has a timeout.
+Prints each rate and its ratio to the raw rate, and the workers' CPU per claim (from
+``/proc``, their start-up left out). Bounded: every wait has a timeout.
 
 Measured on the shared 2-core machine (1000 claims, 2026-12-01; before -> after the claim
 path's single-statement standing and the worker's one-commit-per-batch writes): SQLite 1 worker
@@ -36,6 +38,26 @@ chain rate alone swung 167-741 tx/s between runs): end to end SQLite 1 worker 29
 Two concurrent turn loops in one worker (a WIP commit on branch worker2) measured the same as one
 in back-to-back pairs (49/50/42 vs 49/51/47); drain only: 1 worker 58 (one loop, loaded) and 141
 (two loops, quiet), 3 workers 197 and 498: not paired, so not a claim.
+
+2026-12-02 01:47-01:55, branch mintperf (tier image pinned and tier names read once per worker,
+guarded writes as compiled Core statements with one for a batch's alike ``sent`` marks, a part
+batch lingering 50 ms), 1000 claims, three back-to-back pairs of ``--only pg1,drain1`` against
+main (dd607a6), load 2-3 from other helpers' tests: the workers' CPU per claim, PostgreSQL 1
+worker end to end 14.8/12.5/10.9 -> 10.7/7.5/8.9 ms, drain only 10.7/11.1/9.6 -> 8.8/6.8/8.2 ms
+(a fifth to a quarter less); end to end 47/49/57 -> 60/94/64 claims/s, drain only 82/78/81 ->
+80/132/99. Two full ``--drain`` runs each (main, branch, main, branch) swung more than they
+differed: SQLite 1 worker 63/59 -> 57/61, PostgreSQL 1 worker 70/70 -> 61/69, 3 workers
+53/90 -> 67/94, drain only 1 worker 75/94 -> 80/94, 3 workers (main failed once on a deadlock
+at start-up)/140 -> 162/255; the raw chain rate swung 332-739 tx/s. The aim of 100 claims/s
+end to end is reached only in quiet moments. What limits it now: CPU. A worker spends about
+7-9 ms of CPU per claim. In its profile (drain only, main thread) SQLAlchemy is about a third,
+most of it the confirming transaction's guarded transition (``transitions.move``: four ORM
+statements per NFT, beside the worker's one compiled UPDATE); one sendTransaction HTTP request
+per operation (httpx/httpcore/anyio/h11) about a fifth; outside the profile, in a thread, the
+metadata JSON's CID and block write (``minting.ipfs``, ~0.8 ms per NFT). With the two
+claimer processes (recording 1000 claims takes 3-7 s beside the workers), the local chain
+(simulating every transaction at preflight) and PostgreSQL, the two cores are full: a third
+worker adds little end to end.
 """
 
 from __future__ import annotations
@@ -240,6 +262,7 @@ async def end_to_end(
             }
             if not drain_only:
                 procs += await _start_workers(env, home, workers)
+            idle = sum(_cpu_seconds(proc.pid) for proc in procs)  # their start-up
             loop = asyncio.get_running_loop()
             await asyncio.gather(  # one process each, started before the clock
                 *(loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(claimers))
@@ -258,6 +281,7 @@ async def end_to_end(
             counted = claims
             if drain_only:  # the workers' own rate: every claim is recorded before they start
                 procs += await _start_workers(env, home, workers)
+                idle = sum(_cpu_seconds(proc.pid) for proc in procs)
                 # The first worker starts on the queue while the others start up: count only
                 # what is left once all of them are ready.
                 start = time.perf_counter()
@@ -268,11 +292,13 @@ async def end_to_end(
                     raise RuntimeError(f"not all claims were minted: {await _done(engine)}")
                 await asyncio.sleep(0.05)
             elapsed = time.perf_counter() - start
+            cpu = sum(_cpu_seconds(proc.pid) for proc in procs) - idle
             print(
                 f"    {workers} worker(s), {make_url(database_url).get_backend_name()}"
                 f"{', drain only' if drain_only else ''}: claims recorded in {recorded:.1f} s, "
                 f"all unlocked {elapsed:.1f} s after the {'workers' if drain_only else 'claims'}"
-                f" started ({counted} counted)",
+                f" started ({counted} counted); workers' CPU {cpu:.1f} s "
+                f"({cpu / counted * 1000:.1f} ms per claim)",
                 file=sys.stderr,
             )
             return counted / elapsed
@@ -283,6 +309,15 @@ async def end_to_end(
             for proc in procs:
                 await asyncio.wait_for(proc.wait(), 60)
             await engine.dispose()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _postgres_database() -> tuple[str, str]:
@@ -312,7 +347,12 @@ async def main() -> None:
     parser.add_argument(
         "--drain", action="store_true", help="also: workers started after all claims (PostgreSQL)"
     )
+    parser.add_argument(
+        "--only", default="", help="comma-separated runs: sqlite1,pg1,pg3,drain1,drain3"
+    )
     args = parser.parse_args()
+    only = {name for name in args.only.split(",") if name}
+    wanted = only.__contains__ if only else lambda _: True
     configure_logging("WARNING")
 
     proc, rpc_url, ws_url = await _start_localnet()
@@ -321,21 +361,24 @@ async def main() -> None:
     try:
         await bench_rpc(rpc_url, 100, 4)  # warm-up
         raw = await bench_rpc(rpc_url, args.claims, 4)
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            rate = await end_to_end(
-                url,
-                rpc_url,
-                ws_url,
-                workers=1,
-                claims=args.claims,
-                concurrency=args.concurrency,
-                claimers=args.claimers,
-                pool=pool,
-            )
-            results.append(("SQLite, 1 worker", rate))
+        if wanted("sqlite1"):
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+                rate = await end_to_end(
+                    url,
+                    rpc_url,
+                    ws_url,
+                    workers=1,
+                    claims=args.claims,
+                    concurrency=args.concurrency,
+                    claimers=args.claimers,
+                    pool=pool,
+                )
+                results.append(("SQLite, 1 worker", rate))
         if not args.skip_postgres:
             for workers in (1, 3):
+                if not wanted(f"pg{workers}"):
+                    continue
                 url, name = await _postgres_database()
                 try:
                     rate = await end_to_end(
@@ -351,8 +394,10 @@ async def main() -> None:
                 finally:
                     await _drop_postgres(name)
                 results.append((f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}", rate))
-            if args.drain:
+            if args.drain or any(name.startswith("drain") for name in only):
                 for workers in (1, 3):
+                    if not wanted(f"drain{workers}"):
+                        continue
                     url, name = await _postgres_database()
                     try:
                         rate = await end_to_end(

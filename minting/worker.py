@@ -51,11 +51,11 @@ from minting.budget import with_budget
 from minting.ipfs import Pinner
 from minting.ipfs.errors import PinningError
 from minting.keys import MintKeys, MintSecretMissing
-from minting.metadata import TierRef, pin_metadata
+from minting.metadata import TierRef, pin_metadata, pin_tier_image
 from minting.metrics import MintingMetrics
 from minting.upgrades import Upgrades
 from store.dialect import lock_for_claim
-from store.repos import tiers, transitions
+from store.repos import mint_operations, tiers, transitions
 from store.repos.transitions import ChainFact
 from store.tables import MINT_STATES, MintOperation
 
@@ -116,6 +116,7 @@ class MintWorker:
         batch: int = 20,
         hold_for: float = 30.0,
         poll: float = 0.2,
+        linger: float = 0.05,
         backoff_base: float = 0.5,
         backoff_max: float = 60.0,
         compute_unit_limit: int | None = None,
@@ -131,6 +132,8 @@ class MintWorker:
         self._standard = standard
         self._pinner = pinner
         self._tier_names: dict[int, str] = {}
+        self._image_cids: dict[int, str] = {}  # level -> its image's CID, pinned by us
+        self._levels_lock = asyncio.Lock()  # one tier read / image pin for a whole batch
         self.alive_at = 0.0  # loop time of the last turn, for a liveness check
         self.ready = False  # the database and the chain answered the last step
         self._observe_every = observe_every
@@ -140,6 +143,7 @@ class MintWorker:
         self._batch = batch
         self._hold_for = dt.timedelta(seconds=hold_for)
         self._poll = poll
+        self._linger = min(linger, poll)
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._cu_limit = compute_unit_limit
@@ -151,13 +155,18 @@ class MintWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Resume every unfinished operation, then work until ``stop`` is set; the step in
-        hand is finished first."""
+        hand is finished first.
+
+        A full batch is followed by the next at once; a part batch by a ``linger`` first, so
+        that claims arriving one by one are taken a few at a time: each step has costs of its
+        own (its claim, blockhash and writes) that a batch of one pays alone, and that cost
+        CPU the claims, the database and the other workers share."""
         await self.resume()
         while not stop.is_set():
             done = await self._turn()
-            if not done:
+            if done < self._batch:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._poll)
+                    await asyncio.wait_for(stop.wait(), self._linger if done else self._poll)
 
     async def run_once(
         self, *, within: float | None = 120.0, stop: asyncio.Event | None = None
@@ -426,15 +435,23 @@ class MintWorker:
     async def _pin(self, op: MintOperation) -> str:
         """Pin the NFT's own metadata JSON; its uri is recorded with the signed transaction
         (same bytes, same CID: a pin repeated after a crash gives the uri the first gave)."""
-        tier = TierRef(op.level, await self._tier_name(op.level))
-        return await pin_metadata(self._pinner, tier, mint=op.mint_address)
+        name, image_cid = await self._level(op.level)
+        return await pin_metadata(
+            self._pinner, TierRef(op.level, name), mint=op.mint_address, image_cid=image_cid
+        )
 
-    async def _tier_name(self, level: int) -> str:
-        if level not in self._tier_names:
-            async with self._sessions() as session:
-                rows = await tiers.list_tiers(session)
-            self._tier_names = {t.level: t.name for t in rows}
-        return self._tier_names.get(level, f"Level {level}")
+    async def _level(self, level: int) -> tuple[str, str]:
+        """The tier's name and its image's CID, read and pinned once per worker (an image,
+        once pinned, stays pinned): not once per operation, nor once per operation of the
+        first batch (they all ask at the same time, hence the lock)."""
+        async with self._levels_lock:
+            if level not in self._tier_names:
+                async with self._sessions() as session:
+                    rows = await tiers.list_tiers(session)
+                self._tier_names = {t.level: t.name for t in rows}
+            if level not in self._image_cids:
+                self._image_cids[level] = await pin_tier_image(self._pinner, level)
+        return self._tier_names.get(level, f"Level {level}"), self._image_cids[level]
 
     def _plan(self, op: MintOperation, uri: str) -> Plan:
         plan = self._standard.mint_plan(
@@ -573,13 +590,8 @@ class MintWorker:
         async with self._sessions() as session, session.begin():
             for confirm in sorted(confirms, key=lambda c: c.op.id):  # one lock order
                 op = confirm.op
-                result = await session.execute(
-                    update(MintOperation)
-                    .where(MintOperation.id == op.id, MintOperation.state == op.state)
-                    .values(state="confirmed", confirmed_slot=confirm.slot, last_error=None)
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
+                values = {"state": "confirmed", "confirmed_slot": confirm.slot, "last_error": None}
+                if not await mint_operations.guarded_update(session, op.id, op.state, values):
                     continue  # another worker confirmed it first
                 fact = ChainFact(slot=confirm.slot, signature=confirm.signature, at=_now())
                 await transitions.move(session, op.mint_address, "unlocked", fact)
@@ -610,19 +622,12 @@ class MintWorker:
         transaction; returns the operations that moved (the others moved on elsewhere)."""
         if not changes:
             return []
-        moved: list[tuple[MintOperation, dict[str, Any]]] = []
-        async with self._sessions() as session, session.begin():
-            for op, values in sorted(changes, key=lambda c: c[0].id):  # one lock order
-                stmt = update(MintOperation).where(
-                    MintOperation.id == op.id, MintOperation.state == op.state
-                )
-                if attempts:
-                    stmt = stmt.values(attempts=MintOperation.attempts + 1)
-                result = await session.execute(
-                    stmt.values(**values).execution_options(synchronize_session=False)
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    moved.append((op, values))
+        ordered = sorted(changes, key=lambda c: c[0].id)  # one lock order
+        moved: list[tuple[MintOperation, dict[str, Any]]] | None = None
+        if len(ordered) > 1 and _alike(ordered):
+            moved = await self._guarded_together(ordered, attempts=attempts)
+        if moved is None:
+            moved = await self._guarded_each(ordered, attempts=attempts)
         # The rows are now what we wrote: mirror them on our (detached) copies.
         for op, values in moved:
             for name, value in values.items():
@@ -630,6 +635,37 @@ class MintWorker:
             if attempts:
                 op.attempts += 1
         return [op for op, _ in moved]
+
+    async def _guarded_together(
+        self, changes: list[tuple[MintOperation, dict[str, Any]]], *, attempts: bool
+    ) -> list[tuple[MintOperation, dict[str, Any]]] | None:
+        """One change of operations in one state (the ``sent`` marks of a batch) as one
+        guarded statement; ``None`` (nothing written) when some row had moved on elsewhere,
+        since which one is not known: the caller then goes row by row."""
+        first, values = changes[0]
+        ids = [op.id for op, _ in changes]
+        try:
+            async with self._sessions() as session, session.begin():
+                count = await mint_operations.guarded_update_alike(
+                    session, ids, first.state, values, attempts=attempts
+                )
+                if count != len(ids):
+                    raise _Moved(first.id)  # rolls the statement back
+        except _Moved:
+            return None
+        return changes
+
+    async def _guarded_each(
+        self, changes: list[tuple[MintOperation, dict[str, Any]]], *, attempts: bool
+    ) -> list[tuple[MintOperation, dict[str, Any]]]:
+        moved: list[tuple[MintOperation, dict[str, Any]]] = []
+        async with self._sessions() as session, session.begin():
+            for op, values in changes:
+                if await mint_operations.guarded_update(
+                    session, op.id, op.state, values, attempts=attempts
+                ):
+                    moved.append((op, values))
+        return moved
 
     async def _schedule(
         self,
@@ -731,6 +767,11 @@ class _Look:
 
 class _Moved(Exception):
     """Another worker advanced the operation first: nothing to do."""
+
+
+def _alike(changes: list[tuple[MintOperation, dict[str, Any]]]) -> bool:
+    first, values = changes[0]
+    return all(op.state == first.state and v == values for op, v in changes)
 
 
 def _already_in_use(exc: PreflightFailure) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,3 +115,58 @@ async def claim_due(
         .with_for_update(skip_locked=True)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+_TABLE: Final = cast(Table, MintOperation.__table__)
+
+
+@functools.cache
+def _guarded_statement(columns: tuple[str, ...], attempts: bool) -> Update:
+    # One statement object per set of columns, its values bound at execution: SQLAlchemy
+    # compiles it once and caches it, where a statement built per row cost about as much CPU
+    # as the round trip it makes (a Core statement: no ORM bookkeeping is wanted here).
+    values: dict[str, Any] = {c: bindparam(f"v_{c}", type_=_TABLE.c[c].type) for c in columns}
+    if attempts:
+        values["attempts"] = _TABLE.c.attempts + 1
+    return (
+        update(_TABLE)
+        .where(_TABLE.c.id == bindparam("v_id"), _TABLE.c.state == bindparam("v_expected"))
+        .values(values)
+    )
+
+
+async def guarded_update(
+    session: AsyncSession,
+    operation_id: int,
+    expected: str,
+    values: Mapping[str, Any],
+    *,
+    attempts: bool = False,
+) -> bool:
+    """``UPDATE mint_operations SET <values> WHERE id = :id AND state = :expected`` (and
+    ``attempts + 1`` with ``attempts``): True if the row was still in ``expected`` and moved."""
+    stmt = _guarded_statement(tuple(sorted(values)), attempts)
+    params = {f"v_{c}": v for c, v in values.items()}
+    params.update(v_id=operation_id, v_expected=expected)
+    connection = await session.connection()
+    result = await connection.execute(stmt, params)
+    return bool(result.rowcount == 1)
+
+
+async def guarded_update_alike(
+    session: AsyncSession,
+    operation_ids: Sequence[int],
+    expected: str,
+    values: Mapping[str, Any],
+    *,
+    attempts: bool = False,
+) -> int:
+    """The same change of each of ``operation_ids`` still in ``expected``, in one statement
+    (``WHERE id IN (...) AND state = :expected``); returns how many rows moved. Which ones is
+    not known when that is fewer: the caller then rolls back and goes row by row."""
+    stmt = update(_TABLE).where(_TABLE.c.id.in_(list(operation_ids)), _TABLE.c.state == expected)
+    if attempts:
+        stmt = stmt.values(attempts=_TABLE.c.attempts + 1)
+    connection = await session.connection()
+    result = await connection.execute(stmt.values(dict(values)))
+    return int(result.rowcount)

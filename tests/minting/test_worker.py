@@ -235,3 +235,44 @@ async def test_an_upgrade_waiting_for_its_owner_is_left_alone(
         left = await session.get(MintOperation, op.id)
     assert left is not None
     assert (left.state, left.attempts, left.signature) == ("signed", 0, None)
+
+
+async def test_a_batch_write_that_finds_one_operation_moved_still_moves_the_others(
+    engine: AsyncEngine, rpc: RpcClient, keys: MintKeys, pinner: LocalPinner
+) -> None:
+    """The ``sent`` marks of a batch go as one guarded statement; when another worker moved
+    one of its operations first, that statement is rolled back and each row is guarded alone."""
+    sessions = session_factory(engine)
+    async with sessions() as session, session.begin():
+        for n in range(3):
+            await mint_operations.create_or_get(
+                session,
+                NewMintOperation(
+                    idempotency_key=f"claim:batch:{n}",
+                    kind="claim",
+                    level=1,
+                    owner_address=str(Keypair().pubkey()),
+                    mint_address=str(Keypair().pubkey()),
+                    asset_standard="token2022",
+                ),
+            )
+    worker = MintWorker(sessions, rpc, Signer.generate(), keys, STANDARD, pinner=pinner)
+    held = await worker._claim(None)
+    assert len(held) == 3
+    async with sessions() as session, session.begin():  # another worker got there first
+        assert await mint_operations.guarded_update(
+            session, held[1].id, "created", {"state": "signed"}
+        )
+    moved = await worker._guarded_all([(op, {"state": "signed"}) for op in held], attempts=True)
+    assert [op.id for op in moved] == [held[0].id, held[2].id]
+    assert [op.attempts for op in held] == [1, 0, 1]  # our copies mirror what we wrote
+    async with sessions() as session:
+        rows = (await session.execute(select(MintOperation).order_by(MintOperation.id))).scalars()
+        assert [(op.state, op.attempts) for op in rows if op.id in {o.id for o in held}] == [
+            ("signed", 1),
+            ("signed", 0),
+            ("signed", 1),
+        ]
+    # All still as read: one statement moves the whole batch.
+    moved = await worker._guarded_all([(op, {"state": "sent"}) for op in moved])
+    assert [op.state for op in moved] == ["sent", "sent"]

@@ -220,6 +220,44 @@ async def test_concurrent_workers_never_share_a_claim(engine: AsyncEngine, backe
     assert len(set(claimed)) == 40
 
 
+async def test_guarded_updates_move_only_rows_still_in_the_expected_state(
+    engine: AsyncEngine,
+) -> None:
+    await _due_operations(engine, 3)
+    factory = session_factory(engine)
+    async with factory() as s:
+        ids = sorted((await s.execute(select(MintOperation.id))).scalars())[:3]
+    first, second, third = ids
+    signed = {"state": "signed", "signed_tx": b"\x01\x02", "last_error": None}
+    async with factory() as s, s.begin():
+        assert await mint_operations.guarded_update(s, first, "created", signed, attempts=True)
+        # The second writer read the row as ``created`` too: it finds it moved.
+        assert not await mint_operations.guarded_update(s, first, "created", signed)
+    sent = {"state": "sent", "next_attempt_at": NOW}
+    async with factory() as s, s.begin():
+        # One statement for the batch says how many moved (not which): the first had moved.
+        assert await mint_operations.guarded_update_alike(s, ids, "created", sent) == 2
+    async with factory() as s, s.begin():
+        moved = await mint_operations.guarded_update_alike(
+            s, [second, third], "sent", {"state": "confirmed"}, attempts=True
+        )
+        assert moved == 2
+    async with factory() as s:
+        rows = {
+            o.id: o
+            for o in (await s.execute(select(MintOperation).where(MintOperation.id.in_(ids))))
+            .scalars()
+            .all()
+        }
+    assert (rows[first].state, rows[first].signed_tx, rows[first].attempts) == (
+        "signed",
+        b"\x01\x02",
+        1,
+    )
+    assert [(rows[i].state, rows[i].attempts) for i in (second, third)] == [("confirmed", 1)] * 2
+    assert rows[second].next_attempt_at == NOW
+
+
 async def test_events_are_recorded_once(session: AsyncSession) -> None:
     event = {
         "mint": "MintE",
