@@ -46,7 +46,7 @@ from chain.keys import Signer
 from chain.rpc import RpcClient
 from chain.rpc.errors import PreflightFailure
 from chain.standards import AssetStandard, MintRequest, Plan
-from core.errors import ChainError, RetryableChainError
+from core.errors import ChainError, RetryableChainError, RetryableStoreError, StoreError
 from minting.budget import with_budget
 from minting.ipfs import Pinner
 from minting.ipfs.errors import PinningError
@@ -54,6 +54,7 @@ from minting.keys import MintKeys, MintSecretMissing
 from minting.metadata import TierRef, pin_metadata, pin_tier_image
 from minting.metrics import MintingMetrics
 from minting.upgrades import Upgrades
+from store import retry
 from store.dialect import lock_for_claim
 from store.repos import mint_operations, tiers, transitions
 from store.repos.transitions import ChainFact
@@ -191,7 +192,8 @@ class MintWorker:
         """Make every unfinished operation due now, even one a worker that died still holds
         (its hold would only expire later); returns how many. A live holder stays safe: the
         guarded writes let only one of two workers advance an operation."""
-        async with self._sessions() as session, session.begin():
+
+        async def unit(session: AsyncSession) -> int:
             result = await session.execute(
                 update(MintOperation)
                 .where(
@@ -202,7 +204,11 @@ class MintWorker:
                 .values(next_attempt_at=_now())
                 .execution_options(synchronize_session=False)
             )
-        resumed = int(result.rowcount)  # type: ignore[attr-defined]
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+        # Workers started together each update every held row: on PostgreSQL they can
+        # deadlock each other (and a running worker's claim); the loser runs it again.
+        resumed = await retry.in_transaction(self._sessions, unit, what="mint.resume")
         if resumed:
             _log.info("mint.resumed", operations=resumed)
         return resumed
@@ -210,7 +216,9 @@ class MintWorker:
     async def _turn(self) -> int:
         try:
             done = await self.step()
-        except (OperationalError, ChainError) as exc:
+        # The store's errors arrive translated (RetryableStoreError); a raw OperationalError
+        # is a connect that failed before the translation hook saw it.
+        except (OperationalError, RetryableStoreError, ChainError) as exc:
             self.ready = False
             _log.warning("mint.step_failed", error=f"{type(exc).__name__}: {exc}")
             return 0
@@ -730,7 +738,7 @@ class MintWorker:
                     )
                     .execution_options(synchronize_session=False)
                 )
-        except OperationalError:
+        except (OperationalError, RetryableStoreError):
             return  # the hold expires on its own; the next claim retries
 
     def _delay(self, tries: int) -> float:
@@ -786,7 +794,7 @@ def _reason(error: Exception) -> str:
         return "funds"
     if isinstance(error, RetryableChainError):
         return "rpc"
-    if isinstance(error, OperationalError):
+    if isinstance(error, OperationalError | StoreError):
         return "store"
     if isinstance(error, MintSecretMissing):
         return "config"

@@ -33,7 +33,7 @@ from minting.ipfs.unixfs import add
 from minting.keys import MintKeys
 from minting.metrics import MintingMetrics
 from minting.worker import MintWorker
-from store.engine import session_factory
+from store.engine import create_engine, session_factory
 from store.tables import MintOperation, UserNft
 from tests.harness.faults import FaultProxy
 from tests.minting.conftest import make_user
@@ -376,3 +376,25 @@ async def test_a_rejection_that_will_repeat_fails_once_provably_dead(
         assert (await _nft(sessions, op.mint_address)).status == "failed"
         assert registry.get_sample_value("nft_mint_resigns_total") == 0
         assert await broken.step() == 0  # nothing unfinished is left
+
+
+async def test_a_turn_is_put_off_while_the_database_is_unreachable(
+    direct: RpcClient, system_wallet: Signer, keys: MintKeys, pinner: LocalPinner
+) -> None:
+    """The store's errors reach the worker translated (RetryableStoreError): a turn against a
+    database that cannot be reached reports not ready and returns, the loop goes on."""
+    unreachable = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    try:
+        worker = _worker(
+            session_factory(unreachable),
+            direct,
+            system_wallet,
+            keys,
+            pinner,
+            MintingMetrics(CollectorRegistry()),
+        )
+        worker.ready = True
+        assert await worker._turn() == 0
+        assert worker.ready is False
+    finally:
+        await unreachable.dispose()
