@@ -35,7 +35,7 @@ class IndexerMetrics:
         self.transactions = Counter(
             "indexer_transactions_total",
             "Transactions fetched and projected, by outcome.",
-            ["outcome"],  # applied / failed_on_chain / missing
+            ["outcome"],  # applied / failed_on_chain / missing / dropped
             registry=registry,
         )
         self.reconnects = Counter(

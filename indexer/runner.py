@@ -56,6 +56,12 @@ _LIST_IN_FLIGHT = 8
 _KEPT = 20_000
 #: Blocks whose signature lists are kept (slot numbers are never reused, even across forks).
 _BLOCK_CACHE = 256
+#: A notified transaction the node does not serve yet is fetched again after 0.2 s, 0.4 s, ...
+#: (at most 5 s apart); after a minute it is given up only once the node no longer knows its
+#: signature at all (a fork dropped it), never while it still does.
+_UNSEEN_FIRST = 0.2
+_UNSEEN_MAX_DELAY = 5.0
+_UNSEEN_GIVE_UP = 60.0
 
 
 def cursor_name(address: str) -> str:
@@ -93,6 +99,8 @@ class Indexer:
         self._metrics = metrics
         self._live: WebsocketSource | None = None
         self._blocks: dict[int, dict[str, int]] = {}
+        #: Notified signatures the node could not serve yet, fetched again when due.
+        self._unseen: dict[str, _Unseen] = {}
         self.finality = Finality(rpc)
         self.ready = False
         self.last_slot = 0
@@ -355,13 +363,50 @@ class Indexer:
         if not entry.failed:
             decoded = await self._fetch_one(entry.signature, entry.slot)
             if decoded is None:
+                # Not (yet) served at confirmed: a node behind a load balancer can lag the
+                # one that notified. Later transactions move this address's cursor past it,
+                # so no crawl would list it again: it is kept and fetched again instead.
                 self._metrics.transactions.labels(outcome="missing").inc()
-                return False  # not (yet) visible at confirmed: the next crawl finds it
+                now = time.monotonic()
+                self._unseen.setdefault(
+                    entry.signature, _Unseen(entry, tuple(also), now, now + _UNSEEN_FIRST)
+                )
+                return False
         outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
         applied = await self._commit(
             entry.signature, entry.slot, decoded, (entry.address, *also), outcome
         )
         return bool(applied.events) or bool(applied.mints)
+
+    async def retry_unseen(self) -> int:
+        """Fetch again the notified transactions that were not served yet and are due;
+        returns how many are still waiting. One the node has forgotten entirely after
+        :data:`_UNSEEN_GIVE_UP` seconds was dropped by a fork: nothing to index."""
+        now = time.monotonic()
+        for signature, u in list(self._unseen.items()):
+            if u.due > now:
+                continue
+            decoded = await self._fetch_one(signature, u.entry.slot)
+            if decoded is not None:
+                del self._unseen[signature]
+                outcome = "applied" if decoded.ok else "failed_on_chain"
+                addresses = (u.entry.address, *u.also)
+                await self._commit(signature, u.entry.slot, decoded, addresses, outcome)
+                continue
+            if now - u.since >= _UNSEEN_GIVE_UP and await self._forgotten(signature):
+                del self._unseen[signature]
+                self._metrics.transactions.labels(outcome="dropped").inc()
+                _log.warning("indexer.unseen_dropped", signature=signature)
+                continue
+            u.tries += 1
+            u.due = now + min(_UNSEEN_MAX_DELAY, _UNSEEN_FIRST * 2**u.tries)
+        return len(self._unseen)
+
+    async def _forgotten(self, signature: str) -> bool:
+        statuses = await self._rpc.get_signature_statuses(
+            [Signature.from_string(signature)], search_transaction_history=True
+        )
+        return statuses.value[0] is None
 
     async def _fetch_one(self, signature: str, slot: int) -> DecodedTx | None:
         """Fetch and decode one transaction; None when not visible at confirmed."""
@@ -518,6 +563,8 @@ class Indexer:
         try:
             while not stop.is_set() and not renewer.done():
                 self.alive_at = time.monotonic()
+                if self._unseen:
+                    await self.retry_unseen()
                 if self.alive_at - polled >= self._config.follow_poll:
                     polled = self.alive_at
                     await self._follow_added()
@@ -525,8 +572,9 @@ class Indexer:
                 if getter is None:
                     getter = asyncio.ensure_future(anext(events))
                 pending: set[asyncio.Future[Any]] = {getter, waiter, renewer}
+                idle = _UNSEEN_FIRST if self._unseen else 1.0  # wake for a retry that is due
                 done, _ = await asyncio.wait(
-                    pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+                    pending, timeout=idle, return_when=asyncio.FIRST_COMPLETED
                 )
                 if getter not in done:
                     await self._refresh_lag()
@@ -600,6 +648,17 @@ class Indexer:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+@dataclass(slots=True)
+class _Unseen:
+    """A notified transaction the node did not serve yet (see :meth:`Indexer.retry_unseen`)."""
+
+    entry: Seen
+    also: tuple[str, ...]
+    since: float
+    due: float
+    tries: int = 0
 
 
 @dataclass(slots=True)

@@ -46,6 +46,7 @@ from store.tables import (
     UserNft,
 )
 from tests.harness.deadlock import deadlocks, lose_a_deadlock
+from tests.harness.faults import FaultProxy
 from tests.harness.localnet import raw_rpc, send, wait_status
 from tests.minting.test_activation import STANDARD, minted_user, uri_for
 
@@ -420,3 +421,63 @@ async def test_a_unit_that_lost_a_deadlock_is_projected_again_whole(
     assert new.owner == str(m.wallet.pubkey())
     assert cursor is not None
     assert cursor.signature == ticket.signature
+
+
+async def test_a_notified_transaction_the_node_does_not_serve_yet_is_fetched_again(
+    localnet: Localnet, client: AsyncClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """The websocket's node notifies a transfer the RPC node (lagging behind a load balancer)
+    does not serve yet: it is kept and fetched again once served, not left to a crawl that
+    would never list it (later transactions move the address's cursor past it)."""
+    registry = CollectorRegistry()
+    async with (
+        FaultProxy(localnet.rpc_url, localnet.ws_url) as proxy,
+        RpcClient([proxy.rpc_url], metrics=CollectorRegistry()) as rpc,
+    ):
+        d = deployment
+        projection = Projection(
+            Trust(frozenset({str(d.collection)}), frozenset({str(d.system.pubkey())}))
+        )
+        config = IndexerConfig(
+            creators=(str(d.system.pubkey()),), ws_url=localnet.ws_url, page_size=50
+        )
+        indexer = Indexer(
+            rpc, session_factory(engine), projection, config, IndexerMetrics(registry)
+        )
+        await indexer.backfill()
+        stop = asyncio.Event()
+        task = asyncio.create_task(indexer.run(LocalLeases(), stop))
+        try:
+            alice, bob = await ops.fund(client), Keypair().pubkey()
+            mint, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+            for _ in range(_PATIENCE):
+                if await _owner(engine, str(mint)) == str(alice.pubkey()):
+                    break
+                await asyncio.sleep(0.05)
+            assert await _owner(engine, str(mint)) == str(alice.pubkey())
+
+            await proxy.lag(slots=0)  # the RPC node stops here; the websocket goes on
+            await ops.transfer_checked(client, alice, mint, bob)
+
+            def missing() -> float:
+                found = registry.get_sample_value(
+                    "indexer_transactions_total", {"outcome": "missing"}
+                )
+                return found or 0.0
+
+            for _ in range(_PATIENCE):
+                if missing() > 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert missing() > 0  # notified, not served
+            assert await _owner(engine, str(mint)) == str(alice.pubkey())
+
+            proxy.lag_off()  # the node catches up: nothing else notifies this address
+            for _ in range(_PATIENCE):
+                if await _owner(engine, str(mint)) == str(bob):
+                    break
+                await asyncio.sleep(0.05)
+            assert await _owner(engine, str(mint)) == str(bob)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
