@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chain.asset import fetch_asset
 from chain.rpc import RpcClient
+from core.errors import ChainError
 from indexer.decode import DecodedTx, decode_transaction
 from indexer.finality import Finality, Reverted
 from indexer.metrics import IndexerMetrics
@@ -366,10 +367,18 @@ class Indexer:
                 # Not (yet) served at confirmed: a node behind a load balancer can lag the
                 # one that notified. Later transactions move this address's cursor past it,
                 # so no crawl would list it again: it is kept and fetched again instead.
+                # Kept in the database too: a restarted indexer picks it up again.
                 self._metrics.transactions.labels(outcome="missing").inc()
+                addresses = (entry.address, *also)
+                signature, slot = entry.signature, entry.slot
+
+                async def keep(session: AsyncSession) -> None:
+                    await tracking.keep_unseen(session, signature, slot, addresses)
+
+                await self._unit(keep)
                 now = time.monotonic()
                 self._unseen.setdefault(
-                    entry.signature, _Unseen(entry, tuple(also), now, now + _UNSEEN_FIRST)
+                    signature, _Unseen(slot, addresses, now, now + _UNSEEN_FIRST)
                 )
                 return False
         outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
@@ -386,14 +395,22 @@ class Indexer:
         for signature, u in list(self._unseen.items()):
             if u.due > now:
                 continue
-            decoded = await self._fetch_one(signature, u.entry.slot)
+            try:
+                decoded = await self._fetch_one(signature, u.slot)
+            except ChainError as exc:  # the node is down: the next retry asks again
+                _log.warning("indexer.unseen_retry_failed", signature=signature, error=str(exc))
+                decoded = None
             if decoded is not None:
-                del self._unseen[signature]
                 outcome = "applied" if decoded.ok else "failed_on_chain"
-                addresses = (u.entry.address, *u.also)
-                await self._commit(signature, u.entry.slot, decoded, addresses, outcome)
+                await self._commit(signature, u.slot, decoded, u.addresses, outcome, forget=True)
+                del self._unseen[signature]
                 continue
             if now - u.since >= _UNSEEN_GIVE_UP and await self._forgotten(signature):
+
+                async def forget(session: AsyncSession, signature: str = signature) -> None:
+                    await tracking.forget_unseen(session, signature)
+
+                await self._unit(forget)
                 del self._unseen[signature]
                 self._metrics.transactions.labels(outcome="dropped").inc()
                 _log.warning("indexer.unseen_dropped", signature=signature)
@@ -402,10 +419,26 @@ class Indexer:
             u.due = now + min(_UNSEEN_MAX_DELAY, _UNSEEN_FIRST * 2**u.tries)
         return len(self._unseen)
 
+    async def load_unseen(self) -> int:
+        """Take up the kept transactions (those a previous leader was still waiting for),
+        due now; returns how many are waiting."""
+        async with self._sessions() as session:
+            rows = await tracking.unseen(session)
+        now, wall = time.monotonic(), time.time()
+        for row in rows:
+            waited = max(0.0, wall - row.first_seen_at.timestamp())
+            self._unseen.setdefault(
+                row.signature, _Unseen(row.slot, tuple(row.addresses), now - waited, now)
+            )
+        return len(self._unseen)
+
     async def _forgotten(self, signature: str) -> bool:
-        statuses = await self._rpc.get_signature_statuses(
-            [Signature.from_string(signature)], search_transaction_history=True
-        )
+        try:
+            statuses = await self._rpc.get_signature_statuses(
+                [Signature.from_string(signature)], search_transaction_history=True
+            )
+        except ChainError:
+            return False  # not known to be gone: keep it
         return statuses.value[0] is None
 
     async def _fetch_one(self, signature: str, slot: int) -> DecodedTx | None:
@@ -430,6 +463,8 @@ class Indexer:
         decoded: DecodedTx | None,
         addresses: Sequence[str],
         outcome: str | None,
+        *,
+        forget: bool = False,
     ) -> Applied:
         """Project ``decoded`` (None: a failed transaction, or one already projected) and move
         the cursors of ``addresses`` to it, journaled, in one database transaction."""
@@ -444,6 +479,8 @@ class Indexer:
             for cursor in cursors:
                 await tracking.move_cursor(session, cursor, newest=(slot, signature))
             await self.finality.record(session, snapshot)
+            if forget:  # it was kept as not served yet: done now, with its rows
+                await tracking.forget_unseen(session, signature)
             return applied
 
         applied = await self._unit(unit)
@@ -553,6 +590,7 @@ class Indexer:
             max_connections=self._config.max_connections,
             on_reconnect=self._metrics.reconnects.inc,
         )
+        await self.load_unseen()  # what the last leader was still waiting for
         renewer = asyncio.create_task(self._renew(leases, lease, stop))
         events = aiter(self._live)
         polled = refreshed = time.monotonic()
@@ -654,8 +692,8 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
 class _Unseen:
     """A notified transaction the node did not serve yet (see :meth:`Indexer.retry_unseen`)."""
 
-    entry: Seen
-    also: tuple[str, ...]
+    slot: int
+    addresses: tuple[str, ...]
     since: float
     due: float
     tries: int = 0

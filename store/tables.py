@@ -356,6 +356,21 @@ class IndexerCursor(Base):
     backfill_complete: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
+class IndexerUnseen(Base):
+    """A transaction a live notification named that the RPC node did not serve yet (indexer,
+    0007): kept until it is fetched and projected, or the node forgets it (a fork dropped it).
+    Durable because later transactions move its addresses' cursors past it, so a restarted
+    indexer's crawl from those cursors would never list it again."""
+
+    __tablename__ = "indexer_unseen"
+
+    signature: Mapped[str] = mapped_column(BoundedString(SIGNATURE), primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger)
+    #: The followed addresses notified of it (their cursors move to it once projected).
+    addresses: Mapped[Any] = mapped_column(JSONText(), default=list)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
 class TrackedAccount(Base):
     """A token account of a tracked mint (indexer, 0004): its last known balance and owner, each
     with the slot and block position it was read at. The owner of an NFT is the owner of the one

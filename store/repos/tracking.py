@@ -3,7 +3,8 @@ source's cursor. The caller owns the transaction (rows and cursors commit togeth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from dataclasses import field as dataclass_field
 from operator import attrgetter
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
+    delete,
     exists,
     insert,
     literal,
@@ -23,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from store.dialect import among, execute_many, update_many, upsert
-from store.tables import AssetEvent, AssetRow, IndexerCursor, TrackedAccount
+from store.dialect import among, execute_many, insert_ignore, update_many, upsert
+from store.tables import AssetEvent, AssetRow, IndexerCursor, IndexerUnseen, TrackedAccount
 
 #: Values per ``IN (...)``: well under every dialect's limit on bound parameters (SQLite 32766,
 #: asyncpg 32767, MySQL 65535), so a batch of any size is a handful of queries.
@@ -364,3 +366,35 @@ async def move_cursor(
         # The loaded row now says what was written (no second read, and not dirty).
         for column, value in row.items():
             set_committed_value(current, column, value)
+
+
+# --- notified, not served yet ----------------------------------------------------------------
+
+
+async def keep_unseen(
+    session: AsyncSession, signature: str, slot: int, addresses: Sequence[str]
+) -> None:
+    """Remember a notified transaction the node did not serve yet (once: a second notice of
+    it keeps the first)."""
+    table: Table = IndexerUnseen.__table__  # type: ignore[assignment]
+    row = {
+        "signature": signature,
+        "slot": slot,
+        "addresses": sorted(set(addresses)),
+        "first_seen_at": dt.datetime.now(dt.UTC),
+    }
+    await insert_ignore(session, table, [row])
+
+
+async def unseen(session: AsyncSession) -> list[IndexerUnseen]:
+    """Every kept transaction, oldest slot first."""
+    stmt = select(IndexerUnseen).order_by(IndexerUnseen.slot, IndexerUnseen.signature)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def forget_unseen(session: AsyncSession, signature: str) -> None:
+    await session.execute(
+        delete(IndexerUnseen)
+        .where(IndexerUnseen.signature == signature)
+        .execution_options(synchronize_session=False)
+    )

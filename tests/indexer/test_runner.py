@@ -481,3 +481,52 @@ async def test_a_notified_transaction_the_node_does_not_serve_yet_is_fetched_aga
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
+
+
+async def test_a_transaction_not_served_yet_is_kept_across_a_restart(
+    localnet: Localnet, client: AsyncClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """A notified transfer the node does not serve yet, then a later one that moves every
+    cursor it would have moved past it: a restarted indexer's crawl from those cursors lists
+    nothing, and it is still projected, from the kept list."""
+    d = deployment
+
+    async def slot_of(signature: Signature) -> int:
+        status = (await client.get_signature_statuses([signature])).value[0]
+        assert status is not None
+        return status.slot
+
+    async with (
+        FaultProxy(localnet.rpc_url, localnet.ws_url) as proxy,
+        RpcClient([proxy.rpc_url], metrics=CollectorRegistry()) as rpc,
+    ):
+        first = _indexer(rpc, engine, d)
+        alice, bob = await ops.fund(client), await ops.fund(client)
+        mint, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+        await first.backfill()
+        accounts = [str(ops.ata_of(k.pubkey(), mint)) for k in (alice, bob)]
+
+        await proxy.lag(slots=0)
+        away = await ops.transfer_checked(client, alice, mint, bob.pubkey())
+        seen = Seen(str(away), await slot_of(away), False, str(mint))
+        assert await first.process(seen, also=accounts) is False  # notified, not served
+        proxy.lag_off()
+        back = await ops.transfer_checked(client, bob, mint, alice.pubkey())
+        later = Seen(str(back), await slot_of(back), False, str(mint))
+        assert await first.process(later, also=accounts) is True
+
+        restarted = _indexer(rpc, engine, d)
+        assert await restarted.backfill() == 0  # no cursor is behind the first transfer
+        assert await restarted.load_unseen() == 1
+        assert await restarted.retry_unseen() == 0
+        assert await restarted.load_unseen() == 0  # done: no longer kept
+    async with session_factory(engine)() as s:
+        kinds = (
+            await s.execute(
+                select(AssetEvent.signature).where(
+                    AssetEvent.mint == str(mint), AssetEvent.kind == "transfer"
+                )
+            )
+        ).scalars()
+        assert set(kinds) == {str(away), str(back)}
+    assert await _owner(engine, str(mint)) == str(alice.pubkey())
