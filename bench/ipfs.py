@@ -24,6 +24,12 @@ that points to it is signed. The rest of a pin in Python, measured apart with th
 stubbed out, is ~0.09 ms of user CPU, most of it ``asyncio.to_thread``'s hand-off (the fsync
 must not block the event loop) and ~0.02 ms the CID; the user CPU counted beyond that while the
 fsync runs (0.3-0.4 ms) is the thread's wake-ups and the VM's accounting, not Python's work.
+
+Then the store also fsyncs a block's directory after the rename (before, a crash could lose the
+name of a block already pinned; the library path here keeps the old single fsync), 02:19 UTC,
+same settings, load 3-4: ours 335 pins/s (279-584), user 0.46 ms, kernel 1.96 ms per pin;
+library path 282 pins/s (252-391), user 1.56 ms, kernel 1.60 ms: the directory's fsync costs
+~0.3 ms of kernel CPU per pin, and wall time stays ahead of the old path.
 """
 
 from __future__ import annotations

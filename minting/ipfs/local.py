@@ -4,8 +4,9 @@ Layout: ``<root>/blocks/<xx>/<key>``, one file per block, where ``key`` is the b
 sha2-256 multihash in lower-case base32 (as kubo's flatfs keys blocks by multihash, so a CIDv0
 and a CIDv1 of the same dag-pb block share one file) and ``xx`` two of its letters, to keep
 directories small. Every block is written to a temporary file, flushed to disk and renamed into
-place, children before their parents, so a root block present means its whole file is present
-and a crash never leaves a half block under a real name. Two processes adding the same content
+place, its directory then flushed too (the rename itself), children before their parents, so a
+root block present means its whole file is present and a crash never leaves a half block under
+a real name nor loses a block once pinned. Two processes adding the same content
 write the same bytes to the same name: whichever rename lands last wins, harmlessly.
 """
 
@@ -111,6 +112,8 @@ class LocalPinner(Pinner):
             # The directory's first block. Created on demand rather than asked for before each
             # write: a mkdir per block cost more than the block's CID.
             os.makedirs(directory, exist_ok=True)
+            _fsync_directory(self._blocks)  # the new directory's name, as the block's below
+            _fsync_directory(os.path.dirname(self._blocks))
             fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
         try:
             try:
@@ -121,6 +124,10 @@ class LocalPinner(Pinner):
             finally:
                 os.close(fd)
             os.replace(temporary, path)
+            # The rename is on disk only once its directory is: without this a crash could
+            # lose a block the chain already points to. It costs ~0.3 ms of kernel CPU per
+            # block (bench/ipfs.py). Children's names land before their parent's.
+            _fsync_directory(directory)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
@@ -131,6 +138,14 @@ class LocalPinner(Pinner):
         key = base32(multihash)
         directory = os.path.join(self._blocks, key[-3:-1])
         return directory, os.path.join(directory, key)
+
+
+def _fsync_directory(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def parse_cid(text: str) -> CID:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from minting.ipfs import LocalPinner, upload_histogram
 from minting.ipfs.errors import ContentMismatch, ContentNotFound, InvalidCid
-from minting.ipfs.unixfs import CHUNK_SIZE
+from minting.ipfs.unixfs import CHUNK_SIZE, add
 from tests.minting.ipfs.kubo_stream import kubo_bytes
 
 
@@ -114,3 +115,26 @@ def test_blocks_live_where_the_library_names_them(data: bytes, version: int) -> 
         block = (Path(root) / "blocks" / key[-3:-1] / key).read_bytes()
         assert hashlib.sha256(block).digest() == parsed.raw_digest
         assert data in block  # one chunk: the file's one block (raw, or dag-pb around it)
+
+
+def test_a_block_and_its_name_are_synced_before_the_pin_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = b"the metadata"
+    key = multibase.encode(bytes(add(data, cid_version=1).digest), "base32")[1:]
+    block = tmp_path / "blocks" / key[-3:-1] / key
+    # Which inodes were fsynced, and whether the block was under its name at that moment.
+    synced: list[tuple[int, bool]] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append((os.fstat(fd).st_ino, block.exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    LocalPinner(tmp_path).add(data, cid_version=1)
+    # The data before its name, then the directory holding the name, last; the new
+    # directory's own name too.
+    assert synced[-1] == (block.parent.stat().st_ino, True)
+    assert (block.stat().st_ino, False) in synced
+    assert (block.parent.parent.stat().st_ino, False) in synced
