@@ -45,7 +45,7 @@ from minting.ipfs.errors import (
 )
 from minting.ipfs.local import parse_cid
 from minting.ipfs.pinner import Pinner, timed_upload
-from minting.ipfs.unixfs import CHUNK_SIZE, CidVersion, add
+from minting.ipfs.unixfs import CHUNK_SIZE, CidVersion, add, add_text
 
 API_URL = "https://api.pinata.cloud"
 GATEWAY_URL = "https://gateway.pinata.cloud"
@@ -230,7 +230,7 @@ def _checked_cid(cid: Any, data: bytes, cid_version: CidVersion) -> str:
         raise PinningError("Pinata's IpfsHash is not a string")
     parse_cid(cid)
     if len(data) <= CHUNK_SIZE:
-        expected = str(add(data, cid_version=cid_version))
+        expected = add_text(data, cid_version=cid_version)
         if cid != expected:
             raise ContentMismatch(
                 f"Pinata named the content {cid}, but its bytes give {expected}",

@@ -14,7 +14,10 @@ kubo's defaults, which this module reproduces byte for byte:
 The dag-pb and UnixFS protobuf messages are small and fixed, so they are written here rather
 than generated: field order and presence are what kubo emits (links before data in ``PBNode``;
 ``Name`` always present, empty, in each link; ``filesize`` always present in UnixFS ``Data``).
-The CID, multihash and multibase parts come from the ``multiformats`` library.
+Blocks are named by binary CIDs built from fixed prefixes (sha2-256 is the only hash, raw and
+dag-pb the only codecs) and spelled by :mod:`minting.ipfs.cidtext`: the ``multiformats``
+library's ``CID`` costs ~0.3 ms to build and print, per block (see there); :func:`add` still
+answers with one, for callers that want the library's object.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
-from multiformats import CID, multihash, varint
+from multiformats import CID, varint
+
+from minting.ipfs.cidtext import cid_text
 
 CidVersion = Literal[0, 1]
 
@@ -39,13 +44,23 @@ _TYPE_FILE = 2
 _VARINT = 0
 _LEN = 2
 
-# Receives every block once it is complete, children before their parents.
-BlockSink = Callable[[CID, bytes], None]
+# Binary CID prefixes (version, codec), before the 32-byte sha2-256 digest: a multihash is
+# 0x12 (sha2-256) 0x20 (32 bytes); a CIDv1 is 0x01 then the codec (raw 0x55, dag-pb 0x70).
+_PREFIXES: dict[tuple[CidVersion, str], bytes] = {
+    (0, "dag-pb"): b"\x12\x20",
+    (1, "raw"): b"\x01\x55\x12\x20",
+    (1, "dag-pb"): b"\x01\x70\x12\x20",
+}
+MULTIHASH_SIZE = 34  # the last 34 bytes of every CID made here are its sha2-256 multihash
+
+# Receives every block once it is complete, children before their parents, with its binary
+# CID (``bytes(CID)``; its last MULTIHASH_SIZE bytes are the block's multihash).
+BlockSink = Callable[[bytes, bytes], None]
 
 
 @dataclass(frozen=True, slots=True)
 class _Node:
-    cid: CID
+    cid: bytes  # binary
     tsize: int  # the block's length plus the tsize of every child (dag-pb link Tsize)
     filesize: int  # file bytes under this node
 
@@ -64,6 +79,32 @@ def add(
     ``raw_leaves`` defaults to kubo's choice for the version (off for v0, on for v1). A
     stream is read one chunk at a time, so a file of any size needs one chunk of memory.
     """
+    root = _add(
+        source, cid_version, raw_leaves, chunk_size=chunk_size, max_links=max_links, sink=sink
+    )
+    # From its text, so the CID keeps the base it is printed in (from bytes a v1 would be
+    # base58btc).
+    return CID.decode(cid_text(root))
+
+
+def add_text(
+    source: bytes | BinaryIO, *, cid_version: CidVersion = 0, sink: BlockSink | None = None
+) -> str:
+    """:func:`add` with kubo's defaults, the root CID as the text ``ipfs add`` prints: what a
+    store needs, without building the library's object (see the module's docstring)."""
+    root = _add(source, cid_version, None, chunk_size=CHUNK_SIZE, max_links=MAX_LINKS, sink=sink)
+    return cid_text(root)
+
+
+def _add(
+    source: bytes | BinaryIO,
+    cid_version: CidVersion,
+    raw_leaves: bool | None,
+    *,
+    chunk_size: int,
+    max_links: int,
+    sink: BlockSink | None,
+) -> bytes:
     if chunk_size < 1 or max_links < 2:
         raise ValueError("chunk_size must be >= 1 and max_links >= 2")
     builder = _Builder(
@@ -76,7 +117,7 @@ def add(
     return builder.build().cid
 
 
-def _discard(cid: CID, block: bytes) -> None:
+def _discard(cid: bytes, block: bytes) -> None:
     return None
 
 
@@ -168,14 +209,12 @@ class _Builder:
         return _Node(cid=cid, tsize=len(block) + tsize_extra, filesize=filesize)
 
 
-def block_cid(block: bytes, *, codec: str, version: CidVersion) -> CID:
-    """The CID of one block (sha2-256). CIDv0 exists only for dag-pb."""
-    digest = multihash.wrap(hashlib.sha256(block).digest(), "sha2-256")
-    if version == 0:
-        if codec != "dag-pb":
-            raise ValueError("CIDv0 names dag-pb blocks only")
-        return CID("base58btc", 0, "dag-pb", digest)
-    return CID("base32", 1, codec, digest)
+def block_cid(block: bytes, *, codec: str, version: CidVersion) -> bytes:
+    """The binary CID of one block (sha2-256). CIDv0 exists only for dag-pb."""
+    prefix = _PREFIXES.get((version, codec))
+    if prefix is None:
+        raise ValueError(f"no CIDv{version} for codec {codec} (CIDv0 names dag-pb blocks only)")
+    return prefix + hashlib.sha256(block).digest()
 
 
 # --- protobuf encoding -------------------------------------------------------------------------
@@ -208,7 +247,7 @@ def _pb_node(links: Sequence[_Node], data: bytes) -> bytes:
     Each ``PBLink`` is Hash=1, Name=2 (empty, but present, as kubo writes it), Tsize=3."""
     out = []
     for child in links:
-        link = _len_field(1, bytes(child.cid)) + _len_field(2, b"") + _uint_field(3, child.tsize)
+        link = _len_field(1, child.cid) + _len_field(2, b"") + _uint_field(3, child.tsize)
         out.append(_len_field(2, link))
     out.append(_len_field(1, data))
     return b"".join(out)

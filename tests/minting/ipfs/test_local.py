@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from multiformats import CID, multibase
 from prometheus_client import CollectorRegistry
 
 from minting.ipfs import LocalPinner, upload_histogram
 from minting.ipfs.errors import ContentMismatch, ContentNotFound, InvalidCid
-from minting.ipfs.unixfs import CHUNK_SIZE
+from minting.ipfs.unixfs import CHUNK_SIZE, add
 from tests.minting.ipfs.kubo_stream import kubo_bytes
 
 
@@ -94,3 +100,41 @@ async def test_uploads_are_timed(tmp_path: Path) -> None:
     await store.pin_json({"x": 1}, name="x")
     labels = {"backend": "local", "status": "ok"}
     assert registry.get_sample_value("ipfs_upload_duration_seconds_count", labels) == 2
+
+
+@settings(max_examples=25, deadline=None)  # each example writes and fsyncs a block
+@given(data=st.binary(max_size=2000), version=st.sampled_from([0, 1]))
+def test_blocks_live_where_the_library_names_them(data: bytes, version: int) -> None:
+    # The layout on disk is the store's format: a block's file is its multihash in the
+    # multiformats library's base32, whatever spells it now.
+    with tempfile.TemporaryDirectory() as root:
+        cid = LocalPinner(Path(root)).add(data, cid_version=1 if version else 0)
+        parsed = CID.decode(cid)
+        assert cid == str(parsed)
+        key = multibase.encode(bytes(parsed.digest), "base32")[1:]
+        block = (Path(root) / "blocks" / key[-3:-1] / key).read_bytes()
+        assert hashlib.sha256(block).digest() == parsed.raw_digest
+        assert data in block  # one chunk: the file's one block (raw, or dag-pb around it)
+
+
+def test_a_block_and_its_name_are_synced_before_the_pin_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = b"the metadata"
+    key = multibase.encode(bytes(add(data, cid_version=1).digest), "base32")[1:]
+    block = tmp_path / "blocks" / key[-3:-1] / key
+    # Which inodes were fsynced, and whether the block was under its name at that moment.
+    synced: list[tuple[int, bool]] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append((os.fstat(fd).st_ino, block.exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    LocalPinner(tmp_path).add(data, cid_version=1)
+    # The data before its name, then the directory holding the name, last; the new
+    # directory's own name too.
+    assert synced[-1] == (block.parent.stat().st_ino, True)
+    assert (block.stat().st_ino, False) in synced
+    assert (block.parent.parent.stat().st_ino, False) in synced

@@ -8,14 +8,22 @@ world" in every form, and files from its seeded ChaCha20 stream around the chunk
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from multiformats import CID
+from multiformats import CID, multihash
 
-from minting.ipfs.unixfs import CHUNK_SIZE, MAX_LINKS, add, decode_file_node
+from minting.ipfs.unixfs import (
+    CHUNK_SIZE,
+    MAX_LINKS,
+    CidVersion,
+    add,
+    add_text,
+    decode_file_node,
+)
 from tests.minting.ipfs.kubo_stream import KuboStream, kubo_bytes
 
 HELLO = b"hello world"
@@ -113,19 +121,24 @@ def test_the_blocks_give_the_file_back(
     blocks: dict[bytes, bytes] = {}
     order: list[bytes] = []
 
-    def sink(cid: CID, block: bytes) -> None:
-        blocks[bytes(cid.digest)] = block
-        order.append(bytes(cid.digest))
+    def sink(cid: bytes, block: bytes) -> None:
+        # Each block's binary CID is the one the multiformats library builds for it.
+        parsed = CID.decode(cid)
+        assert cid == bytes(_library_cid(block, parsed.codec.name, parsed.version))
+        blocks[bytes(parsed.digest)] = block
+        order.append(bytes(parsed.digest))
 
-    root = add(
-        data,
-        cid_version=1 if version else 0,
-        chunk_size=chunk_size,
-        max_links=max_links,
-        sink=sink,
-    )
+    cid_version: CidVersion = 1 if version else 0
+    root = add(data, cid_version=cid_version, chunk_size=chunk_size, max_links=max_links, sink=sink)
     assert _reassemble(blocks, root) == data
     assert order[-1] == bytes(root.digest)  # the root comes last: present means complete
+    assert add_text(data, cid_version=cid_version) == str(add(data, cid_version=cid_version))
+
+
+def _library_cid(block: bytes, codec: str, version: int) -> CID:
+    """The CID of a block as the multiformats library builds it, the reference for ours."""
+    digest = multihash.wrap(hashlib.sha256(block).digest(), "sha2-256")
+    return CID("base58btc" if version == 0 else "base32", version, codec, digest)
 
 
 def test_decoding_refuses_what_is_not_a_file() -> None:
