@@ -148,7 +148,6 @@ async def _update_many(
     session: AsyncSession, facts: dict[str, ChainFact], to_status: str
 ) -> dict[str, tuple[int, int, str]]:
     """The guarded UPDATE of :func:`move_many`; each moved mint's ``(user_id, level, kind)``."""
-    table = _NFTS
     allowed = _ALLOWED_FROM[to_status]
     stamp = _STAMP.get(to_status)
     by_time: dict[dt.datetime | None, list[str]] = {}
@@ -162,10 +161,10 @@ async def _update_many(
         values: dict[str, Any] = {"status": to_status}
         if stamp is not None:
             values[stamp] = at
-        guard = (table.c.mint_address.in_(mints), table.c.status.in_(allowed))
-        columns = (table.c.mint_address, table.c.user_id, table.c.level, table.c.kind)
+        guard = (_NFTS.c.mint_address.in_(mints), _NFTS.c.status.in_(allowed))
+        columns = (_NFTS.c.mint_address, _NFTS.c.user_id, _NFTS.c.level, _NFTS.c.kind)
         if returning:
-            stmt = update(table).where(*guard).values(values).returning(*columns)
+            stmt = update(_NFTS).where(*guard).values(values).returning(*columns)
             found = (await connection.execute(stmt)).all()
         else:
             # The row locks keep the rows named here in ``allowed`` until the UPDATE below.
@@ -175,7 +174,7 @@ async def _update_many(
             if found:
                 names = [row.mint_address for row in found]
                 await connection.execute(
-                    update(table).where(table.c.mint_address.in_(names), guard[1]).values(values)
+                    update(_NFTS).where(_NFTS.c.mint_address.in_(names), guard[1]).values(values)
                 )
         for row in found:
             moved[row.mint_address] = (row.user_id, row.level, row.kind)
@@ -389,7 +388,7 @@ async def _open_upgrades(
                 .join(UserNft, UserNft.id == NftUpgradeRequest.from_user_nft_id)
                 .where(
                     UserNft.mint_address.in_(list(signed)),
-                    MintOperation.signature.in_(set(signed.values())),
+                    MintOperation.signature.in_(sorted(set(signed.values()))),
                 )
             )
             found = {
