@@ -58,6 +58,18 @@ metadata JSON's CID and block write (``minting.ipfs``, ~0.8 ms per NFT). With th
 claimer processes (recording 1000 claims takes 3-7 s beside the workers), the local chain
 (simulating every transaction at preflight) and PostgreSQL, the two cores are full: a third
 worker adds little end to end.
+
+2026-12-02 02:14-02:21, branch movemany (the worker's batch confirm moves its NFTs through
+``transitions.move_many``: one open-upgrade lookup, one guarded ``UPDATE ... RETURNING``, one
+executemany outbox ``INSERT`` for the batch, instead of four ORM statements and an ORM flush
+per NFT), 1000 claims, three back-to-back pairs against main (197c2de), load 2-5 from other
+helpers: the workers' CPU per claim, PostgreSQL 1 worker end to end 10.7/12.8/9.4 ->
+6.2/5.7/4.5 ms, drain only 9.2/8.7/8.6 -> 5.6/6.1/4.4 ms, SQLite 1 worker (third pair only)
+10.2 -> 5.4 ms: about 40-50 % less. Rates: PostgreSQL 1 worker end to end 49/30/78 ->
+92/86/131 claims/s, drain only 78/86/98 -> 121/93/172, SQLite 1 worker 72 -> 96; the raw chain
+rate swung 277-734 tx/s (the third pair ran on a quieter machine). What limits it now is to be
+profiled again: of the worker's own writes, the confirming batch still makes one compiled
+guarded UPDATE per operation (its confirmed slot differs per row).
 """
 
 from __future__ import annotations

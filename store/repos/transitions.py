@@ -21,16 +21,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Table, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.repos import outbox
-from store.tables import Badge, MintOperation, NftUpgradeRequest, UserNft
+from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, UserNft
 
 #: The Redis Stream (and outbox topic) of NFT lifecycle events.
 NFT_EVENTS: Final = "nft-events"
+
+# Core tables for the batched path (move_many): no ORM bookkeeping per row.
+_NFTS: Final = cast(Table, UserNft.__table__)
+_OUTBOX: Final = cast(Table, EventOutbox.__table__)
 
 # status -> the statuses it may be reached from. ``failed`` only ever follows ``pending``: an
 # operation is failed only once it provably never landed.
@@ -93,6 +97,101 @@ async def move(
             return None  # settled meanwhile by whoever saw it first
         return await _get(session, mint)
     return await _move(session, mint, to_status, fact, emit=emit, extra=extra)
+
+
+async def move_many(
+    session: AsyncSession,
+    moves: Sequence[tuple[str, ChainFact]],
+    to_status: str,
+    *,
+    emit: bool = True,
+) -> list[str]:
+    """:func:`move` of each ``(mint, fact)`` to ``to_status``, in a few statements for the batch.
+
+    The outcome is that of calling :func:`move` for each, the open upgrades' mints first:
+    the same guarded change, the same events. A mint given twice moves once, with its first
+    fact. Returns the mints that moved (the upgrades settled here included), in input order.
+
+    The statements do not depend on the batch's size: one lookup of open upgrades, one
+    guarded ``UPDATE`` per distinct ``fact.at`` (``RETURNING`` the rows it moved; MariaDB has
+    no ``UPDATE ... RETURNING``, so there a ``SELECT ... FOR UPDATE`` names them first), one
+    executemany ``INSERT`` into the outbox. The open upgrades, rare, settle one by one through
+    :func:`settle_upgrade`. Rows of ``user_nfts`` already in the session are not refreshed.
+    """
+    facts: dict[str, ChainFact] = {}
+    for mint, fact in moves:
+        facts.setdefault(mint, fact)
+    if not facts:
+        return []
+    upgrades = await _open_upgrades(session, facts, to_status)
+    moved: set[str] = set()
+    for mint, request_id in upgrades.items():
+        if await settle_upgrade(session, request_id, facts[mint]) is not None:
+            moved.add(mint)
+    plain = {mint: fact for mint, fact in facts.items() if mint not in upgrades}
+    rows = await _update_many(session, plain, to_status)
+    moved.update(rows)
+    event = _EVENT[to_status]
+    if emit and event is not None and rows:
+        # Input order, as one move after the other would have written them.
+        events = [
+            _outbox_row(rows[mint], mint, event, fact)
+            for mint, fact in plain.items()
+            if mint in rows
+        ]
+        connection = await session.connection()
+        await connection.execute(insert(_OUTBOX), events)
+    return [mint for mint in facts if mint in moved]
+
+
+async def _update_many(
+    session: AsyncSession, facts: dict[str, ChainFact], to_status: str
+) -> dict[str, tuple[int, int, str]]:
+    """The guarded UPDATE of :func:`move_many`; each moved mint's ``(user_id, level, kind)``."""
+    allowed = _ALLOWED_FROM[to_status]
+    stamp = _STAMP.get(to_status)
+    by_time: dict[dt.datetime | None, list[str]] = {}
+    for mint, fact in facts.items():
+        # Only the stamp depends on the fact: one statement per distinct time.
+        by_time.setdefault(fact.at if stamp is not None else None, []).append(mint)
+    connection = await session.connection()
+    returning = connection.dialect.update_returning
+    moved: dict[str, tuple[int, int, str]] = {}
+    for at, mints in by_time.items():
+        values: dict[str, Any] = {"status": to_status}
+        if stamp is not None:
+            values[stamp] = at
+        guard = (_NFTS.c.mint_address.in_(mints), _NFTS.c.status.in_(allowed))
+        columns = (_NFTS.c.mint_address, _NFTS.c.user_id, _NFTS.c.level, _NFTS.c.kind)
+        if returning:
+            stmt = update(_NFTS).where(*guard).values(values).returning(*columns)
+            found = (await connection.execute(stmt)).all()
+        else:
+            # The row locks keep the rows named here in ``allowed`` until the UPDATE below.
+            found = (
+                await connection.execute(select(*columns).where(*guard).with_for_update())
+            ).all()
+            if found:
+                names = [row.mint_address for row in found]
+                await connection.execute(
+                    update(_NFTS).where(_NFTS.c.mint_address.in_(names), guard[1]).values(values)
+                )
+        for row in found:
+            moved[row.mint_address] = (row.user_id, row.level, row.kind)
+    return moved
+
+
+def _outbox_row(
+    nft: tuple[int, int, str], mint: str, event_type: str, fact: ChainFact
+) -> dict[str, Any]:
+    """The outbox row :func:`emit_event` writes, as parameters of an executemany INSERT."""
+    user_id, level, kind = nft
+    return {
+        "topic": NFT_EVENTS,
+        "event_type": event_type,
+        "user_id": user_id,
+        "payload": _payload(user_id, mint, level, kind, event_type, fact, None),
+    }
 
 
 async def _move(
@@ -267,6 +366,39 @@ async def _open_upgrade(
     return request_id
 
 
+async def _open_upgrades(
+    session: AsyncSession, facts: dict[str, ChainFact], to_status: str
+) -> dict[str, int]:
+    """:func:`_open_upgrade` of each mint at once: mint -> its open request, in input order."""
+    base = select(NftUpgradeRequest.id).join(
+        MintOperation, MintOperation.id == NftUpgradeRequest.mint_operation_id
+    )
+    base = base.where(NftUpgradeRequest.status.in_(UPGRADE_OPEN), MintOperation.kind == "upgrade")
+    found: dict[str, int] = {}
+    if to_status == "unlocked":
+        stmt = base.add_columns(MintOperation.mint_address).where(
+            MintOperation.mint_address.in_(list(facts))
+        )
+        found = {mint: request_id for request_id, mint in await session.execute(stmt)}
+    elif to_status == "burned":
+        signed = {mint: fact.signature for mint, fact in facts.items() if fact.signature}
+        if signed:
+            stmt = (
+                base.add_columns(UserNft.mint_address, MintOperation.signature)
+                .join(UserNft, UserNft.id == NftUpgradeRequest.from_user_nft_id)
+                .where(
+                    UserNft.mint_address.in_(list(signed)),
+                    MintOperation.signature.in_(sorted(set(signed.values()))),
+                )
+            )
+            found = {
+                mint: request_id
+                for request_id, mint, signature in await session.execute(stmt)
+                if signed[mint] == signature
+            }
+    return {mint: found[mint] for mint in facts if mint in found}
+
+
 async def revert(session: AsyncSession, mint: str, *, from_status: str, to_status: str) -> bool:
     """Undo a change whose slot was dropped by a fork (the journal knows both statuses).
 
@@ -293,18 +425,30 @@ async def emit_event(
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Write one NFT event to the outbox; its outbox id is the event id consumers dedupe on."""
-    payload = {
+    payload = _payload(nft.user_id, nft.mint_address, nft.level, nft.kind, event_type, fact, extra)
+    await outbox.enqueue(session, NFT_EVENTS, event_type, payload, user_id=nft.user_id)
+
+
+def _payload(
+    user_id: int,
+    mint: str,
+    level: int,
+    kind: str,
+    event_type: str,
+    fact: ChainFact,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
         "type": event_type,
-        "user_id": nft.user_id,
-        "mint": nft.mint_address,
-        "level": nft.level,
-        "kind": nft.kind,
+        "user_id": user_id,
+        "mint": mint,
+        "level": level,
+        "kind": kind,
         "slot": fact.slot,
         "signature": fact.signature,
         "at": fact.at.isoformat(),
         **(extra or {}),
     }
-    await outbox.enqueue(session, NFT_EVENTS, event_type, payload, user_id=nft.user_id)
 
 
 async def statuses(session: AsyncSession, mints: Sequence[str]) -> dict[str, str]:

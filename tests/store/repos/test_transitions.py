@@ -7,13 +7,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event as sql_events
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from store.engine import session_factory
 from store.repos import transitions, users
 from store.repos.transitions import ChainFact
-from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, UserNft
+from store.tables import Badge, EventOutbox, MintOperation, NftUpgradeRequest, User, UserNft
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -97,7 +101,7 @@ class _Upgrade:
     signature: str
 
 
-async def _open_upgrade(session: AsyncSession, tag: str) -> _Upgrade:
+async def _open_upgrade(session: AsyncSession, tag: str, *, commit: bool = True) -> _Upgrade:
     """A user holding a level-1 NFT, with an open upgrade to level 2 reserving two badges."""
     user = await users.get_or_create_user(session, f"UpgradeWallet{tag}")
     await session.flush()
@@ -133,7 +137,10 @@ async def _open_upgrade(session: AsyncSession, tag: str) -> _Upgrade:
     for number in range(3):
         badge = await users.add_badge(session, user.id, f"badge-{number}")
         badge.reserved_by_upgrade_id = request.id if number < 2 else None
-    await session.commit()
+    if commit:
+        await session.commit()
+    else:
+        await session.flush()
     return _Upgrade(request.id, old.mint_address, op.mint_address, f"UpgradeSig{tag}")
 
 
@@ -290,3 +297,229 @@ async def test_a_fork_reopens_a_settled_upgrade_as_it_was_signed(session: AsyncS
     assert (request, op_state, confirmed_slot) == ("confirmed", "confirmed", 25)
     assert badges == ["consumed", "consumed", "owned"]
     assert events == [("upgraded", up.new), ("upgraded", up.new)]
+
+
+# --- move_many: the batch equals one move after the other ------------------------------------
+
+_STATUSES = ("pending", "unlocked", "active", "burned", "failed")
+_TARGETS = ("unlocked", "active", "burned", "failed")
+LATER = NOW + dt.timedelta(seconds=7)
+
+
+async def _nfts(session: AsyncSession, statuses: list[str]) -> list[str]:
+    """One NFT per status given, each its own user's (a user holds one live tier NFT)."""
+    mints = []
+    for number, status in enumerate(statuses):
+        user = await users.get_or_create_user(session, f"ManyWallet{number}")
+        await session.flush()
+        mint = f"ManyMint{number}"
+        session.add(UserNft(user_id=user.id, level=1, mint_address=mint, status=status))
+        mints.append(mint)
+    await session.flush()
+    return mints
+
+
+async def _outcome(session: AsyncSession) -> tuple[Any, ...]:
+    """Everything a move writes, without the ids a rolled-back sequence does not give back."""
+    wallets = dict((await session.execute(select(User.id, User.wallet_address))).all())
+    nfts = (
+        await session.execute(
+            select(
+                UserNft.mint_address,
+                UserNft.status,
+                UserNft.unlocked_at,
+                UserNft.activated_at,
+                UserNft.burned_at,
+            ).order_by(UserNft.mint_address)
+        )
+    ).all()
+    events = []
+    for event in (await session.execute(select(EventOutbox).order_by(EventOutbox.id))).scalars():
+        payload = dict(event.payload)
+        assert event.user_id is not None
+        assert payload.pop("user_id") == event.user_id
+        payload.pop("upgrade_request_id", None)
+        events.append((event.topic, event.event_type, wallets[event.user_id], payload))
+    requests = (await session.execute(select(NftUpgradeRequest.status))).scalars().all()
+    ops = (await session.execute(select(MintOperation.state, MintOperation.confirmed_slot))).all()
+    badges = (
+        (await session.execute(select(Badge.status).order_by(Badge.badge_type))).scalars().all()
+    )
+    return [tuple(row) for row in nfts], events, list(requests), list(ops), list(badges)
+
+
+async def _both(
+    session: AsyncSession,
+    statuses: list[str],
+    moves: list[tuple[int | None, ChainFact]],
+    to_status: str,
+    *,
+    upgrade: bool = False,
+) -> tuple[tuple[Any, ...], list[str], tuple[Any, ...], list[str]]:
+    """The outcome (and the mints moved) of one ``move`` after the other, then of
+    ``move_many``, each from the same rows in its own rolled-back transaction. A move's
+    index ``None`` is an unknown mint; with ``upgrade``, ``-1`` and ``-2`` are an open
+    upgrade's new and old mints (its moves come first: move_many settles upgrades first)."""
+    results = []
+    for batched in (False, True):
+        mints = await _nfts(session, statuses)
+        names: dict[int | None, str] = {None: "ManyUnknownMint", **dict(enumerate(mints))}
+        if upgrade:
+            up = await _open_upgrade(session, "Many", commit=False)
+            names.update({-1: up.new, -2: up.old})
+        given_moves = [(names[index], fact) for index, fact in moves]
+        if batched:
+            moved = await transitions.move_many(session, given_moves, to_status)
+        else:
+            moved = [
+                mint
+                for mint, fact in given_moves
+                if await transitions.move(session, mint, to_status, fact) is not None
+            ]
+        results.append((await _outcome(session), moved))
+        await session.rollback()
+    (one_by_one, moved_each), (batch, moved_many) = results
+    return one_by_one, moved_each, batch, moved_many
+
+
+async def test_move_many_equals_one_move_after_the_other(session: AsyncSession) -> None:
+    """Rows moved, rows already there (moved by someone else: no event), rows in a status
+    that may not precede the target, an unknown mint, and two times (two UPDATEs)."""
+    statuses = ["pending", "unlocked", "pending", "failed", "pending"]
+    moves: list[tuple[int | None, ChainFact]] = [
+        (4, ChainFact(30, "sigE", NOW)),
+        (None, ChainFact(30, "sigU", NOW)),
+        (0, ChainFact(31, "sigA", LATER)),
+        (1, ChainFact(30, "sigB", NOW)),
+        (3, ChainFact(30, "sigD", NOW)),
+        (2, ChainFact(32, None, NOW)),
+    ]
+    one_by_one, moved_each, batch, moved_many = await _both(session, statuses, moves, "unlocked")
+    assert batch == one_by_one
+    assert moved_many == moved_each == ["ManyMint4", "ManyMint0", "ManyMint2"]
+    events = batch[1]
+    assert [(e[1], e[3]["mint"], e[3]["slot"]) for e in events] == [
+        ("unlocked", "ManyMint4", 30),
+        ("unlocked", "ManyMint0", 31),
+        ("unlocked", "ManyMint2", 32),
+    ]
+    assert events[1][3]["at"] == LATER.isoformat()
+
+
+@pytest.mark.parametrize("to_status", ["unlocked", "burned"])
+async def test_move_many_settles_an_open_upgrade_in_the_batch(
+    session: AsyncSession, to_status: str
+) -> None:
+    """The upgrade's own mint in a batch settles the whole upgrade (one ``upgraded`` event),
+    the others of the batch move as usual."""
+    signature = "UpgradeSigMany"
+    upgrade_mint = -1 if to_status == "unlocked" else -2
+    statuses = ["pending", "unlocked", "active"]
+    moves: list[tuple[int | None, ChainFact]] = [
+        (upgrade_mint, ChainFact(20, signature, NOW)),
+        (0, ChainFact(21, "sig0", NOW)),
+        (1, ChainFact(22, "sig1", NOW)),
+        (2, ChainFact(23, "sig2", NOW)),
+    ]
+    one_by_one, moved_each, batch, moved_many = await _both(
+        session, statuses, moves, to_status, upgrade=True
+    )
+    assert batch == one_by_one
+    assert moved_many == moved_each
+    assert batch[2] == ["confirmed"]
+    assert batch[3] == [("confirmed", 20)]
+    assert ("upgraded", "UpgradeNewMany") in [(e[1], e[3]["mint"]) for e in batch[1]]
+
+
+async def test_move_many_by_another_signature_is_a_plain_burn(session: AsyncSession) -> None:
+    """The old NFT of an open upgrade burnt by some other transaction: a plain burn."""
+    moves: list[tuple[int | None, ChainFact]] = [(-2, ChainFact(20, "OtherSig", NOW))]
+    one_by_one, _, batch, moved = await _both(session, [], moves, "burned", upgrade=True)
+    assert batch == one_by_one
+    assert moved == ["UpgradeOldMany"]
+    assert batch[2] == ["pending"]
+    assert [e[1] for e in batch[1]] == ["burned"]
+
+
+_FACTS = st.builds(
+    ChainFact,
+    slot=st.integers(1, 5),
+    signature=st.sampled_from([None, "sigX", "sigY"]),
+    at=st.sampled_from([NOW, LATER]),
+)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    statuses=st.lists(st.sampled_from(_STATUSES), max_size=6),
+    picks=st.lists(st.tuples(st.integers(-1, 6), _FACTS), max_size=10),
+    to_status=st.sampled_from(_TARGETS),
+)
+async def test_move_many_equals_move_over_random_statuses(
+    session: AsyncSession,
+    statuses: list[str],
+    picks: list[tuple[int, ChainFact]],
+    to_status: str,
+) -> None:
+    """Any statuses, any target, any mints (unknown ones, repeated ones): the same outcome."""
+    moves = [(index if 0 <= index < len(statuses) else None, fact) for index, fact in picks]
+    one_by_one, moved_each, batch, moved_many = await _both(session, statuses, moves, to_status)
+    assert batch == one_by_one
+    # A mint given twice moves once: the first time.
+    assert moved_many == list(dict.fromkeys(moved_each))
+    assert moved_many == moved_each
+
+
+async def test_concurrent_batches_move_each_row_once(engine: AsyncEngine) -> None:
+    """Batches racing over the same rows (workers, the indexer): one event per row."""
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        mints = await _nfts(session, ["pending"] * 4)
+        await session.commit()
+
+    async def confirm(order: list[str]) -> list[str]:
+        async with sessions() as session, session.begin():
+            moves = [(mint, ChainFact(12, "s", NOW)) for mint in order]
+            return await transitions.move_many(session, moves, "unlocked")
+
+    results = await asyncio.gather(
+        *(confirm(mints if n % 2 else mints[::-1]) for n in range(4)), return_exceptions=True
+    )
+    # A loser may be refused by the database (a deadlock, a busy SQLite file): it retries
+    # later and finds the rows moved.
+    moved = [mint for result in results if isinstance(result, list) for mint in result]
+    assert sorted(moved) == sorted(mints)
+    async with sessions() as session:
+        for mint in mints:
+            assert await _events(session, mint) == ["unlocked"]
+
+
+async def test_move_many_takes_as_many_statements_for_eight_rows_as_for_two(
+    engine: AsyncEngine,
+) -> None:
+    """The point of the batch: its statements do not grow with it (MariaDB adds a SELECT)."""
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        mints = await _nfts(session, ["pending"] * 10)
+        await session.commit()
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]).lstrip().upper())
+
+    async def batch(mints: list[str]) -> int:
+        statements.clear()
+        sql_events.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            async with sessions() as session, session.begin():
+                moves = [(mint, ChainFact(12, "s", NOW)) for mint in mints]
+                assert await transitions.move_many(session, moves, "unlocked") == mints
+        finally:
+            sql_events.remove(engine.sync_engine, "before_cursor_execute", count)
+        return len([sql for sql in statements if not sql.startswith(("BEGIN", "COMMIT"))])
+
+    assert await batch(mints[:2]) == await batch(mints[2:])
