@@ -70,6 +70,18 @@ helpers: the workers' CPU per claim, PostgreSQL 1 worker end to end 10.7/12.8/9.
 rate swung 277-734 tx/s (the third pair ran on a quieter machine). What limits it now is to be
 profiled again: of the worker's own writes, the confirming batch still makes one compiled
 guarded UPDATE per operation (its confirmed slot differs per row).
+
+2026-12-02 02:31-02:34, main with all of the above (mintperf, the stdlib CID text, move_many),
+a quiet machine (load 0.5 before the runs), two full ``--drain`` runs back to back, against the
+same command at 00:47 on main before them (dd607a6, quiet too): SQLite 1 worker 56 -> 97/83,
+PostgreSQL 1 worker 71 -> 101/100, 3 workers 91 -> 115/106 claims/s end to end; drain only 1
+worker 99 -> 176/176, 3 workers 190 -> 460/348; the workers' CPU per claim 5.1 (SQLite), 5.7
+(PostgreSQL, 1), 6.6 (3) ms end to end. The raw chain rate was 633/770 tx/s (929 at 00:47). So
+the 100 claims/s aim holds on PostgreSQL on a quiet machine; SQLite is just under (its single
+writer serialises the claimers' and the worker's commits). With drain at 176-460/s, the end to
+end rate is now bounded by recording the claims beside the workers (1000 in 4.8-6.9 s: two
+claimer processes, each claim a transaction with its qualification check) and the tail after the
+last claim (the last batch's send and its confirmation, 1-2 slots).
 """
 
 from __future__ import annotations
