@@ -515,14 +515,22 @@ async def _background(
 
 
 async def bench_live(
-    chain: Chain, rpc: RpcClient, ws_url: str, count: int, load: float, directory: str
+    chain: Chain,
+    rpc: RpcClient,
+    ws_url: str,
+    count: int,
+    load: float,
+    directory: str,
+    among: int = 0,
 ) -> None:
     system, collection = await deploy(chain)
     owners = [Keypair() for _ in range(10)]
     # With --live-load, as many NFTs again (at least 5 s of transfers) move in the background.
     extra = max(count, int(load * 5)) if load > 0 else 0
-    everything = await mint_many(chain, system, collection, owners, count + extra)
-    nfts, busy = everything[:count], everything[count:]
+    # With --live-among, that many more NFTs that stay still: the indexer follows them all
+    # (a mint and a token account each), as it would in a deployment of that size.
+    everything = await mint_many(chain, system, collection, owners, count + extra + among)
+    nfts, busy = everything[:count], everything[count : count + extra]
     engine = await fresh_db(directory, "live")
     projection = Projection(Trust(frozenset({str(collection)}), frozenset({str(system.pubkey())})))
     config = IndexerConfig(creators=(str(system.pubkey()),), ws_url=ws_url)
@@ -541,7 +549,9 @@ async def bench_live(
         async def caught_up() -> bool:
             return await _owner(poll, last_mint) == str(owners[last_holder].pubkey())
 
-        await _until(caught_up, 300, "the live indexer to catch up")
+        # Start-up (backfill, one subscription and one crawl per followed address) grows with
+        # the deployment: 51 s at 2,100 NFTs, over 300 s at 10,100.
+        await _until(caught_up, 300 + 0.1 * len(everything), "the live indexer to catch up")
         startup = time.perf_counter() - t0
         # Then quiet: every subscription live and the crawl of each (its Gap) done, so what is
         # timed is the live path, not the start-up crawls.
@@ -578,8 +588,8 @@ async def bench_live(
         await poll.close()
         await engine.dispose()
     print(
-        f"live over {count} NFTs ({count} transfers one at a time; startup and catch-up "
-        f"{startup:.2f} s; {background} background transfers at {load:g}/s)"
+        f"live over {count + extra + among} NFTs ({count} transfers one at a time; startup "
+        f"and catch-up {startup:.2f} s; {background} background transfers at {load:g}/s)"
     )
     _latency("confirmed -> visible in assets", latencies, slot_ratio=True)
     _latency("sent -> visible in assets", since_send)
@@ -604,6 +614,9 @@ async def main() -> None:
     parser.add_argument("--nfts", type=int, default=10_000, help="NFTs minted and transferred")
     parser.add_argument("--in-flight", type=int, default=8, help="concurrent RPC requests")
     parser.add_argument("--live", type=int, default=100, help="NFTs (and transfers) live")
+    parser.add_argument(
+        "--live-among", type=int, default=0, help="more NFTs the live indexer follows, still"
+    )
     parser.add_argument(
         "--live-load", type=float, default=0.0, help="background transfers per second, live"
     )
@@ -653,7 +666,9 @@ async def main() -> None:
             with tempfile.TemporaryDirectory() as directory:
                 await bench_backfill(rpc, registry, system, collection, args, directory)
                 if args.live > 0:
-                    await bench_live(chain, rpc, ws_url, args.live, args.live_load, directory)
+                    await bench_live(
+                        chain, rpc, ws_url, args.live, args.live_load, directory, args.live_among
+                    )
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)
