@@ -76,6 +76,22 @@ batch's dozen statements; the numbers swing by a third with the machine's load.
   those ``IN`` lists rendered and cast a placeholder per value at every execution (about a
   tenth of the profile): now one array parameter (``= ANY($1)``, ``store.dialect.among``),
   PostgreSQL 2,991 -> 3,366 tx/s back to back (SQLite 3,453 -> 3,585, unchanged by it).
+
+2026-12-02 02:36-03:03, main, quiet machine. ``--nfts 10000 --runner-backfill``: batched
+projection SQLite 3,191 tx/s, PostgreSQL 3,059 tx/s; ``Indexer.backfill`` from empty 60.3 s
+(332 tx/s, 20,002 ``getTransaction`` for 20,002 transactions); live over 100 NFTs p50 50 ms,
+p99 109 ms (0.27 of a slot). Live in a bigger deployment (``--live 100 --live-among N``, the
+timed transfers among N still NFTs the runner follows): N=2,000, start-up 51 s, p50 37 ms but
+p99 (the max of 100) 4.6 s; N=10,000, start-up about 6 minutes and then one timed transfer not
+visible within 30 s. **Not met at that size.** The cause is in the runner's shape, not the
+projection: the live loop runs the crawls of the subscriptions' Gaps inline (each subscription
+confirmed reports one; 20,000 followed addresses are listed one request each, in batches as they
+arrive), and each ``_handle`` is its own crawl run, so a transaction listed by a mint and its
+token account in different batches is fetched again; the "quiet" wait sees only projected
+transactions, not listings that find nothing, so start-up crawls still run while the timed
+transfers wait behind them. Next: crawls in their own task beside the notifications (ordered
+per address), one run across a start-up's Gaps, and fewer subscriptions per NFT (a Geyser
+source filters by account list instead).
 """
 
 from __future__ import annotations
