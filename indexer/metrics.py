@@ -53,6 +53,11 @@ class IndexerMetrics:
             "Addresses whose history the backfill has not finished.",
             registry=registry,
         )
+        self.gap_backlog = Gauge(
+            "indexer_gap_backlog_addresses",
+            "Addresses whose gap (after a (re)connect or a new subscription) is not crawled yet.",
+            registry=registry,
+        )
         self.reverted = Counter(
             "indexer_reverted_transactions_total",
             "Projected transactions rolled back because a fork dropped their slot.",

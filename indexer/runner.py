@@ -17,7 +17,7 @@ import asyncio
 import bisect
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chain.asset import fetch_asset
 from chain.rpc import RpcClient
-from core.errors import ChainError
+from core.errors import ChainError, RetryableStoreError
 from indexer.decode import DecodedTx, decode_transaction
 from indexer.finality import Finality, Reverted
 from indexer.metrics import IndexerMetrics
@@ -63,6 +63,14 @@ _BLOCK_CACHE = 256
 _UNSEEN_FIRST = 0.2
 _UNSEEN_MAX_DELAY = 5.0
 _UNSEEN_GIVE_UP = 60.0
+#: Gaps reported within this of each other are crawled as one run (a start-up's subscriptions
+#: are confirmed over a few seconds, one Gap each), waiting at most ``_GAP_GATHER_MAX``.
+_GAP_GATHER = 0.05
+_GAP_GATHER_MAX = 2.0
+#: A crawl task that failed (the node or the database unreachable) tries again after this.
+_GAP_RETRY = 1.0
+#: A gap crawl outstanding for longer than this makes the process not ready (not caught up).
+_GAP_GRACE = 2.0
 
 
 def cursor_name(address: str) -> str:
@@ -102,6 +110,18 @@ class Indexer:
         self._blocks: dict[int, dict[str, int]] = {}
         #: Notified signatures the node could not serve yet, fetched again when due.
         self._unseen: dict[str, _Unseen] = {}
+        #: One writer: the live path and the crawl task take turns by database transaction
+        #: (the projection reads, then writes, the rows a transaction touches).
+        self._write = asyncio.Lock()
+        #: Addresses waiting for the crawl task, and those it is crawling: the live path
+        #: projects their notified transactions but leaves their cursors to the crawl (a cursor
+        #: says everything up to it is projected, and the gap below is not yet).
+        self._gaps: set[str] = set()
+        self._crawling: set[str] = set()
+        self._gap_reported = asyncio.Event()
+        self._gaps_since: float | None = None
+        self._crawler: asyncio.Task[None] | None = None
+        self._crawl_run: _Run | None = None
         self.finality = Finality(rpc)
         self.ready = False
         self.last_slot = 0
@@ -126,7 +146,7 @@ class Indexer:
         for mint in mints:
             found = await fetch_asset(self._rpc, Pubkey.from_string(mint))
             account = found.value.token_account
-            async with self._sessions() as session, session.begin():
+            async with self._write, self._sessions() as session, session.begin():
                 # Journaled like a transaction: the read may be of a block a fork drops.
                 snapshot = await self.finality.capture_import(
                     session, found.slot, found.value.mint, [account] if account else []
@@ -138,7 +158,7 @@ class Indexer:
     async def retrust(self) -> int:
         """Re-judge every stored asset under the current trusted creators and collections (a
         changed set); returns how many changed their ``genuine`` flag."""
-        async with self._sessions() as session, session.begin():
+        async with self._write, self._sessions() as session, session.begin():
             mints = (await session.execute(select(AssetRow.mint))).scalars().all()
             return await self._projection.rederive(session, mints)
 
@@ -383,9 +403,15 @@ class Indexer:
                 return False
         outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
         applied = await self._commit(
-            entry.signature, entry.slot, decoded, (entry.address, *also), outcome
+            entry.signature, entry.slot, decoded, self._unheld((entry.address, *also)), outcome
         )
         return bool(applied.events) or bool(applied.mints)
+
+    def _unheld(self, addresses: Sequence[str]) -> list[str]:
+        """Those of ``addresses`` whose cursor the live path may move: not waiting for, or in,
+        a gap crawl. Moving one of those past its notified transaction would put the unfilled
+        gap below a cursor, where a restart would never look again."""
+        return [a for a in addresses if a not in self._gaps and a not in self._crawling]
 
     async def retry_unseen(self) -> int:
         """Fetch again the notified transactions that were not served yet and are due;
@@ -402,7 +428,8 @@ class Indexer:
                 decoded = None
             if decoded is not None:
                 outcome = "applied" if decoded.ok else "failed_on_chain"
-                await self._commit(signature, u.slot, decoded, u.addresses, outcome, forget=True)
+                addresses = self._unheld(u.addresses)
+                await self._commit(signature, u.slot, decoded, addresses, outcome, forget=True)
                 del self._unseen[signature]
                 continue
             if now - u.since >= _UNSEEN_GIVE_UP and await self._forgotten(signature):
@@ -518,7 +545,16 @@ class Indexer:
                 await self.add(reverted.imports)  # read again, from the surviving chain
             # Restored rows are crawled from the start of their history, followed or not (a
             # token account the dropped branch had created may hold a surviving transfer).
-            await self._crawl_all(sorted(await self.followed() | set(reverted.restored)), _Run())
+            again = await self.followed() | set(reverted.restored)
+            if self._crawler is not None:
+                # Live: the crawl task does it, and forgets what its current run projected
+                # (some of that was just rolled back, and must be fetched again if listed).
+                if self._crawl_run is not None:
+                    self._crawl_run.projected.clear()
+                    self._crawl_run.kept.clear()
+                self._report_gaps(again)
+            else:
+                await self._crawl_all(sorted(again), _Run())
         await self._unit(self.finality.settle)
         self._metrics.finalized_slot.set(self.finality.finalized_slot)
         return reverted
@@ -553,7 +589,8 @@ class Indexer:
         picks as the loser tries again, so the batch is neither dropped nor left to crash the
         live loop. Every try starts from the rows as committed (the projection and the
         journal keep nothing of a rolled-back try), so nothing is doubled."""
-        return await retry.in_transaction(self._sessions, unit, what="indexer")
+        async with self._write:
+            return await retry.in_transaction(self._sessions, unit, what="indexer")
 
     async def _follow_new(self, applied: Applied) -> None:
         fresh = set(applied.new_mints) | set(applied.accounts)
@@ -592,6 +629,7 @@ class Indexer:
         )
         await self.load_unseen()  # what the last leader was still waiting for
         renewer = asyncio.create_task(self._renew(leases, lease, stop))
+        self._crawler = asyncio.create_task(self._crawl_gaps(), name="indexer-crawl")
         events = aiter(self._live)
         polled = refreshed = time.monotonic()
         # One pending read at a time, kept across turns: cancelling it would close the
@@ -600,6 +638,8 @@ class Indexer:
         waiter: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set() and not renewer.done():
+                if self._crawler.done():
+                    self._crawler.result()  # it stops only by an error: raise it here
                 self.alive_at = time.monotonic()
                 if self._unseen:
                     await self.retry_unseen()
@@ -609,7 +649,7 @@ class Indexer:
                     await self.check_finality()
                 if getter is None:
                     getter = asyncio.ensure_future(anext(events))
-                pending: set[asyncio.Future[Any]] = {getter, waiter, renewer}
+                pending: set[asyncio.Future[Any]] = {getter, waiter, renewer, self._crawler}
                 idle = _UNSEEN_FIRST if self._unseen else 1.0  # wake for a retry that is due
                 done, _ = await asyncio.wait(
                     pending, timeout=idle, return_when=asyncio.FIRST_COMPLETED
@@ -632,26 +672,78 @@ class Indexer:
                     await self._refresh_lag()
                     refreshed = time.monotonic()
         finally:
-            for task in (getter, waiter, renewer):
+            for task in (getter, waiter, renewer, self._crawler):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                         await task
             await self._live.close()
             self._live = None
+            self._crawler = None
+            # The next leader (this process again, or another) crawls from the cursors.
+            self._gaps, self._crawling, self._gaps_since = set(), set(), None
+            self._gap_reported.clear()
+            self._metrics.gap_backlog.set(0)
 
     async def _handle(self, arrived: Sequence[Event]) -> None:
-        """Events that arrived together: the notified signatures first (each once, moving the
-        cursor of every address notified of it), then the crawls of the gaps."""
+        """Events that arrived together: the gaps go to the crawl task first (so the
+        notifications below leave those cursors alone), then the notified signatures, each
+        fetched and projected once, moving the cursor of every address notified of it."""
+        self._report_gaps(a for e in arrived if isinstance(e, Gap) for a in e.addresses)
         seen: dict[str, list[Seen]] = {}
         for event in arrived:
             if isinstance(event, Seen):
                 seen.setdefault(event.signature, []).append(event)
         for entries in seen.values():
             await self.process(entries[0], also=[e.address for e in entries[1:]])
-        gaps = sorted({a for e in arrived if isinstance(e, Gap) for a in e.addresses})
-        if gaps:
-            await self._crawl_all(gaps, _Run(), gap=True)
+
+    # -- the crawl task ------------------------------------------------------------------------
+
+    def crawl_backlog(self) -> int:
+        """Addresses waiting for a gap crawl or being crawled (0: every gap is filled)."""
+        return len(self._gaps | self._crawling)
+
+    def _report_gaps(self, addresses: Iterable[str]) -> None:
+        before = len(self._gaps)
+        self._gaps.update(addresses)
+        if len(self._gaps) == before:
+            return
+        if self._gaps_since is None:
+            self._gaps_since = time.monotonic()
+        self._metrics.gap_backlog.set(self.crawl_backlog())
+        self._gap_reported.set()
+
+    async def _crawl_gaps(self) -> None:
+        """The crawl task, beside the live loop: fill the reported gaps, from each address's
+        cursor, a run at a time. Its listings and fetches overlap the notifications; only the
+        database transactions take turns with them (``_write``)."""
+        while True:
+            await self._gap_reported.wait()
+            # A burst of gaps (one per subscription, as each is confirmed) is one run, so each
+            # transaction is fetched once however many of its addresses report a gap.
+            waited, size = 0.0, -1
+            while size != len(self._gaps) and waited < _GAP_GATHER_MAX:
+                size = len(self._gaps)
+                await asyncio.sleep(_GAP_GATHER)
+                waited += _GAP_GATHER
+            self._gap_reported.clear()
+            todo, self._gaps = self._gaps, set()
+            self._crawling = todo
+            self._crawl_run = _Run()
+            try:
+                await self._crawl_all(sorted(todo), self._crawl_run, gap=True)
+            except (ChainError, RetryableStoreError) as exc:
+                # Nothing is lost: the cursors say how far each address got. Try again soon.
+                _log.warning("indexer gap crawl failed", error=str(exc), addresses=len(todo))
+                self._gaps |= todo
+                await asyncio.sleep(_GAP_RETRY)
+                self._gap_reported.set()
+            finally:
+                self._crawling = set()
+                self._crawl_run = None
+            # What was reported during the run is the oldest outstanding now.
+            self._gaps_since = time.monotonic() if self._gaps else None
+            self._metrics.gap_backlog.set(self.crawl_backlog())
 
     async def _follow_added(self) -> None:
         # Rows written by another process (``aiw3 indexer add``): subscribe, and the Gap each
@@ -677,8 +769,15 @@ class Indexer:
         self._metrics.chain_slot.set(tip)
         lag = max(0, tip - self.last_slot)
         self._metrics.lag_slots.set(lag)
-        self.ready = self._live is not None and (
-            lag <= self._config.ready_lag_slots or self._live.live_subscriptions() > 0
+        # Caught up: live, and no gap crawl outstanding for long (a new token account's crawl
+        # takes milliseconds; a start-up's or a reconnect's may take minutes).
+        crawling = self._gaps_since is not None and (
+            time.monotonic() - self._gaps_since > _GAP_GRACE
+        )
+        self.ready = (
+            self._live is not None
+            and not crawling
+            and (lag <= self._config.ready_lag_slots or self._live.live_subscriptions() > 0)
         )
         self._metrics.caught_up.set(1 if self.ready else 0)
 

@@ -138,12 +138,15 @@ class WebsocketSource:
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._ids = itertools.count(1)
+        #: Every address followed, on whichever connection (tens of thousands: a set, not a
+        #: union of the connections' sets at every look).
+        self._followed: set[str] = set()
         for address in addresses:
             self._assign(address)
 
     @property
-    def addresses(self) -> set[str]:
-        return {a for c in self._conns for a in c.addresses}
+    def addresses(self) -> frozenset[str]:
+        return frozenset(self._followed)
 
     def live_subscriptions(self) -> int:
         return sum(len(c.live) for c in self._conns)
@@ -151,7 +154,7 @@ class WebsocketSource:
     async def follow(self, addresses: Iterable[str]) -> None:
         """Subscribe to more addresses now (a :class:`Gap` follows once each is live)."""
         for address in addresses:
-            if address in self.addresses:
+            if address in self._followed:
                 continue
             conn = self._assign(address)
             if conn.ws is not None:
@@ -178,6 +181,7 @@ class WebsocketSource:
     def _assign(self, address: str) -> _Conn:
         conn = min(self._conns, key=lambda c: len(c.addresses))
         conn.addresses.add(address)
+        self._followed.add(address)
         return conn
 
     async def _run(self, conn: _Conn) -> None:

@@ -59,6 +59,7 @@ class FaultCounts:
     forwarded: int = 0  # requests sent to the node (faults with forward=True included)
     rate_limited: int = 0  # answered 429
     timed_out: int = 0  # held without an answer
+    held_back: int = 0  # answered only once release() was called
     dropped_http: int = 0  # connections closed instead of answering
     ws_connections: int = 0  # client WebSocket connections accepted
     dropped_ws: int = 0  # client WebSocket connections closed by drop_ws()
@@ -135,6 +136,7 @@ class FaultProxy:
         self._pairs: set[_WsPair] = set()
         self._drop: _Rule | None = None
         self._timeout: _Rule | None = None
+        self._hold_back: _Rule | None = None
         self._rate_limit: _Rule | None = None
         self._release = asyncio.Event()
         self._duplicate = False
@@ -218,9 +220,15 @@ class FaultProxy:
         transaction lands while its sender sees only a timeout."""
         self._timeout = _rule(n, methods, forward=forward)
 
+    def hold_back(self, n: int | None = 1, *, methods: Iterable[str] | None = None) -> None:
+        """Hold the next ``n`` matching requests until ``release()``, then forward and answer
+        them (a slow node: the client waits, within its own timeout, and gets its answer)."""
+        self._hold_back = _rule(n, methods)
+
     def release(self) -> None:
-        """Close every held request's connection and switch the timeout off."""
-        self._timeout = None
+        """Close every held request's connection (answer every held-back one) and switch the
+        timeout and the hold-back off."""
+        self._timeout = self._hold_back = None
         self._release.set()
         self._release = asyncio.Event()
 
@@ -334,6 +342,9 @@ class FaultProxy:
                     self.counts.timed_out += 1
                     await self._hold(reader)
                     return
+                if self._hold_back is not None and self._hold_back.take(methods):
+                    self.counts.held_back += 1
+                    await self._release.wait()
                 if self._rate_limit is not None and self._rate_limit.take(methods):
                     self.counts.rate_limited += 1
                     writer.write(_too_many_requests(self._rate_limit.retry_after, request))

@@ -530,3 +530,77 @@ async def test_a_transaction_not_served_yet_is_kept_across_a_restart(
         ).scalars()
         assert set(kinds) == {str(away), str(back)}
     assert await _owner(engine, str(mint)) == str(alice.pubkey())
+
+
+async def test_a_stuck_gap_crawl_neither_delays_live_transfers_nor_loses_its_gap(
+    localnet: Localnet, client: AsyncClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """A transfer made while the indexer was down is a gap its start-up crawl fills; the
+    node's listings hang meanwhile. A transfer of another NFT made once it is live is
+    projected at once (the crawl runs beside the notifications, not in front of them), but
+    leaves that mint's cursor where it was: every address has a start-up gap, and moving a
+    cursor past an unfilled gap would lose the gap to a restart. Once the listings answer,
+    the gaps are filled and the cursors move on."""
+    d = deployment
+    async with (
+        FaultProxy(localnet.rpc_url, localnet.ws_url) as proxy,
+        RpcClient([proxy.rpc_url], metrics=CollectorRegistry()) as rpc,
+    ):
+        alice, bob, carol = await ops.fund(client), await ops.fund(client), Keypair().pubkey()
+        first, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+        second, _ = await ops.mint(client, d.system, bob.pubkey(), collection=d.collection)
+        await _indexer(rpc, engine, d).backfill()
+        async with session_factory(engine)() as s:
+            before = await tracking.get_cursor(s, cursor_name(str(second)))
+        assert before is not None
+        missed = await ops.transfer_checked(client, alice, first, bob.pubkey())  # while down
+
+        proxy.hold_back(None, methods={"getSignaturesForAddress"})
+        indexer = _indexer(rpc, engine, d, ws_url=localnet.ws_url)
+        stop = asyncio.Event()
+        task = asyncio.create_task(indexer.run(LocalLeases(), stop))
+        try:
+            for _ in range(_PATIENCE):
+                if indexer.crawl_backlog() > 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert indexer.crawl_backlog() > 0  # live, and its gaps waiting on the listings
+            await asyncio.sleep(0.5)  # every subscription confirmed
+            live = await ops.transfer_checked(client, bob, second, carol)
+            for _ in range(_PATIENCE):
+                if await _owner(engine, str(second)) == str(carol):
+                    break
+                await asyncio.sleep(0.05)
+            assert await _owner(engine, str(second)) == str(carol)
+            assert await _owner(engine, str(first)) == str(alice.pubkey())  # the gap, unfilled
+            assert indexer.crawl_backlog() > 0  # the crawl is still stuck
+            async with session_factory(engine)() as s:
+                held = await tracking.get_cursor(s, cursor_name(str(second)))
+            assert held is not None
+            assert held.signature == before.signature
+
+            proxy.release()  # the listings answer again
+            cursor = None
+            for _ in range(_PATIENCE):
+                async with session_factory(engine)() as s:
+                    cursor = await tracking.get_cursor(s, cursor_name(str(second)))
+                if indexer.crawl_backlog() == 0 and cursor and cursor.signature == str(live):
+                    break
+                await asyncio.sleep(0.05)
+            assert indexer.crawl_backlog() == 0
+            assert cursor is not None
+            assert cursor.signature == str(live)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+    async with session_factory(engine)() as s:
+        transfers = (
+            await s.execute(
+                select(AssetEvent.signature).where(
+                    AssetEvent.kind == "transfer", AssetEvent.mint.in_([str(first), str(second)])
+                )
+            )
+        ).scalars()
+        assert Counter(transfers) == Counter({str(missed): 1, str(live): 1})
+    assert await _owner(engine, str(first)) == str(bob.pubkey())
+    assert await _owner(engine, str(second)) == str(carol)
