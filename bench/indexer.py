@@ -115,6 +115,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
+import httpx
 from prometheus_client import CollectorRegistry
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized
@@ -546,6 +547,8 @@ async def bench_live(
     load: float,
     directory: str,
     among: int = 0,
+    drop: bool = False,
+    rpc_url: str = "",
 ) -> None:
     system, collection = await deploy(chain)
     owners = [Keypair() for _ in range(10)]
@@ -588,7 +591,17 @@ async def bench_live(
             if load > 0
             else None
         )
-        for mint, holder in nfts:
+        dropped_at = len(nfts) // 2 if drop else len(nfts)
+        recovered = 0.0
+        recovery: asyncio.Task[float] | None = None
+        for i, (mint, holder) in enumerate(nfts):
+            if i == dropped_at:
+                # Every websocket closed by the node: the runner reconnects, re-subscribes
+                # every followed address and crawls each one's gap, while these go on.
+                async with httpx.AsyncClient() as http:
+                    drop_request = {"jsonrpc": "2.0", "id": 1, "method": "localnet_dropConnections"}
+                    (await http.post(rpc_url, json=drop_request)).raise_for_status()
+                recovery = asyncio.create_task(_recovery(indexer, registry, config))
             to = owners[(holder + 1) % len(owners)].pubkey()
             sent = time.monotonic()
             sig = await chain.send(
@@ -605,6 +618,8 @@ async def bench_live(
             since_send.append(seen - sent)
         quiet.set()
         background = await loader if loader is not None else 0
+        if recovery is not None:
+            recovered = await asyncio.wait_for(recovery, 600)
     finally:
         quiet.set()
         stop.set()
@@ -617,6 +632,38 @@ async def bench_live(
     )
     _latency("confirmed -> visible in assets", latencies, slot_ratio=True)
     _latency("sent -> visible in assets", since_send)
+    if drop:
+        print(
+            f"  every websocket dropped before transfer {dropped_at + 1}: every connection "
+            f"back and every gap crawled {recovered:.2f} s later"
+        )
+        _latency("confirmed -> visible, before the drop", latencies[:dropped_at])
+        _latency("confirmed -> visible, after the drop", latencies[dropped_at:])
+
+
+async def _recovery(indexer: Indexer, registry: CollectorRegistry, config: IndexerConfig) -> float:
+    """Seconds from now until every connection is back (each counted as a reconnect) and the
+    crawl of every gap they report is done."""
+    t0 = time.perf_counter()
+
+    def reconnects() -> float:
+        return registry.get_sample_value("indexer_websocket_reconnects_total") or 0.0
+
+    start = reconnects()
+
+    async def back() -> bool:
+        return reconnects() >= start + config.max_connections
+
+    async def gaps() -> bool:  # the re-subscriptions' Gaps, reported as each is confirmed
+        return indexer.crawl_backlog() > 0
+
+    async def crawled() -> bool:
+        return indexer.crawl_backlog() == 0
+
+    await _until(back, 600, "every websocket to reconnect")
+    await _until(gaps, 600, "the gaps of the re-subscriptions")
+    await _until(crawled, 600, "the crawl of every gap")
+    return time.perf_counter() - t0
 
 
 def _latency(label: str, values: list[float], *, slot_ratio: bool = False) -> None:
@@ -643,6 +690,11 @@ async def main() -> None:
     )
     parser.add_argument(
         "--live-load", type=float, default=0.0, help="background transfers per second, live"
+    )
+    parser.add_argument(
+        "--live-drop",
+        action="store_true",
+        help="the node drops every websocket halfway through the timed live transfers",
     )
     parser.add_argument(
         "--runner-backfill",
@@ -691,7 +743,15 @@ async def main() -> None:
                 await bench_backfill(rpc, registry, system, collection, args, directory)
                 if args.live > 0:
                     await bench_live(
-                        chain, rpc, ws_url, args.live, args.live_load, directory, args.live_among
+                        chain,
+                        rpc,
+                        ws_url,
+                        args.live,
+                        args.live_load,
+                        directory,
+                        args.live_among,
+                        args.live_drop,
+                        rpc_url,
                     )
     finally:
         proc.terminate()

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chain.asset import fetch_asset
 from chain.rpc import RpcClient
-from core.errors import ChainError, RetryableStoreError
+from core.errors import ChainError, RetryableChainError, RetryableStoreError
 from indexer.decode import DecodedTx, decode_transaction
 from indexer.finality import Finality, Reverted
 from indexer.metrics import IndexerMetrics
@@ -382,7 +382,12 @@ class Indexer:
         anything new was written."""
         decoded: DecodedTx | None = None
         if not entry.failed:
-            decoded = await self._fetch_one(entry.signature, entry.slot)
+            try:
+                decoded = await self._fetch_one(entry.signature, entry.slot)
+            except RetryableChainError as exc:
+                # The node is unreachable or overloaded for now: the notification is not lost
+                # with it, nor does it stop the live loop; it is kept and fetched again.
+                _log.warning("indexer fetch failed", signature=entry.signature, error=str(exc))
             if decoded is None:
                 # Not (yet) served at confirmed: a node behind a load balancer can lag the
                 # one that notified. Later transactions move this address's cursor past it,
@@ -646,7 +651,10 @@ class Indexer:
                 if self.alive_at - polled >= self._config.follow_poll:
                     polled = self.alive_at
                     await self._follow_added()
-                    await self.check_finality()
+                    try:
+                        await self.check_finality()
+                    except RetryableChainError as exc:  # asked again at the next poll
+                        _log.warning("indexer finality check failed", error=str(exc))
                 if getter is None:
                     getter = asyncio.ensure_future(anext(events))
                 pending: set[asyncio.Future[Any]] = {getter, waiter, renewer, self._crawler}

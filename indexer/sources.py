@@ -158,7 +158,10 @@ class WebsocketSource:
                 continue
             conn = self._assign(address)
             if conn.ws is not None:
-                await self._subscribe(conn, [address])
+                # A connection that just dropped re-subscribes all its addresses, this one
+                # included, once it is back.
+                with contextlib.suppress(WebSocketException, OSError):
+                    await self._subscribe(conn, [address])
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         if not self._tasks:

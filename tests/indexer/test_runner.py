@@ -604,3 +604,45 @@ async def test_a_stuck_gap_crawl_neither_delays_live_transfers_nor_loses_its_gap
         assert Counter(transfers) == Counter({str(missed): 1, str(live): 1})
     assert await _owner(engine, str(first)) == str(bob.pubkey())
     assert await _owner(engine, str(second)) == str(carol)
+
+
+async def test_the_live_loop_rides_out_an_rpc_outage(
+    localnet: Localnet, client: AsyncClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """The node stops answering getTransaction (connections closed, every retry too): the
+    notified transfer is kept, the live loop goes on (it neither crashes nor drops it), and
+    once the node answers again the transfer is projected."""
+    d = deployment
+    async with (
+        FaultProxy(localnet.rpc_url, localnet.ws_url) as proxy,
+        RpcClient([proxy.rpc_url], metrics=CollectorRegistry()) as rpc,
+    ):
+        alice, bob = await ops.fund(client), Keypair().pubkey()
+        mint, _ = await ops.mint(client, d.system, alice.pubkey(), collection=d.collection)
+        indexer = _indexer(rpc, engine, d, ws_url=localnet.ws_url)
+        await indexer.backfill()
+        stop = asyncio.Event()
+        task = asyncio.create_task(indexer.run(LocalLeases(), stop))
+        try:
+            await asyncio.sleep(0.5)  # every subscription confirmed
+            proxy.drop_http(None, methods={"getTransaction"})
+            await ops.transfer_checked(client, alice, mint, bob)
+            for _ in range(_PATIENCE):
+                if proxy.counts.dropped_http >= 4:  # the client's every attempt, at least
+                    break
+                await asyncio.sleep(0.05)
+            assert proxy.counts.dropped_http >= 4
+            await asyncio.sleep(0.5)
+            assert not task.done()
+            assert await _owner(engine, str(mint)) == str(alice.pubkey())
+
+            proxy.clear()
+            for _ in range(_PATIENCE):
+                if await _owner(engine, str(mint)) == str(bob):
+                    break
+                await asyncio.sleep(0.05)
+            assert await _owner(engine, str(mint)) == str(bob)
+            assert not task.done()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
