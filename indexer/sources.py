@@ -135,7 +135,12 @@ class WebsocketSource:
         self._on_reconnect = on_reconnect or (lambda: None)
         self._rng = rng or random.Random()  # backoff jitter only
         self._conns = [_Conn(i) for i in range(max_connections)]
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        #: Events in arrival order; ``None`` stands for the Gap of every address in ``_gaps``.
+        self._queue: asyncio.Queue[Seen | None] = asyncio.Queue()
+        #: Addresses whose subscription went live since the last Gap was read: one Gap for all
+        #: of them (a reconnect confirms thousands at once; one event each would queue the
+        #: notifications behind them), queued at the first one's place.
+        self._gaps: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._ids = itertools.count(1)
         #: Every address followed, on whichever connection (tens of thousands: a set, not a
@@ -169,7 +174,12 @@ class WebsocketSource:
                 asyncio.create_task(self._run(c), name=f"indexer-ws-{c.index}") for c in self._conns
             ]
         while True:
-            yield await self._queue.get()
+            event = await self._queue.get()
+            if event is None:
+                gap, self._gaps = tuple(sorted(self._gaps)), set()
+                yield Gap(gap)
+            else:
+                yield event
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -239,7 +249,9 @@ class WebsocketSource:
             if address is not None and isinstance(frame.get("result"), int):
                 conn.live[frame["result"]] = address
                 # Live now: whatever happened before is the crawl's to find.
-                self._queue.put_nowait(Gap((address,)))
+                if not self._gaps:  # else the Gap already queued takes this one too
+                    self._queue.put_nowait(None)
+                self._gaps.add(address)
             return
         if frame.get("method") != "logsNotification":
             return
