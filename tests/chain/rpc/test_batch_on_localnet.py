@@ -1,6 +1,7 @@
 """Batched getSignaturesForAddress and getTransaction against the real local chain: every
 answer equals the single call's, in the order asked, across POSTs, with missing addresses and
-signatures, before/until paging, and the single call's typed error for a refused call."""
+signatures, before/until paging, and the single call's typed error for a refused call. And the
+local chain's own batch replies, on the wire."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
@@ -22,7 +24,13 @@ from solders.transaction import Transaction, VersionedTransaction
 
 from chain.localnet import Localnet
 from chain.rpc import RpcClient, RpcRejected, SignaturesQuery
-from chain.rpc.protocol import BATCH_CALLS, INVALID_PARAMS, UNSUPPORTED_TRANSACTION_VERSION
+from chain.rpc.protocol import (
+    BATCH_CALLS,
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    MIN_CONTEXT_SLOT_NOT_REACHED,
+    UNSUPPORTED_TRANSACTION_VERSION,
+)
 from tests.harness.localnet import airdrop, blockhash, mint_nft, wait_status
 
 TRANSFERS = 40
@@ -203,3 +211,39 @@ async def test_a_refused_call_raises_what_its_single_call_raises(
         await rpc.get_transactions(history.signatures[:2], commitment=Processed)
     assert processed.value.rpc_code == INVALID_PARAMS
     assert processed.value.details["batch_item"] == 0
+
+
+async def test_the_local_chain_answers_a_batch_as_json_rpc_says(localnet: Localnet) -> None:
+    """Replies carry each call's own id (any JSON value), an error stays with its call (with
+    the ``data`` solders needs), and notifications (calls without an id) are executed but
+    never answered: a batch of notifications only gets an empty body, not ``[]``."""
+    funded = Pubkey.new_unique()
+    batch = [
+        {
+            "jsonrpc": "2.0",
+            "id": "first",
+            "method": "getSlot",
+            "params": [{"commitment": "confirmed"}],
+        },
+        {"jsonrpc": "2.0", "method": "requestAirdrop", "params": [str(funded), 10**9]},
+        {"jsonrpc": "2.0", "id": 7, "method": "getSlot", "params": [{"minContextSlot": 10**15}]},
+        {"jsonrpc": "2.0", "id": None, "method": "noSuchMethod"},
+        {
+            "jsonrpc": "2.0",
+            "id": 8,
+            "method": "getBalance",
+            "params": [str(funded), {"commitment": "processed"}],
+        },
+    ]
+    async with httpx.AsyncClient() as http:
+        replies = (await http.post(localnet.rpc_url, json=batch)).json()
+        only_notifications = await http.post(localnet.rpc_url, json=[batch[1], batch[1]])
+        one_notification = await http.post(localnet.rpc_url, json=batch[1])
+    assert [reply["id"] for reply in replies] == ["first", 7, None, 8]
+    assert isinstance(replies[0]["result"], int)
+    assert replies[1]["error"]["code"] == MIN_CONTEXT_SLOT_NOT_REACHED
+    assert "contextSlot" in replies[1]["error"]["data"]
+    assert replies[2]["error"]["code"] == METHOD_NOT_FOUND
+    assert replies[3]["result"]["value"] == 10**9  # the notification ran, in batch order
+    assert (only_notifications.status_code, only_notifications.content) == (200, b"")
+    assert (one_notification.status_code, one_notification.content) == (200, b"")
