@@ -41,12 +41,7 @@ from solana.rpc.core import RPCException
 from solana.rpc.models import DataSliceOpts, MemcmpOpts, TokenAccountOpts, TxOpts
 from solders.account import Account
 from solders.pubkey import Pubkey
-from solders.rpc.requests import (
-    Body,
-    GetSignaturesForAddress,
-    GetTransaction,
-    batch_to_json,
-)
+from solders.rpc.requests import Body, GetSignaturesForAddress, GetTransaction
 from solders.rpc.responses import (
     GetAccountInfoResp,
     GetBalanceResp,
@@ -831,7 +826,10 @@ class _Batch:
         self._ids: list[int] = [call.id for call in calls]
 
     def to_json(self) -> str:
-        return batch_to_json(self._calls)
+        # The same text as solders' batch_to_json, which costs ~45 us a call (measured: 4.7 ms
+        # for 100 getTransaction calls, against 0.14 ms for this join), more than the HTTP
+        # request a batch saves per call.
+        return "[" + ",".join(call.to_json() for call in self._calls) + "]"
 
     async def post(self, client: AsyncClient, parser: type[_Result]) -> list[_Result]:
         # solana-py 0.41 has no batch call, but its provider posts any body with a to_json():

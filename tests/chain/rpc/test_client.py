@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from solana.rpc.commitment import Finalized
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import Message
@@ -43,7 +44,7 @@ from chain.rpc import (
     RpcUnavailable,
     SignaturesQuery,
 )
-from chain.rpc.protocol import BATCH_CALLS
+from chain.rpc.protocol import BATCH_CALLS, MAX_REQUEST_BODY_BYTES
 from core.errors import DefinitiveChainError, RetryableChainError
 
 SYSTEM = "11111111111111111111111111111111"
@@ -82,6 +83,7 @@ class FakeNode:
         self.calls: list[str] = []
         self.params: list[Any] = []
         self.received_at: list[float] = []
+        self.body_sizes: list[int] = []
         self.script: deque[Misbehave] = deque()  # one-shot behaviours, consumed in order
         self.always: Misbehave | None = None  # applies when the script is empty
         self.slot = 1_000
@@ -124,6 +126,7 @@ class FakeNode:
                     if name.strip().lower() == "content-length":
                         length = int(value.strip())
                 body = json.loads(await reader.readexactly(length))
+                self.body_sizes.append(length)
                 self.received_at.append(time.monotonic())
                 behaviour = self.script.popleft() if self.script else self.always
                 if isinstance(body, list):
@@ -882,3 +885,30 @@ async def test_a_hanging_batch_times_out_and_fails_over(nodes: list[FakeNode]) -
             await client.get_signatures_for_address_many(queries)
     assert _count(registry, "getSignaturesForAddress", "primary", "timeout") == 2
     assert _count(registry, "getSignaturesForAddress", "backup", "timeout") == 1
+
+
+async def test_a_full_batch_of_the_longest_calls_fits_a_nodes_body_limit(
+    nodes: list[FakeNode],
+) -> None:
+    """BATCH_CALLS calls with every parameter set stay under agave's default request body
+    limit, so a real node never refuses a batch POST with HTTP 413."""
+    node = nodes[0]
+    queries = [
+        SignaturesQuery(
+            Pubkey.new_unique(),
+            before=Signature.new_unique(),
+            until=Signature.new_unique(),
+            limit=1000,
+        )
+        for _ in range(BATCH_CALLS)
+    ]
+    async with _client([node], CollectorRegistry()) as client:
+        await client.get_signatures_for_address_many(queries, commitment=Finalized)
+        await client.get_transactions(
+            [Signature.new_unique() for _ in range(BATCH_CALLS)],
+            encoding="jsonParsed",
+            commitment=Finalized,
+        )
+    assert node.batch_sizes("getSignaturesForAddress") == [BATCH_CALLS]
+    assert node.batch_sizes("getTransaction") == [BATCH_CALLS]
+    assert max(node.body_sizes) < MAX_REQUEST_BODY_BYTES
