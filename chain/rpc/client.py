@@ -357,10 +357,13 @@ class RpcClient:
         """:meth:`get_signatures_for_address` for many queries in JSON-RPC batches.
 
         ``result[i]`` answers ``queries[i]`` exactly as ``get_signatures_for_address(q.address,
-        before=q.before, until=q.until, limit=q.limit, commitment=commitment)`` would: newest
-        first, ``[]`` for an address without history (or a ``before`` the node does not know).
-        The same query may appear more than once. How the calls travel, what is retried and
-        what is raised: see :meth:`get_transactions`. Each POST is measured as one
+        before=q.before, until=q.until, limit=q.limit, commitment=commitment)`` would: one page,
+        newest first, at most ``limit`` entries (1000 when None), failed transactions included
+        (``err`` set); ``[]`` for an address without history or a ``before`` the node does not
+        know. It does not page on: a full page means there may be more, asked for with
+        ``before`` = the page's last signature (in a later call). The same query may appear
+        more than once; an empty list sends nothing. How the calls travel, what is retried
+        and what is raised: see :meth:`get_transactions`; each POST is measured as one
         ``getSignaturesForAddress`` request.
         """
         core = self._endpoints[0].client  # any endpoint's: bodies do not depend on it
@@ -408,8 +411,8 @@ class RpcClient:
         partial result is returned: any error fails the whole method (other POSTs in flight
         are cancelled).
 
-        POSTs are answered independently, so calls in different POSTs may reflect different
-        slots, as separate single calls would.
+        Each call is answered on its own, as a single call would be: two calls, even in one
+        POST, may reflect different slots.
         """
         core = self._endpoints[0].client  # any endpoint's: bodies do not depend on it
         level = self._commitment(commitment)

@@ -293,7 +293,7 @@ async def nodes() -> AsyncIterator[list[FakeNode]]:
 
 
 def _client(
-    nodes: list[FakeNode], registry: CollectorRegistry, config: RpcConfig = FAST
+    nodes: list[FakeNode], registry: CollectorRegistry | RpcMetrics, config: RpcConfig = FAST
 ) -> RpcClient:
     endpoints = [
         RpcEndpoint(url=node.url, name=name)
@@ -912,3 +912,28 @@ async def test_a_full_batch_of_the_longest_calls_fits_a_nodes_body_limit(
     assert node.batch_sizes("getSignaturesForAddress") == [BATCH_CALLS]
     assert node.batch_sizes("getTransaction") == [BATCH_CALLS]
     assert max(node.body_sizes) < MAX_REQUEST_BODY_BYTES
+
+
+async def test_a_rate_limited_batch_waits_for_retry_after_then_breakers_fail_fast(
+    nodes: list[FakeNode],
+) -> None:
+    node = nodes[0]
+    node.script.append(Misbehave("http", status=429, headers={"Retry-After": "0.3"}))
+    queries = _queries(5)
+    registry = CollectorRegistry()
+    metrics = RpcMetrics(registry)
+    async with _client([node], metrics) as client:
+        assert _answered(queries, await client.get_signatures_for_address_many(queries))
+    assert node.received_at[1] - node.received_at[0] >= 0.3
+    assert _count(registry, "getSignaturesForAddress", "primary", "rate_limited") == 1
+
+    node.always = Misbehave("http", status=500)
+    config = dataclasses.replace(FAST, breaker_failure_threshold=1, breaker_reset_after=60)
+    async with _client([node], metrics, config) as client:
+        with pytest.raises(RpcTransportError):
+            await client.get_signatures_for_address_many(queries)
+        sent = len(node.calls)
+        with pytest.raises(RpcUnavailable):
+            await client.get_transactions([Signature.new_unique()])
+        assert len(node.calls) == sent  # the open breaker kept the batch from being sent
+    assert _count(registry, "getTransaction", "none", "unavailable") == 1
