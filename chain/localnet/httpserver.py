@@ -56,7 +56,8 @@ class HttpRpcServer:
         await self._server.wait_closed()
 
     def handle_payload(self, body: bytes) -> bytes:
-        """One JSON-RPC request or batch in, the reply bytes out."""
+        """One JSON-RPC request or batch in, the reply bytes out (empty when nothing is to be
+        answered: notifications only)."""
         try:
             request = json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -64,21 +65,27 @@ class HttpRpcServer:
         if isinstance(request, list):
             if not request or len(request) > MAX_BATCH_SIZE:
                 return _dump(_error(None, RpcError(INVALID_REQUEST, "Invalid request")))
-            return _dump([self._one(item) for item in request])
-        return _dump(self._one(request))
+            replies = [reply for item in request if (reply := self._one(item)) is not None]
+            # JSON-RPC 2.0 section 6: nothing at all rather than an empty array.
+            return _dump(replies) if replies else b""
+        reply = self._one(request)
+        return _dump(reply) if reply is not None else b""
 
-    def _one(self, request: Any) -> dict[str, Any]:
+    def _one(self, request: Any) -> dict[str, Any] | None:
+        """The reply to one call; None for a notification (a valid call without an ``id``),
+        which is executed but never answered (JSON-RPC 2.0 section 4.1)."""
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
             return _error(None, RpcError(INVALID_REQUEST, "Invalid request"))
         request_id = request.get("id")
         try:
             result = self._methods.call(request["method"], request.get("params"))
+            reply = {"jsonrpc": "2.0", "result": result, "id": request_id}
         except RpcError as exc:
-            return _error(request_id, exc)
+            reply = _error(request_id, exc)
         except Exception:
             _log.exception("localnet: %s failed", request["method"])
-            return _error(request_id, RpcError(INTERNAL_ERROR, "Internal error"))
-        return {"jsonrpc": "2.0", "result": result, "id": request_id}
+            reply = _error(request_id, RpcError(INTERNAL_ERROR, "Internal error"))
+        return reply if "id" in request else None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections.add(writer)

@@ -2,7 +2,7 @@
 typed errors and the ``solana_rpc_duration_seconds`` histogram."""
 
 from chain.rpc.breaker import BreakerState
-from chain.rpc.client import RpcClient
+from chain.rpc.client import RpcClient, SignaturesQuery
 from chain.rpc.config import RpcConfig, RpcEndpoint, endpoints_from_urls
 from chain.rpc.errors import (
     PreflightFailure,
@@ -35,6 +35,7 @@ __all__ = [
     "RpcTimeout",
     "RpcTransportError",
     "RpcUnavailable",
+    "SignaturesQuery",
     "Slotted",
     "endpoints_from_urls",
 ]

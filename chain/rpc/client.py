@@ -10,16 +10,23 @@ the primary's breaker lets a probe through and it succeeds, traffic returns to t
 
 solana-py's own transport retry is switched off (``max_transport_retries=0``) so that this is
 the only retry loop, and each request is bounded by one total timeout.
+
+Batched methods (``get_transactions``, ``get_signatures_for_address_many``) send many calls of
+one method as JSON-RPC batches (an array body) through the same endpoint's solana-py session:
+each batch POST is one request of that same loop, breaker and histogram, so the client's cost per
+HTTP request is paid once per ``BATCH_CALLS`` calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -34,6 +41,7 @@ from solana.rpc.core import RPCException
 from solana.rpc.models import DataSliceOpts, MemcmpOpts, TokenAccountOpts, TxOpts
 from solders.account import Account
 from solders.pubkey import Pubkey
+from solders.rpc.requests import Body, GetSignaturesForAddress, GetTransaction
 from solders.rpc.responses import (
     GetAccountInfoResp,
     GetBalanceResp,
@@ -57,6 +65,7 @@ from solders.rpc.responses import (
     RpcTokenAccountBalance,
     SendTransactionResp,
     SimulateTransactionResp,
+    batch_from_json,
 )
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
@@ -83,6 +92,7 @@ from chain.rpc.errors import (
 )
 from chain.rpc.metrics import NO_ENDPOINT, RpcMethod, RpcMetrics, Status
 from chain.rpc.protocol import (
+    BATCH_CALLS,
     LONG_TERM_STORAGE_SLOT_SKIPPED,
     MAX_MULTIPLE_ACCOUNTS,
     MAX_SIGNATURE_STATUSES,
@@ -141,6 +151,18 @@ class _Endpoint:
 
     def ready_at(self) -> float:
         return max(self.not_before, self.breaker.ready_at())
+
+
+@dataclass(frozen=True)
+class SignaturesQuery:
+    """One address's page of signatures, as :meth:`RpcClient.get_signatures_for_address` takes
+    it: newest first, ``before`` and ``until`` exclusive, ``limit`` 1..1000 (the node's default
+    1000 when None)."""
+
+    address: Pubkey
+    before: Signature | None = None
+    until: Signature | None = None
+    limit: int | None = None
 
 
 class RpcClient:
@@ -326,6 +348,85 @@ class RpcClient:
         )
         return resp.value
 
+    async def get_signatures_for_address_many(
+        self,
+        queries: Sequence[SignaturesQuery],
+        *,
+        commitment: Commitment | None = None,
+    ) -> list[list[RpcConfirmedTransactionStatusWithSignature]]:
+        """:meth:`get_signatures_for_address` for many queries in JSON-RPC batches.
+
+        ``result[i]`` answers ``queries[i]`` exactly as ``get_signatures_for_address(q.address,
+        before=q.before, until=q.until, limit=q.limit, commitment=commitment)`` would: one page,
+        newest first, at most ``limit`` entries (1000 when None), failed transactions included
+        (``err`` set); ``[]`` for an address without history or a ``before`` the node does not
+        know. It does not page on: a full page means there may be more, asked for with
+        ``before`` = the page's last signature (in a later call). The same query may appear
+        more than once; an empty list sends nothing. How the calls travel, what is retried
+        and what is raised: see :meth:`get_transactions`; each POST is measured as one
+        ``getSignaturesForAddress`` request.
+        """
+        core = self._endpoints[0].client  # any endpoint's: bodies do not depend on it
+        level = self._commitment(commitment)
+
+        def build(query: SignaturesQuery, call_id: int) -> Body:
+            # solana-py's own request builder, as the single call uses, then the call's id.
+            body = core._get_signatures_for_address_body(
+                query.address, query.before, query.until, query.limit, level
+            )
+            return GetSignaturesForAddress(body.address, body.config, id=call_id)
+
+        replies = await self._batch(
+            "getSignaturesForAddress", queries, build, GetSignaturesForAddressResp
+        )
+        return [reply.value for reply in replies]
+
+    async def get_transactions(
+        self,
+        signatures: Sequence[Signature],
+        *,
+        encoding: str = "json",
+        commitment: Commitment | None = None,
+        max_supported_transaction_version: int | None = 0,
+    ) -> list[EncodedConfirmedTransactionWithStatusMeta | None]:
+        """:meth:`get_transaction` for many signatures in JSON-RPC batches.
+
+        ``result[i]`` is what ``get_transaction(signatures[i], ...)`` with the same arguments
+        returns: the transaction, or ``None`` when the node does not have it at
+        ``commitment`` (unknown, not yet confirmed, or out of its history). Order and
+        duplicates are kept; an empty list sends nothing.
+
+        The calls go :data:`~chain.rpc.protocol.BATCH_CALLS` to a POST, up to
+        ``config.chunk_concurrency`` POSTs at a time. Each POST is one request to the client's
+        retry loop, exactly like a single call: the first usable endpoint, failover, backoff,
+        ``max_attempts``, the endpoint's circuit breaker, one observation of
+        ``solana_rpc_duration_seconds{method="getTransaction"}``. A POST is retried whole when
+        the HTTP request fails, times out or is rate limited, when the reply is not one answer
+        per call (matched by id, in any order), or when the node answers any call in it with a
+        retryable error (node behind, internal error...): the error that single call would
+        have been retried on. When the node refuses a call (e.g. ``-32015``, a version 0
+        transaction without ``max_supported_transaction_version``), the method raises the
+        :class:`RpcRejected` that call alone would raise, with ``details["batch_item"]`` its
+        index in ``signatures``; if a POST gives up, its last retryable error is raised. No
+        partial result is returned: any error fails the whole method (other POSTs in flight
+        are cancelled).
+
+        Each call is answered on its own, as a single call would be: two calls, even in one
+        POST, may reflect different slots.
+        """
+        core = self._endpoints[0].client  # any endpoint's: bodies do not depend on it
+        level = self._commitment(commitment)
+
+        def build(signature: Signature, call_id: int) -> Body:
+            # solana-py's own request builder, as the single call uses, then the call's id.
+            body = core._get_transaction_body(
+                signature, encoding, level, max_supported_transaction_version
+            )
+            return GetTransaction(body.signature, body.config, id=call_id)
+
+        replies = await self._batch("getTransaction", signatures, build, GetTransactionResp)
+        return [reply.value for reply in replies]
+
     async def get_account_info(
         self,
         pubkey: Pubkey,
@@ -491,6 +592,29 @@ class RpcClient:
         failure like any other, so the call fails over and finally raises."""
         return await self._call("getHealth", lambda c: c.is_connected(), bool)
 
+    # -- batches -------------------------------------------------------------------------------
+
+    async def _batch(
+        self,
+        method: RpcMethod,
+        items: Sequence[_Item],
+        build: Callable[[_Item, int], Body],
+        parser: type[_Result],
+    ) -> list[_Result]:
+        """One ``method`` call per item (``build(item, index)``: its request, whose id is its
+        index), ``BATCH_CALLS`` to a POST, each POST one request of :meth:`_call`. Replies in
+        the order of ``items``."""
+        if not items:
+            return []
+        calls = [build(item, index) for index, item in enumerate(items)]
+
+        async def one(chunk: list[Body]) -> list[_Result]:
+            batch = _Batch(chunk)
+            return await self._call(method, lambda c: batch.post(c, parser), list)
+
+        replies = await self._gather(one, _chunks(calls, BATCH_CALLS))
+        return [value for reply in replies for value in reply]
+
     # -- machinery -----------------------------------------------------------------------------
 
     def _commitment(self, commitment: Commitment | None) -> Commitment:
@@ -507,8 +631,13 @@ class RpcClient:
             async with gate:
                 return await one(chunk)
 
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(gated(chunk)) for chunk in chunks]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(gated(chunk)) for chunk in chunks]
+        except BaseExceptionGroup as failed:
+            # A TaskGroup wraps what its tasks raised (and cancels the rest); callers catch
+            # the typed error of a single request, so the first chunk's error is raised as is.
+            raise failed.exceptions[0] from None
         return [task.result() for task in tasks]
 
     async def _call(
@@ -631,6 +760,8 @@ class RpcClient:
         except RPCException as exc:
             parsed = exc.args[0] if exc.args else None
             return _with_status(error_from_rpc(parsed, method=method, endpoint=endpoint.name))
+        except _BatchCallsFailed as exc:
+            return _with_status(exc.error(method, endpoint.name))
         except Exception as exc:  # a reply solders or pydantic cannot parse
             return (
                 RpcTransportError(
@@ -668,6 +799,84 @@ class RpcClient:
             ),
             "error",
         )
+
+
+class _BatchCallsFailed(Exception):
+    """Calls of a batch the node answered with an error: ``(call id, parsed error)``."""
+
+    def __init__(self, failed: list[tuple[int, object]]) -> None:
+        super().__init__(f"{len(failed)} calls of a batch failed")
+        self.failed = failed
+
+    def error(self, method: str, endpoint: str) -> RpcRetryableError | RpcRejected:
+        """What the POST fails with. A retryable error first: the POST is retried, as that
+        call alone would have been. Else the first refusal, as that call alone would raise."""
+        errors: list[RpcRetryableError | RpcRejected] = []
+        for call_id, parsed in self.failed:
+            error = error_from_rpc(parsed, method=method, endpoint=endpoint)
+            error.details["batch_item"] = call_id
+            errors.append(error)
+        return next((e for e in errors if isinstance(e, RpcRetryableError)), errors[0])
+
+
+class _Batch:
+    """The calls of one JSON-RPC batch POST. A call's id is its index in the caller's list;
+    the reply to it is found by that id, since a batch reply may come in any order
+    (JSON-RPC 2.0, section 6)."""
+
+    def __init__(self, calls: list[Body]) -> None:
+        self._calls = calls
+        self._ids: list[int] = [call.id for call in calls]
+
+    def to_json(self) -> str:
+        # The same text as solders' batch_to_json, which costs ~45 us a call (measured: 4.7 ms
+        # for 100 getTransaction calls, against 0.14 ms for this join), more than the HTTP
+        # request a batch saves per call.
+        return "[" + ",".join(call.to_json() for call in self._calls) + "]"
+
+    async def post(self, client: AsyncClient, parser: type[_Result]) -> list[_Result]:
+        # solana-py 0.41 has no batch call, but its provider posts any body with a to_json():
+        # the batch goes through the endpoint's own httpx session, headers and timeout, and a
+        # transport failure or HTTP status comes back wrapped as for every single call.
+        raw = await client._provider.make_request_unparsed(self)
+        return self.parse(raw, parser)
+
+    def parse(self, raw: str, parser: type[_Result]) -> list[_Result]:
+        """One reply per call, in call order. Raises ``ValueError`` when the reply is not one
+        answer per call, :class:`_BatchCallsFailed` naming every call answered with an error,
+        and ``RPCException`` (as a single call does) when the node answered the whole batch
+        with one error (too many calls, batches not served)."""
+        payload = json.loads(raw)
+        if isinstance(payload, dict):
+            whole = parser.from_json(raw)  # type: ignore[attr-defined]
+            if isinstance(whole, parser):
+                raise ValueError("one result for a whole batch")
+            raise RPCException(whole)
+        if not isinstance(payload, list) or len(payload) != len(self._ids):
+            raise ValueError("not one reply per call of the batch")
+        got = [entry.get("id") if isinstance(entry, dict) else None for entry in payload]
+        if got != self._ids:
+            raw = json.dumps(self._in_call_order(payload, got))
+        # solders parses a batch reply by position, one parser per entry.
+        values: list[Any] = batch_from_json(raw, [parser] * len(self._ids))
+        failed = [
+            (call_id, value)
+            for call_id, value in zip(self._ids, values, strict=True)
+            if not isinstance(value, parser)
+        ]
+        if failed:
+            raise _BatchCallsFailed(failed)
+        return values
+
+    def _in_call_order(self, payload: list[Any], got: list[Any]) -> list[Any]:
+        position = {call_id: index for index, call_id in enumerate(self._ids)}
+        ordered: list[Any] = [None] * len(self._ids)
+        for entry, call_id in zip(payload, got, strict=True):
+            index = position.get(call_id) if type(call_id) is int else None
+            if index is None or ordered[index] is not None:
+                raise ValueError("a batch reply whose ids do not match the calls")
+            ordered[index] = entry
+        return ordered
 
 
 def _with_status(

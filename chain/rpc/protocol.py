@@ -49,6 +49,14 @@ MAX_SIGNATURE_STATUSES: Final = 256
 MAX_SIGNATURES_FOR_ADDRESS: Final = 1000
 #: Requests in one JSON-RPC batch.
 MAX_BATCH_SIZE: Final = 1000
+#: The largest request body agave accepts by default (``MAX_REQUEST_BODY_SIZE``, 50 KiB;
+#: ``--rpc-max-request-body-size``); a larger one is refused with HTTP 413.
+MAX_REQUEST_BODY_BYTES: Final = 50 * 1024
+#: Calls the client puts in one batch POST: well under what nodes accept (providers' own caps
+#: are often 100 or so), 100 of the longest calls it batches stay under
+#: MAX_REQUEST_BODY_BYTES, and a reply of 100 transactions stays a few hundred KB, while the
+#: per-request cost of the HTTP stack is already spread over 100 calls.
+BATCH_CALLS: Final = 100
 #: The largest transaction, in bytes once decoded (solana_packet::PACKET_DATA_SIZE).
 PACKET_DATA_SIZE: Final = 1232
 #: sendTransaction / simulateTransaction: the longest encoded text of a PACKET_DATA_SIZE

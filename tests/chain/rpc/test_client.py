@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from solana.rpc.commitment import Finalized
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import Message
@@ -40,7 +42,9 @@ from chain.rpc import (
     RpcTimeout,
     RpcTransportError,
     RpcUnavailable,
+    SignaturesQuery,
 )
+from chain.rpc.protocol import BATCH_CALLS, MAX_REQUEST_BODY_BYTES
 from core.errors import DefinitiveChainError, RetryableChainError
 
 SYSTEM = "11111111111111111111111111111111"
@@ -60,10 +64,16 @@ FAST = RpcConfig(
 class Misbehave:
     """What the node does with one request instead of answering normally."""
 
-    kind: str  # "http", "hang", "close", "rpc_error", "garbage"
+    # "http", "hang", "close", "rpc_error", "garbage"; for a batch also "item_error" (each
+    # call at an index of ``items`` answered with that error), "reverse" (replies in reverse
+    # order) and "drop_item" (no reply for the call at ``index``). "rpc_error" answers a whole
+    # batch with one error object, as a node refusing the batch does.
+    kind: str
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     error: dict[str, Any] | None = None
+    index: int = 0
+    items: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 class FakeNode:
@@ -73,6 +83,7 @@ class FakeNode:
         self.calls: list[str] = []
         self.params: list[Any] = []
         self.received_at: list[float] = []
+        self.body_sizes: list[int] = []
         self.script: deque[Misbehave] = deque()  # one-shot behaviours, consumed in order
         self.always: Misbehave | None = None  # applies when the script is empty
         self.slot = 1_000
@@ -115,10 +126,19 @@ class FakeNode:
                     if name.strip().lower() == "content-length":
                         length = int(value.strip())
                 body = json.loads(await reader.readexactly(length))
-                self.calls.append(body["method"])
-                self.params.append(body.get("params"))
+                self.body_sizes.append(length)
                 self.received_at.append(time.monotonic())
                 behaviour = self.script.popleft() if self.script else self.always
+                if isinstance(body, list):
+                    self.calls.append(f"batch:{body[0]['method']}")
+                    self.params.append([call.get("params") for call in body])
+                    if behaviour is None or behaviour.kind in _BATCH_ONLY:
+                        self._send(writer, 200, self._batch_reply(body, behaviour))
+                        await writer.drain()
+                        continue
+                else:
+                    self.calls.append(body["method"])
+                    self.params.append(body.get("params"))
                 if behaviour is None:
                     self._send(writer, 200, self._reply(body["method"], body.get("params")))
                 elif behaviour.kind == "hang":
@@ -131,11 +151,33 @@ class FakeNode:
                 elif behaviour.kind == "garbage":
                     self._send_raw(writer, 200, b"<html>bad gateway</html>", {})
                 elif behaviour.kind == "rpc_error":
-                    self._send(writer, 200, {"jsonrpc": "2.0", "id": 0, "error": behaviour.error})
+                    request_id = None if isinstance(body, list) else 0
+                    self._send(
+                        writer, 200, {"jsonrpc": "2.0", "id": request_id, "error": behaviour.error}
+                    )
                 await writer.drain()
         finally:
             self._handlers.discard(task)
             writer.close()
+
+    def batch_sizes(self, method: str) -> list[int]:
+        name = f"batch:{method}"
+        return [len(p) for m, p in zip(self.calls, self.params, strict=True) if m == name]
+
+    def _batch_reply(self, calls: list[Any], behaviour: Misbehave | None) -> list[Any]:
+        replies = [
+            {**self._reply(call["method"], call.get("params")), "id": call["id"]} for call in calls
+        ]
+        if behaviour is None:
+            return replies
+        if behaviour.kind == "item_error":
+            for index, error in behaviour.items.items():
+                replies[index] = {"jsonrpc": "2.0", "id": calls[index]["id"], "error": error}
+        elif behaviour.kind == "reverse":
+            replies.reverse()
+        elif behaviour.kind == "drop_item":
+            del replies[behaviour.index]
+        return replies
 
     def _send(
         self,
@@ -207,6 +249,10 @@ class FakeNode:
                     for _ in params[0]
                 ]
             )
+        elif method == "getSignaturesForAddress":
+            result = [_history_entry(params[0], self.slot)]
+        elif method == "getTransaction":
+            result = None  # this node keeps no transactions
         else:
             return {
                 "jsonrpc": "2.0",
@@ -214,6 +260,26 @@ class FakeNode:
                 "error": {"code": -32601, "message": "Method not found"},
             }
         return {"jsonrpc": "2.0", "id": 0, "result": result}
+
+
+_BATCH_ONLY = frozenset({"item_error", "reverse", "drop_item"})
+
+
+def _history_entry(address: str, slot: int) -> dict[str, Any]:
+    """The one signature the fake node lists for ``address``: derived from it, so that a
+    reply given to the wrong query shows."""
+    return {
+        "signature": str(_signature_of(Pubkey.from_string(address))),
+        "slot": slot,
+        "err": None,
+        "memo": None,
+        "blockTime": None,
+        "confirmationStatus": "finalized",
+    }
+
+
+def _signature_of(address: Pubkey) -> Signature:
+    return Signature.from_bytes(bytes(address) * 2)
 
 
 @pytest.fixture
@@ -227,7 +293,7 @@ async def nodes() -> AsyncIterator[list[FakeNode]]:
 
 
 def _client(
-    nodes: list[FakeNode], registry: CollectorRegistry, config: RpcConfig = FAST
+    nodes: list[FakeNode], registry: CollectorRegistry | RpcMetrics, config: RpcConfig = FAST
 ) -> RpcClient:
     endpoints = [
         RpcEndpoint(url=node.url, name=name)
@@ -647,3 +713,227 @@ def test_endpoint_names_are_checked_and_urls_hidden() -> None:
             [RpcEndpoint(url="http://a", name="x"), RpcEndpoint(url="http://b", name="x")],
             metrics=CollectorRegistry(),
         )
+
+
+# -- JSON-RPC batches ----------------------------------------------------------------------------
+
+NODE_BEHIND = {"code": -32005, "message": "Node is behind", "data": {"numSlotsBehind": 9}}
+
+
+def _queries(count: int) -> list[SignaturesQuery]:
+    return [SignaturesQuery(Pubkey.new_unique(), limit=10) for _ in range(count)]
+
+
+def _answered(queries: list[SignaturesQuery], pages: list[list[Any]]) -> bool:
+    """Each page is the fake node's answer to its own query."""
+    return [[e.signature for e in page] for page in pages] == [
+        [_signature_of(q.address)] for q in queries
+    ]
+
+
+async def test_batches_are_chunked_and_replies_matched_by_id(nodes: list[FakeNode]) -> None:
+    primary = nodes[0]
+    # The first POST answered in reverse order: replies are matched to calls by id.
+    primary.script.append(Misbehave("reverse"))
+    queries = _queries(2 * BATCH_CALLS + 50)
+    registry = CollectorRegistry()
+    async with _client(nodes, registry) as client:
+        pages = await client.get_signatures_for_address_many(queries)
+        transactions = await client.get_transactions([Signature.new_unique() for _ in range(150)])
+    assert _answered(queries, pages)
+    assert sorted(primary.batch_sizes("getSignaturesForAddress")) == [50, 100, 100]
+    assert primary.count("getSignaturesForAddress") == 0  # no single calls
+    # Each call carries the query's own parameters and the client's default commitment.
+    sent = [p for m, p in zip(primary.calls, primary.params, strict=True) if m.startswith("batch:")]
+    by_address = {call[0]: call[1] for post in sent for call in post if len(call) == 2}
+    assert by_address[str(queries[7].address)]["limit"] == 10
+    assert by_address[str(queries[7].address)]["commitment"] == "confirmed"
+    assert transactions == [None] * 150
+    assert sorted(primary.batch_sizes("getTransaction")) == [50, 100]
+    assert _count(registry, "getSignaturesForAddress", "primary", "ok") == 3
+    assert _count(registry, "getTransaction", "primary", "ok") == 2
+    assert nodes[1].calls == []
+
+
+async def test_a_failed_batch_post_fails_over_whole(nodes: list[FakeNode]) -> None:
+    primary, backup = nodes
+    primary.script.append(Misbehave("http", status=500))
+    queries = _queries(30)
+    registry = CollectorRegistry()
+    async with _client(nodes, registry) as client:
+        pages = await client.get_signatures_for_address_many(queries)
+    assert _answered(queries, pages)
+    assert primary.batch_sizes("getSignaturesForAddress") == [30]
+    assert backup.batch_sizes("getSignaturesForAddress") == [30]
+    assert _count(registry, "getSignaturesForAddress", "primary", "error") == 1
+    assert _count(registry, "getSignaturesForAddress", "backup", "ok") == 1
+
+
+async def test_a_retryable_error_inside_a_batch_retries_the_post_elsewhere(
+    nodes: list[FakeNode],
+) -> None:
+    """One call answered "node behind" fails the POST as it fails that single call: the POST
+    goes whole to the next endpoint, and the primary's breaker counts a failure."""
+    primary, backup = nodes
+    primary.script.append(Misbehave("item_error", items={3: NODE_BEHIND}))
+    queries = _queries(10)
+    registry = CollectorRegistry()
+    async with _client(nodes, registry) as client:
+        pages = await client.get_signatures_for_address_many(queries)
+        assert _answered(queries, pages)
+        # The same with a bare -32000 "busy" and the -32005 solders cannot parse without data.
+        for error in (
+            {"code": -32000, "message": "server busy"},
+            {"code": -32005, "message": "no data here"},
+        ):
+            primary.script.append(Misbehave("item_error", items={9: error}))
+            assert _answered(queries, await client.get_signatures_for_address_many(queries))
+    assert backup.batch_sizes("getSignaturesForAddress") == [10, 10, 10]
+    assert _count(registry, "getSignaturesForAddress", "primary", "unavailable") == 1
+    assert _count(registry, "getSignaturesForAddress", "primary", "error") == 2
+    assert _count(registry, "getSignaturesForAddress", "primary", "ok") == 0
+
+
+async def test_an_unusable_batch_reply_is_retried_with_backoff_on_one_endpoint(
+    nodes: list[FakeNode],
+) -> None:
+    node = nodes[0]
+    node.script.extend([Misbehave("close"), Misbehave("garbage"), Misbehave("drop_item", index=4)])
+    queries = _queries(8)
+    registry = CollectorRegistry()
+    async with _client([node], registry) as client:
+        assert _answered(queries, await client.get_signatures_for_address_many(queries))
+    assert node.batch_sizes("getSignaturesForAddress") == [8, 8, 8, 8]
+    assert _count(registry, "getSignaturesForAddress", "primary", "error") == 3
+    assert _count(registry, "getSignaturesForAddress", "primary", "ok") == 1
+
+
+async def test_a_refused_call_in_a_batch_is_raised_at_once(nodes: list[FakeNode]) -> None:
+    primary, backup = nodes
+    invalid = {"code": -32602, "message": "Invalid params: Invalid limit; max 1000"}
+    primary.script.append(Misbehave("item_error", items={7: invalid, 9: invalid}))
+    registry = CollectorRegistry()
+    async with _client(nodes, registry) as client:
+        with pytest.raises(RpcRejected) as info:
+            await client.get_signatures_for_address_many(_queries(BATCH_CALLS + 20))
+        assert client.breaker_states()["primary"] is BreakerState.CLOSED
+    err = info.value
+    assert isinstance(err, DefinitiveChainError)
+    assert err.rpc_code == -32602
+    assert err.method == "getSignaturesForAddress"
+    # The first refused call; whichever POST reached the primary first held it, and its index
+    # is among all the calls.
+    assert err.details["batch_item"] in (7, BATCH_CALLS + 7)
+    assert _count(registry, "getSignaturesForAddress", "primary", "rejected") == 1
+    assert backup.calls == []
+
+
+async def test_a_refusal_beside_a_retryable_error_retries_the_post(nodes: list[FakeNode]) -> None:
+    """The retryable call might succeed on a retry, as its single call would be retried;
+    the refusal that stays is raised from the retry."""
+    primary, backup = nodes
+    invalid = {"code": -32602, "message": "Invalid params: Invalid limit; max 1000"}
+    primary.script.append(Misbehave("item_error", items={2: invalid, 5: NODE_BEHIND}))
+    backup.script.append(Misbehave("item_error", items={2: invalid}))
+    registry = CollectorRegistry()
+    async with _client(nodes, registry) as client:
+        with pytest.raises(RpcRejected) as info:
+            await client.get_signatures_for_address_many(_queries(10))
+    assert info.value.details["batch_item"] == 2
+    assert info.value.endpoint == "backup"
+    assert _count(registry, "getSignaturesForAddress", "primary", "unavailable") == 1
+    assert _count(registry, "getSignaturesForAddress", "backup", "rejected") == 1
+
+
+async def test_a_node_that_refuses_the_batch_itself_is_definitive(nodes: list[FakeNode]) -> None:
+    primary, backup = nodes
+    primary.always = Misbehave("rpc_error", error={"code": -32600, "message": "Invalid request"})
+    async with _client(nodes, CollectorRegistry()) as client:
+        with pytest.raises(RpcRejected) as info:
+            await client.get_transactions([Signature.new_unique()])
+    assert info.value.rpc_code == -32600
+    assert backup.calls == []
+
+
+async def test_batch_gives_up_with_the_typed_error_of_a_post(nodes: list[FakeNode]) -> None:
+    """Every POST failing: the caller gets the retryable error itself (not an exception group
+    of the POSTs in flight), after max_attempts requests per POST."""
+    node = nodes[0]
+    node.always = Misbehave("http", status=500)
+    config = dataclasses.replace(FAST, max_attempts=2, breaker_failure_threshold=100)
+    async with _client([node], CollectorRegistry(), config) as client:
+        with pytest.raises(RpcTransportError) as info:
+            await client.get_transactions([Signature.new_unique() for _ in range(3 * BATCH_CALLS)])
+        assert info.value.details["http_status"] == 500
+        # The first POST to give up cancels the others.
+        assert 2 <= len(node.batch_sizes("getTransaction")) <= 3 * 2
+        # The same for chunked single requests.
+        with pytest.raises(RpcTransportError):
+            await client.get_multiple_accounts([Pubkey.new_unique() for _ in range(250)])
+
+
+async def test_a_hanging_batch_times_out_and_fails_over(nodes: list[FakeNode]) -> None:
+    primary, backup = nodes
+    primary.always = Misbehave("hang")
+    registry = CollectorRegistry()
+    config = dataclasses.replace(FAST, request_timeout=0.2, max_attempts=2)
+    queries = _queries(5)
+    async with _client(nodes, registry, config) as client:
+        assert _answered(queries, await client.get_signatures_for_address_many(queries))
+        backup.always = Misbehave("hang")
+        with pytest.raises(RpcTimeout):
+            await client.get_signatures_for_address_many(queries)
+    assert _count(registry, "getSignaturesForAddress", "primary", "timeout") == 2
+    assert _count(registry, "getSignaturesForAddress", "backup", "timeout") == 1
+
+
+async def test_a_full_batch_of_the_longest_calls_fits_a_nodes_body_limit(
+    nodes: list[FakeNode],
+) -> None:
+    """BATCH_CALLS calls with every parameter set stay under agave's default request body
+    limit, so a real node never refuses a batch POST with HTTP 413."""
+    node = nodes[0]
+    queries = [
+        SignaturesQuery(
+            Pubkey.new_unique(),
+            before=Signature.new_unique(),
+            until=Signature.new_unique(),
+            limit=1000,
+        )
+        for _ in range(BATCH_CALLS)
+    ]
+    async with _client([node], CollectorRegistry()) as client:
+        await client.get_signatures_for_address_many(queries, commitment=Finalized)
+        await client.get_transactions(
+            [Signature.new_unique() for _ in range(BATCH_CALLS)],
+            encoding="jsonParsed",
+            commitment=Finalized,
+        )
+    assert node.batch_sizes("getSignaturesForAddress") == [BATCH_CALLS]
+    assert node.batch_sizes("getTransaction") == [BATCH_CALLS]
+    assert max(node.body_sizes) < MAX_REQUEST_BODY_BYTES
+
+
+async def test_a_rate_limited_batch_waits_for_retry_after_then_breakers_fail_fast(
+    nodes: list[FakeNode],
+) -> None:
+    node = nodes[0]
+    node.script.append(Misbehave("http", status=429, headers={"Retry-After": "0.3"}))
+    queries = _queries(5)
+    registry = CollectorRegistry()
+    metrics = RpcMetrics(registry)
+    async with _client([node], metrics) as client:
+        assert _answered(queries, await client.get_signatures_for_address_many(queries))
+    assert node.received_at[1] - node.received_at[0] >= 0.3
+    assert _count(registry, "getSignaturesForAddress", "primary", "rate_limited") == 1
+
+    node.always = Misbehave("http", status=500)
+    config = dataclasses.replace(FAST, breaker_failure_threshold=1, breaker_reset_after=60)
+    async with _client([node], metrics, config) as client:
+        with pytest.raises(RpcTransportError):
+            await client.get_signatures_for_address_many(queries)
+        sent = len(node.calls)
+        with pytest.raises(RpcUnavailable):
+            await client.get_transactions([Signature.new_unique()])
+        assert len(node.calls) == sent  # the open breaker kept the batch from being sent
+    assert _count(registry, "getTransaction", "none", "unavailable") == 1
