@@ -161,7 +161,8 @@ async def main() -> None:
     ]
     for key, what, method in rows:
         single, batched = median[f"{key}1"], median[f"{key}N"]
-        requests = [_rpc_calls(registries[f"{key}{k}"])[method] / args.repeat for k in "1N"]
+        counted = [_rpc_calls(registries[f"{key}{k}"]) for k in "1N"]
+        requests = [(c.get(method, 0) + c.get(f"batch:{method}", 0)) / args.repeat for c in counted]
         print(
             f"  {key:<5} {what:<18} single {single:6.0f} calls/s ({requests[0]:.0f} POSTs)"
             f"  batched {batched:6.0f} calls/s ({requests[1]:.0f} POSTs)"

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx2
 import structlog
@@ -114,6 +114,13 @@ _Result = TypeVar("_Result")
 
 
 _log = structlog.stdlib.get_logger(__name__)
+
+_Batchable = Literal["getTransaction", "getSignaturesForAddress"]
+#: The metric label of a POST of many calls of a method.
+_BATCH_LABELS: dict[_Batchable, RpcMethod] = {
+    "getTransaction": "batch:getTransaction",
+    "getSignaturesForAddress": "batch:getSignaturesForAddress",
+}
 
 
 class _HideUrls(logging.Filter):
@@ -364,7 +371,7 @@ class RpcClient:
         ``before`` = the page's last signature (in a later call). The same query may appear
         more than once; an empty list sends nothing. How the calls travel, what is retried
         and what is raised: see :meth:`get_transactions`; each POST is measured as one
-        ``getSignaturesForAddress`` request.
+        ``batch:getSignaturesForAddress`` request.
         """
         core = self._endpoints[0].client  # any endpoint's: bodies do not depend on it
         level = self._commitment(commitment)
@@ -400,7 +407,7 @@ class RpcClient:
         ``config.chunk_concurrency`` POSTs at a time. Each POST is one request to the client's
         retry loop, exactly like a single call: the first usable endpoint, failover, backoff,
         ``max_attempts``, the endpoint's circuit breaker, one observation of
-        ``solana_rpc_duration_seconds{method="getTransaction"}``. A POST is retried whole when
+        ``solana_rpc_duration_seconds{method="batch:getTransaction"}``. A POST is retried whole when
         the HTTP request fails, times out or is rate limited, when the reply is not one answer
         per call (matched by id, in any order), or when the node answers any call in it with a
         retryable error (node behind, internal error...): the error that single call would
@@ -596,7 +603,7 @@ class RpcClient:
 
     async def _batch(
         self,
-        method: RpcMethod,
+        method: _Batchable,
         items: Sequence[_Item],
         build: Callable[[_Item, int], Body],
         parser: type[_Result],
@@ -608,9 +615,11 @@ class RpcClient:
             return []
         calls = [build(item, index) for index, item in enumerate(items)]
 
+        label = _BATCH_LABELS[method]
+
         async def one(chunk: list[Body]) -> list[_Result]:
             batch = _Batch(chunk)
-            return await self._call(method, lambda c: batch.post(c, parser), list)
+            return await self._call(label, lambda c: batch.post(c, parser), list)
 
         replies = await self._gather(one, _chunks(calls, BATCH_CALLS))
         return [value for reply in replies for value in reply]

@@ -110,7 +110,8 @@ async def test_signatures_of_many_addresses_equal_the_single_calls(
     assert len(queries) > BATCH_CALLS
 
     batched = await rpc.get_signatures_for_address_many(queries)
-    assert _posts(registry, "getSignaturesForAddress") == math.ceil(len(queries) / BATCH_CALLS)
+    posts = _posts(registry, "batch:getSignaturesForAddress")
+    assert posts == math.ceil(len(queries) / BATCH_CALLS)
 
     singles = [
         await rpc.get_signatures_for_address(
@@ -167,7 +168,7 @@ async def test_transactions_equal_the_single_calls_in_order(
     assert len(wanted) > BATCH_CALLS
 
     batched = await rpc.get_transactions(wanted)
-    assert _posts(registry, "getTransaction") == math.ceil(len(wanted) / BATCH_CALLS)
+    assert _posts(registry, "batch:getTransaction") == math.ceil(len(wanted) / BATCH_CALLS)
     singles = [await rpc.get_transaction(signature) for signature in wanted]
     assert batched == singles
     for signature, tx in zip(wanted, batched, strict=True):
@@ -197,8 +198,9 @@ async def test_a_refused_call_raises_what_its_single_call_raises(
     assert batched.value.rpc_code == single.value.rpc_code == UNSUPPORTED_TRANSACTION_VERSION
     assert batched.value.details["batch_item"] == 2
     # A refusal is an answer: not retried, measured as rejected.
-    labels = {"method": "getTransaction", "endpoint": "0", "status": "rejected"}
-    assert registry.get_sample_value("solana_rpc_duration_seconds_count", labels) == 2
+    for method in ("getTransaction", "batch:getTransaction"):
+        labels = {"method": method, "endpoint": "0", "status": "rejected"}
+        assert registry.get_sample_value("solana_rpc_duration_seconds_count", labels) == 1
 
     # The refused call in the second POST: its index among all the calls.
     too_many = [SignaturesQuery(history.wallet)] * (BATCH_CALLS + 5)

@@ -750,8 +750,8 @@ async def test_batches_are_chunked_and_replies_matched_by_id(nodes: list[FakeNod
     assert by_address[str(queries[7].address)]["commitment"] == "confirmed"
     assert transactions == [None] * 150
     assert sorted(primary.batch_sizes("getTransaction")) == [50, 100]
-    assert _count(registry, "getSignaturesForAddress", "primary", "ok") == 3
-    assert _count(registry, "getTransaction", "primary", "ok") == 2
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "ok") == 3
+    assert _count(registry, "batch:getTransaction", "primary", "ok") == 2
     assert nodes[1].calls == []
 
 
@@ -765,8 +765,8 @@ async def test_a_failed_batch_post_fails_over_whole(nodes: list[FakeNode]) -> No
     assert _answered(queries, pages)
     assert primary.batch_sizes("getSignaturesForAddress") == [30]
     assert backup.batch_sizes("getSignaturesForAddress") == [30]
-    assert _count(registry, "getSignaturesForAddress", "primary", "error") == 1
-    assert _count(registry, "getSignaturesForAddress", "backup", "ok") == 1
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "error") == 1
+    assert _count(registry, "batch:getSignaturesForAddress", "backup", "ok") == 1
 
 
 async def test_a_retryable_error_inside_a_batch_retries_the_post_elsewhere(
@@ -789,9 +789,9 @@ async def test_a_retryable_error_inside_a_batch_retries_the_post_elsewhere(
             primary.script.append(Misbehave("item_error", items={9: error}))
             assert _answered(queries, await client.get_signatures_for_address_many(queries))
     assert backup.batch_sizes("getSignaturesForAddress") == [10, 10, 10]
-    assert _count(registry, "getSignaturesForAddress", "primary", "unavailable") == 1
-    assert _count(registry, "getSignaturesForAddress", "primary", "error") == 2
-    assert _count(registry, "getSignaturesForAddress", "primary", "ok") == 0
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "unavailable") == 1
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "error") == 2
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "ok") == 0
 
 
 async def test_an_unusable_batch_reply_is_retried_with_backoff_on_one_endpoint(
@@ -804,8 +804,8 @@ async def test_an_unusable_batch_reply_is_retried_with_backoff_on_one_endpoint(
     async with _client([node], registry) as client:
         assert _answered(queries, await client.get_signatures_for_address_many(queries))
     assert node.batch_sizes("getSignaturesForAddress") == [8, 8, 8, 8]
-    assert _count(registry, "getSignaturesForAddress", "primary", "error") == 3
-    assert _count(registry, "getSignaturesForAddress", "primary", "ok") == 1
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "error") == 3
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "ok") == 1
 
 
 async def test_a_refused_call_in_a_batch_is_raised_at_once(nodes: list[FakeNode]) -> None:
@@ -820,11 +820,11 @@ async def test_a_refused_call_in_a_batch_is_raised_at_once(nodes: list[FakeNode]
     err = info.value
     assert isinstance(err, DefinitiveChainError)
     assert err.rpc_code == -32602
-    assert err.method == "getSignaturesForAddress"
+    assert err.method == "batch:getSignaturesForAddress"  # the request that carried it
     # The first refused call; whichever POST reached the primary first held it, and its index
     # is among all the calls.
     assert err.details["batch_item"] in (7, BATCH_CALLS + 7)
-    assert _count(registry, "getSignaturesForAddress", "primary", "rejected") == 1
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "rejected") == 1
     assert backup.calls == []
 
 
@@ -841,8 +841,8 @@ async def test_a_refusal_beside_a_retryable_error_retries_the_post(nodes: list[F
             await client.get_signatures_for_address_many(_queries(10))
     assert info.value.details["batch_item"] == 2
     assert info.value.endpoint == "backup"
-    assert _count(registry, "getSignaturesForAddress", "primary", "unavailable") == 1
-    assert _count(registry, "getSignaturesForAddress", "backup", "rejected") == 1
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "unavailable") == 1
+    assert _count(registry, "batch:getSignaturesForAddress", "backup", "rejected") == 1
 
 
 async def test_a_node_that_refuses_the_batch_itself_is_definitive(nodes: list[FakeNode]) -> None:
@@ -883,8 +883,8 @@ async def test_a_hanging_batch_times_out_and_fails_over(nodes: list[FakeNode]) -
         backup.always = Misbehave("hang")
         with pytest.raises(RpcTimeout):
             await client.get_signatures_for_address_many(queries)
-    assert _count(registry, "getSignaturesForAddress", "primary", "timeout") == 2
-    assert _count(registry, "getSignaturesForAddress", "backup", "timeout") == 1
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "timeout") == 2
+    assert _count(registry, "batch:getSignaturesForAddress", "backup", "timeout") == 1
 
 
 async def test_a_full_batch_of_the_longest_calls_fits_a_nodes_body_limit(
@@ -925,7 +925,7 @@ async def test_a_rate_limited_batch_waits_for_retry_after_then_breakers_fail_fas
     async with _client([node], metrics) as client:
         assert _answered(queries, await client.get_signatures_for_address_many(queries))
     assert node.received_at[1] - node.received_at[0] >= 0.3
-    assert _count(registry, "getSignaturesForAddress", "primary", "rate_limited") == 1
+    assert _count(registry, "batch:getSignaturesForAddress", "primary", "rate_limited") == 1
 
     node.always = Misbehave("http", status=500)
     config = dataclasses.replace(FAST, breaker_failure_threshold=1, breaker_reset_after=60)
@@ -936,4 +936,4 @@ async def test_a_rate_limited_batch_waits_for_retry_after_then_breakers_fail_fas
         with pytest.raises(RpcUnavailable):
             await client.get_transactions([Signature.new_unique()])
         assert len(node.calls) == sent  # the open breaker kept the batch from being sent
-    assert _count(registry, "getTransaction", "none", "unavailable") == 1
+    assert _count(registry, "batch:getTransaction", "none", "unavailable") == 1
