@@ -35,7 +35,7 @@ from indexer.decode import DecodedTx, decode_transaction
 from indexer.finality import Finality, Reverted
 from indexer.metrics import IndexerMetrics
 from indexer.projection import END_OF_SLOT, Applied, Projection, depends_on
-from indexer.sources import CrawlSource, Event, Gap, Seen, WebsocketSource
+from indexer.sources import Event, Gap, Seen, WebsocketSource, list_many
 from store import retry
 from store.leases import Lease, Leases
 from store.repos import tracking
@@ -51,8 +51,6 @@ LEASE_NAME = "indexer"
 #: Finalized transactions of one crawl projected per database transaction, and fetched at once.
 _CRAWL_BATCH = 500
 _FETCH_IN_FLIGHT = 8
-#: Addresses listed (getSignaturesForAddress) at once by a crawl.
-_LIST_IN_FLIGHT = 8
 #: Transactions of a run kept decoded because they named a mint not tracked yet (see _Run).
 _KEPT = 20_000
 #: Blocks whose signature lists are kept (slot numbers are never reused, even across forks).
@@ -243,23 +241,11 @@ class Indexer:
         return count
 
     async def _list(self, addresses: Sequence[str]) -> dict[str, list[Seen]]:
-        """Each address's signatures newer than its cursor, newest first (a few at a time)."""
+        """Each address's signatures newer than its cursor, newest first (in batches)."""
         async with self._sessions() as session:
             cursors = await tracking.get_cursors(session, [cursor_name(a) for a in addresses])
-        limit = asyncio.Semaphore(_LIST_IN_FLIGHT)
-
-        async def one(address: str) -> list[Seen]:
-            async with limit:
-                source = CrawlSource(
-                    self._rpc,
-                    address,
-                    until=cursors.get(cursor_name(address)),
-                    page_size=self._config.page_size,
-                )
-                return [e async for e in source if isinstance(e, Seen)]
-
-        found = await asyncio.gather(*(one(a) for a in addresses))
-        return dict(zip(addresses, found, strict=True))
+        untils = {a: cursors.get(cursor_name(a)) for a in addresses}
+        return await list_many(self._rpc, untils, page_size=self._config.page_size)
 
     async def _project_final(
         self, entries: Sequence[_Listed], run: _Run, fetched: dict[str, DecodedTx | None]
@@ -306,8 +292,8 @@ class Indexer:
     async def _fetch_all(
         self, entries: Sequence[_Listed], into: dict[str, DecodedTx | None]
     ) -> None:
-        """Fetch and decode ``entries`` (a few at a time) into ``into``; None for one not
-        visible at confirmed (or not in the block its slot names)."""
+        """Fetch and decode ``entries`` into ``into``; None for one not visible at confirmed
+        (or not in the block its slot names)."""
         limit = asyncio.Semaphore(_FETCH_IN_FLIGHT)
         # Each block's signature list once, before its transactions (not once per fetch that
         # finds it missing from the cache at the same time).
@@ -316,11 +302,10 @@ class Indexer:
             zip(slots, await asyncio.gather(*(self._block(s, limit) for s in slots)), strict=True)
         )
 
-        async def fetch(entry: _Listed) -> None:
-            async with limit:
-                result = await self._rpc.get_transaction(
-                    Signature.from_string(entry.signature), commitment=Confirmed
-                )
+        # The transactions themselves in JSON-RPC batches (a few POSTs for hundreds).
+        wanted = [Signature.from_string(e.signature) for e in entries]
+        results = await self._rpc.get_transactions(wanted, commitment=Confirmed)
+        for entry, result in zip(entries, results, strict=True):
             position = None
             if result is not None:
                 block = blocks.get(result.slot)
@@ -331,8 +316,6 @@ class Indexer:
             into[entry.signature] = (
                 None if result is None or position is None else decode_transaction(result, position)
             )
-
-        await asyncio.gather(*(fetch(e) for e in entries))
 
     async def _in_block_order(self, entries: Sequence[_Listed]) -> list[_Listed]:
         """``entries`` (of consecutive slots) by slot and position in the block: the order of

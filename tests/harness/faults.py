@@ -21,7 +21,7 @@ import base64
 import binascii
 import contextlib
 import json
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -68,6 +68,7 @@ class FaultCounts:
     delayed: int = 0  # notification frames held back
     lagged: int = 0  # replies rewritten or answered from the lagging view
     blockhash_not_found: int = 0  # transactions refused for a blockhash newer than the view
+    calls: Counter[str] = field(default_factory=Counter)  # JSON-RPC calls read, batched or not
 
 
 @dataclass
@@ -330,7 +331,9 @@ class FaultProxy:
                 if request is None:
                     return
                 self.counts.http_requests += 1
-                methods = _methods_of(request.body)
+                calls = _calls_of(request.body)
+                self.counts.calls.update(calls)
+                methods = set(calls)
                 if self._drop is not None and self._drop.take(methods):
                     if self._drop.forward:
                         await self._forward(request, upstream)
@@ -772,8 +775,13 @@ def _retry_after_text(value: float | str) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def _calls_of(body: bytes) -> list[str]:
+    """The method of each call in a request (one, or a batch's)."""
+    return [m for item in _json_items(body) if isinstance(m := item.get("method"), str)]
+
+
 def _methods_of(body: bytes) -> set[str]:
-    return {m for item in _json_items(body) if isinstance(m := item.get("method"), str)}
+    return set(_calls_of(body))
 
 
 def _json_items(message: str | bytes) -> list[dict[str, Any]]:

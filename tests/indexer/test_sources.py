@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
 from chain.localnet import Localnet
 from chain.rpc import RpcClient
-from indexer.sources import CrawlSource, Event, Gap, Seen, WebsocketSource
+from indexer.sources import CrawlSource, Event, Gap, Seen, WebsocketSource, list_many
 from tests.harness.localnet import raw_rpc
 
 from . import chainops as ops
@@ -46,6 +47,30 @@ async def test_crawl_pages_between_cursors(
         str(later[3]),
         str(later[2]),
     ]
+
+
+async def test_listing_many_addresses_at_once_equals_crawling_each(
+    client: AsyncClient, rpc: RpcClient, deployment: Deployment
+) -> None:
+    """``list_many`` (JSON-RPC batches, paging each address whose page was full) lists what a
+    CrawlSource of each address lists, cursors and empty histories included."""
+    alice = await ops.fund(client)
+    mints = []
+    for n in range(3):
+        mint, _ = await ops.mint(client, deployment.system, alice.pubkey(), collection=None)
+        for _ in range(n * 2):
+            await ops.activate(client, alice, mint)
+        mints.append(str(mint))
+    nobody = str(Keypair().pubkey())
+    first_of_last = (await rpc.get_signatures_for_address(Pubkey.from_string(mints[2])))[-1]
+    untils = {mints[0]: None, mints[1]: None, mints[2]: str(first_of_last.signature), nobody: None}
+    for page_size in (1, 2, 1000):
+        listed = await list_many(rpc, untils, page_size=page_size)
+        for address, until in untils.items():
+            crawled = CrawlSource(rpc, address, until=until, page_size=page_size)
+            assert listed[address] == [e async for e in crawled], (address, page_size)
+    assert listed[nobody] == []
+    assert [len(listed[m]) for m in mints] == [1, 3, 4]  # the last one from its cursor
 
 
 async def test_live_notifications_survive_a_dropped_connection(
