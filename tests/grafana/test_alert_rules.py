@@ -1,11 +1,13 @@
 """The alert rules are valid Prometheus rules, and fire on the synthetic series of their unit
-tests (grafana/alerts/aiw3.rules.test.yml) and only there, as promtool judges them.
+tests (grafana/alerts/aiw3.rules.test.yml) and only there, as promtool judges them; the
+dashboards' queries are valid PromQL too.
 
 promtool comes from Debian's ``prometheus`` package (``apt-get install -y prometheus``; .ci/run
 installs it). Without it these tests skip, or fail under ``AIW3_TEST_REQUIRE_SERVICES=1``."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +17,8 @@ import yaml
 
 from tests.services import unavailable
 
-ALERTS = Path(__file__).resolve().parents[2] / "grafana" / "alerts"
+GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
+ALERTS = GRAFANA / "alerts"
 RULES = ALERTS / "aiw3.rules.yml"
 UNIT_TESTS = ALERTS / "aiw3.rules.test.yml"
 SEVERITIES = {"page", "ticket"}
@@ -80,3 +83,21 @@ def test_a_broken_rule_fails_its_unit_test(tmp_path: Path) -> None:
     result = _promtool("test", "rules", UNIT_TESTS.name, cwd=tmp_path)
     assert result.returncode != 0
     assert "IndexerLagging" in result.stdout + result.stderr
+
+
+def test_the_dashboard_queries_parse(tmp_path: Path) -> None:
+    """promtool parses every panel's query, as a recording rule, with Grafana's variables
+    replaced by what Grafana puts there."""
+    rules = []
+    for path in sorted((GRAFANA / "dashboards").glob("*.json")):
+        panels = list(json.loads(path.read_text())["panels"])
+        for panel in [*panels, *(p for row in panels for p in row.get("panels", []))]:
+            for target in panel.get("targets", []):
+                expr = target["expr"].replace("$job", ".*").replace("$__rate_interval", "1m")
+                rules.append({"record": f"panel_{len(rules)}", "expr": expr})
+    assert rules
+    (tmp_path / "dashboards.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]})
+    )
+    result = _promtool("check", "rules", "dashboards.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
