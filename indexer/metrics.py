@@ -19,12 +19,14 @@ class IndexerMetrics:
         )
         self.lag_slots = Gauge(
             "indexer_lag_slots",
-            "Confirmed chain tip minus the last processed slot.",
+            "Confirmed chain tip minus the slot the read model is known complete through (the "
+            "newest projected, or the tip as last read while idle and fully subscribed).",
             registry=registry,
         )
         self.lag_seconds = Gauge(
             "indexer_lag_seconds",
-            "Seconds since the last processed transaction's block time.",
+            "Seconds the read model may be behind: since the newest projected transaction's "
+            "block time, or since the leader was last idle and fully subscribed if later.",
             registry=registry,
         )
         self.events = Counter(

@@ -123,6 +123,14 @@ class Indexer:
         self.finality = Finality(rpc)
         self.ready = False
         self.last_slot = 0
+        #: The read model is known complete through this slot since this wall time: the tip
+        #: as last read while nothing was queued, crawled or waited for, with every
+        #: subscription live (an idle chain leaves the newest projected slot behind; it is
+        #: not a lag).
+        self._complete_slot = 0
+        self._complete_at = 0.0
+        #: Block time (Unix seconds) of the newest transaction projected.
+        self._newest_block_time = 0.0
         self.alive_at = time.monotonic()
 
     # -- following -----------------------------------------------------------------------------
@@ -286,6 +294,8 @@ class Indexer:
             self._metrics.events.labels(kind=kind).inc(n)
         self.last_slot = max(self.last_slot, entries[-1].slot)
         self._metrics.last_slot.set(self.last_slot)
+        times = [d.ref.block_time.timestamp() for d in fresh if d.ref.block_time is not None]
+        self._newest_block_time = max([self._newest_block_time, *times])
         await self._follow_new(applied)
         return len(fresh) + len(again) + failed
 
@@ -506,8 +516,8 @@ class Indexer:
         self.last_slot = max(self.last_slot, slot)
         self._metrics.last_slot.set(self.last_slot)
         if decoded is not None and decoded.ref.block_time is not None:
-            self._metrics.lag_seconds.set(
-                max(0.0, time.time() - decoded.ref.block_time.timestamp())
+            self._newest_block_time = max(
+                self._newest_block_time, decoded.ref.block_time.timestamp()
             )
         await self._follow_new(applied)
         return applied
@@ -646,7 +656,7 @@ class Indexer:
                     pending, timeout=idle, return_when=asyncio.FIRST_COMPLETED
                 )
                 if getter not in done:
-                    await self._refresh_lag()
+                    await self._refresh_lag(idle=True)
                     continue
                 arrived = [getter.result()]
                 # Take whatever else has arrived too (a transaction notifies each followed
@@ -660,7 +670,7 @@ class Indexer:
                 await self._handle(arrived)
                 # The tip's slot (one RPC) when idle, not ahead of an event already waiting.
                 if not getter.done() or time.monotonic() - refreshed >= 1.0:
-                    await self._refresh_lag()
+                    await self._refresh_lag(idle=not getter.done())
                     refreshed = time.monotonic()
         finally:
             for task in (getter, waiter, renewer, self._crawler):
@@ -751,15 +761,23 @@ class Indexer:
                 _log.warning("indexer lease lost: standing down")
                 return
 
-    async def _refresh_lag(self) -> None:
+    async def _refresh_lag(self, *, idle: bool) -> None:
+        """Read the tip; set lag, readiness and caught-up. ``idle``: no event is queued."""
         try:
             tip = await self._rpc.get_slot(Confirmed)
         except Exception:
             self.ready = False
+            self._metrics.caught_up.set(0)
             return
+        now = time.time()
         self._metrics.chain_slot.set(tip)
-        lag = max(0, tip - self.last_slot)
+        if idle and self._settled():
+            self._complete_slot, self._complete_at = max(self._complete_slot, tip), now
+        lag = max(0, tip - max(self.last_slot, self._complete_slot))
         self._metrics.lag_slots.set(lag)
+        newest = max(self._complete_at, self._newest_block_time)
+        if newest > 0:
+            self._metrics.lag_seconds.set(max(0.0, now - newest))
         # Caught up: live, and no gap crawl outstanding for long (a new token account's crawl
         # takes milliseconds; a start-up's or a reconnect's may take minutes).
         crawling = self._gaps_since is not None and (
@@ -771,6 +789,16 @@ class Indexer:
             and (lag <= self._config.ready_lag_slots or self._live.live_subscriptions() > 0)
         )
         self._metrics.caught_up.set(1 if self.ready else 0)
+
+    def _settled(self) -> bool:
+        """Every subscription live, no gap to crawl, no notified transaction waited for."""
+        return (
+            self._live is not None
+            and self._live.all_live()
+            and not self._gaps
+            and not self._crawling
+            and not self._unseen
+        )
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -188,6 +188,10 @@ class WebsocketSource:
     def live_subscriptions(self) -> int:
         return sum(len(c.live) for c in self._conns)
 
+    def all_live(self) -> bool:
+        """Every followed address's subscription is confirmed on an open connection."""
+        return self.live_subscriptions() == len(self._followed)
+
     async def follow(self, addresses: Iterable[str]) -> None:
         """Subscribe to more addresses now (a :class:`Gap` follows once each is live)."""
         for address in addresses:

@@ -315,6 +315,48 @@ async def test_live_under_a_lease_with_health(
     assert indexer.ready is False  # no longer leading
 
 
+async def test_an_idle_chain_is_not_a_lag(
+    localnet: Localnet, rpc: RpcClient, deployment: Deployment, engine: AsyncEngine
+) -> None:
+    """Nothing followed moves while the chain's slots go on: the newest projected slot falls
+    behind the tip, but the leader, idle and fully subscribed, knows the read model is
+    complete through the tip; its lag stays at zero and it stays caught up."""
+    registry = CollectorRegistry()
+    d = deployment
+    projection = Projection(
+        Trust(frozenset({str(d.collection)}), frozenset({str(d.system.pubkey())}))
+    )
+    config = IndexerConfig(creators=(str(d.system.pubkey()),), ws_url=localnet.ws_url)
+    indexer = Indexer(rpc, session_factory(engine), projection, config, IndexerMetrics(registry))
+    await indexer.backfill()
+
+    def sample(name: str) -> float:
+        return registry.get_sample_value(name) or 0.0
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(indexer.run(LocalLeases(), stop))
+    try:
+        for _ in range(_PATIENCE):
+            if indexer.ready and sample("indexer_chain_slot") > 0:
+                break
+            await asyncio.sleep(0.05)
+        start = sample("indexer_chain_slot")
+        for _ in range(_PATIENCE):
+            if sample("indexer_chain_slot") >= start + 8:
+                break
+            await asyncio.sleep(0.05)
+        tip = sample("indexer_chain_slot")
+        assert tip > start + 3  # the chain moved on, nothing of ours did
+        assert indexer.last_slot < tip
+        assert sample("indexer_lag_slots") <= 1
+        assert sample("indexer_lag_seconds") < 5
+        assert sample("indexer_caught_up") == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert sample("indexer_caught_up") == 0  # no longer leading
+
+
 async def test_positions_are_the_index_in_the_block(
     hand_driven: HandDriven, engine: AsyncEngine
 ) -> None:
