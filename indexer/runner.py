@@ -69,6 +69,8 @@ _GAP_GATHER_MAX = 2.0
 _GAP_RETRY = 1.0
 #: A gap crawl outstanding for longer than this makes the process not ready (not caught up).
 _GAP_GRACE = 2.0
+#: Signatures the live path projected that a gap crawl skips (the newest this many).
+_RECENT = 10_000
 
 
 def cursor_name(address: str) -> str:
@@ -120,6 +122,8 @@ class Indexer:
         self._gaps_since: float | None = None
         self._crawler: asyncio.Task[None] | None = None
         self._crawl_run: _Run | None = None
+        #: Signatures the live path projected lately (oldest first), for the crawl to skip.
+        self._recent: dict[str, None] = {}
         self.finality = Finality(rpc)
         self.ready = False
         self.last_slot = 0
@@ -403,7 +407,21 @@ class Indexer:
         applied = await self._commit(
             entry.signature, entry.slot, decoded, self._unheld((entry.address, *also)), outcome
         )
+        self._live_done(entry.signature, decoded, applied)
         return bool(applied.events) or bool(applied.mints)
+
+    def _live_done(self, signature: str, decoded: DecodedTx | None, applied: Applied) -> None:
+        """Remember a transaction the live path projected, so a gap crawl that lists it again
+        (the gap of a token account it created, say) only moves cursors past it, fetching and
+        projecting nothing. One that named a mint not tracked yet is not remembered: a crawl
+        that tracks the mint projects it again (see :class:`_Run`)."""
+        if decoded is not None and depends_on(decoded) - applied.mints:
+            return
+        self._recent[signature] = None
+        if len(self._recent) > _RECENT:
+            del self._recent[next(iter(self._recent))]
+        if self._crawl_run is not None:
+            self._crawl_run.projected.add(signature)
 
     def _unheld(self, addresses: Sequence[str]) -> list[str]:
         """Those of ``addresses`` whose cursor the live path may move: not waiting for, or in,
@@ -427,7 +445,10 @@ class Indexer:
             if decoded is not None:
                 outcome = "applied" if decoded.ok else "failed_on_chain"
                 addresses = self._unheld(u.addresses)
-                await self._commit(signature, u.slot, decoded, addresses, outcome, forget=True)
+                applied = await self._commit(
+                    signature, u.slot, decoded, addresses, outcome, forget=True
+                )
+                self._live_done(signature, decoded, applied)
                 del self._unseen[signature]
                 continue
             if now - u.since >= _UNSEEN_GIVE_UP and await self._forgotten(signature):
@@ -501,8 +522,7 @@ class Indexer:
             applied = Applied()
             if decoded is not None:
                 applied = await self._projection.apply(session, decoded)
-            for cursor in cursors:
-                await tracking.move_cursor(session, cursor, newest=(slot, signature))
+            await tracking.move_cursors(session, dict.fromkeys(cursors, (slot, signature)))
             await self.finality.record(session, snapshot)
             if forget:  # it was kept as not served yet: done now, with its rows
                 await tracking.forget_unseen(session, signature)
@@ -538,6 +558,7 @@ class Indexer:
                 transactions=len(reverted.signatures),
             )
             self._metrics.reverted.inc(len(reverted.signatures))
+            self._recent.clear()  # some of it was just rolled back
             self._blocks = {s: b for s, b in self._blocks.items() if s < dropped}
             if reverted.imports:
                 await self.add(reverted.imports)  # read again, from the surviving chain
@@ -730,7 +751,7 @@ class Indexer:
             self._gap_reported.clear()
             todo, self._gaps = self._gaps, set()
             self._crawling = todo
-            self._crawl_run = _Run()
+            self._crawl_run = _Run(projected=set(self._recent))
             try:
                 await self._crawl_all(sorted(todo), self._crawl_run, gap=True)
             except (ChainError, RetryableStoreError) as exc:
