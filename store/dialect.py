@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from core.errors import StoreConflict
+from store.types import BoundedString
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -152,14 +153,29 @@ async def lock_for_claim(session: AsyncSession) -> None:
         await connection.execute(text("BEGIN IMMEDIATE"))
 
 
+_Column = Callable[[list[Any]], list[Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """A statement compiled once for executemany: its SQL, the bind names in order with their
-    type's bind processor, and the Python-side defaults SQLAlchemy would have filled in."""
+    type's bind processing of a whole column, and the Python-side defaults SQLAlchemy would
+    have filled in."""
 
     sql: str
-    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    binds: tuple[tuple[str, _Column | None], ...]
     defaults: tuple[tuple[str, Any], ...]
+
+
+def _column_processor(type_: Any, dialect: Dialect) -> _Column | None:
+    """A column's values through its type's bind processor, as a list: a bounded string checks
+    the lengths of the whole column at once (the same check and error as one by one)."""
+    if isinstance(type_, BoundedString):
+        return type_.column_processor(dialect)
+    processor = type_._cached_bind_processor(dialect)
+    if processor is None:
+        return None
+    return lambda values: list(map(processor, values))
 
 
 _PLANS: dict[tuple[str, Hashable], _Plan] = {}
@@ -170,7 +186,6 @@ def _plan(dialect: Dialect, key: Hashable, stmt: Any, columns: Sequence[str]) ->
     if found is not None:
         return found
     compiled: Any = stmt.compile(dialect=dialect, column_keys=list(columns), for_executemany=True)
-    processors = compiled._bind_processors
     order = compiled.positiontup or list(compiled.binds)
     defaults: list[tuple[str, Any]] = []
     for column in [*compiled.insert_prefetch, *compiled.update_prefetch]:
@@ -178,7 +193,7 @@ def _plan(dialect: Dialect, key: Hashable, stmt: Any, columns: Sequence[str]) ->
         defaults.append((column.key, default))
     plan = _Plan(
         str(compiled),
-        tuple((name, processors.get(name)) for name in order),
+        tuple((name, _column_processor(compiled.binds[name].type, dialect)) for name in order),
         tuple(defaults),
     )
     _PLANS[(dialect.name, key)] = plan
@@ -209,11 +224,11 @@ async def execute_many(
     columns: list[Sequence[Any]] = []
     for name, processor in plan.binds:
         if name in fixed:
-            value = processor(fixed[name]) if processor else fixed[name]
+            value = processor([fixed[name]])[0] if processor else fixed[name]
             columns.append([value] * len(rows))
             continue
         raw = list(map(itemgetter(name), rows))
-        columns.append(list(map(processor, raw)) if processor else raw)
+        columns.append(processor(raw) if processor else raw)
     params = list(zip(*columns, strict=True)) if columns else [() for _ in rows]
     await connection.exec_driver_sql(plan.sql, params)
 
@@ -258,9 +273,9 @@ async def update_many(
     sql = f"UPDATE {name} SET {sets_sql} FROM unnest({unnest}) AS v({names}) WHERE {where}"  # noqa: S608
     params: list[Any] = []
     for name, column in arrays:
-        processor = column.type._cached_bind_processor(dialect)
-        values = [row[name] for row in rows]
-        params.append([processor(v) for v in values] if processor else values)
+        processor = _column_processor(column.type, dialect)
+        values = list(map(itemgetter(name), rows))
+        params.append(processor(values) if processor else values)
     for column in touched:
         default: Any = column.onupdate
         value = default.arg(None) if default.is_callable else default.arg
