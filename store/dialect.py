@@ -229,17 +229,9 @@ async def _insert_unnest(
         f"INSERT INTO {quote(table.name)} ({targets}) "  # noqa: S608
         f"SELECT {', '.join(picked)} FROM unnest({arrays}) AS v({aliases}){tail}"
     )
-    params: list[Any] = []
-    for column in given:
-        processor = _column_processor(column.type, dialect)
-        values = list(map(itemgetter(column.key), rows))
-        params.append(processor(values) if processor else values)
-    for column in defaulted:
-        default: Any = column.default
-        value = default.arg(None) if default.is_callable else default.arg
-        processor = column.type._cached_bind_processor(dialect)
-        params.append(processor(value) if processor else value)
-    await connection.exec_driver_sql(sql, tuple(params))
+    arrays_of = [(column.key, column) for column in given]
+    once = [(column, column.default) for column in defaulted]
+    await connection.exec_driver_sql(sql, _unnest_params(dialect, arrays_of, once, rows))
 
 
 async def _insert_each(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> int:
@@ -431,14 +423,25 @@ async def update_many(
     where = f"{name}.{quote(table.c[key].name)} = v.v_key"
     sets_sql = ", ".join(sets)
     sql = f"UPDATE {name} SET {sets_sql} FROM unnest({unnest}) AS v({names}) WHERE {where}"  # noqa: S608
+    once = [(column, column.onupdate) for column in touched]
+    await connection.exec_driver_sql(sql, _unnest_params(dialect, arrays, once, rows))
+
+
+def _unnest_params(
+    dialect: Dialect,
+    arrays: Sequence[tuple[str, Any]],
+    once: Sequence[tuple[Any, Any]],
+    rows: Sequence[dict[str, Any]],
+) -> tuple[Any, ...]:
+    """The parameters of an unnest statement: one array a column (the rows' values under each
+    name, through the column type's processing), then each Python-side default evaluated once."""
     params: list[Any] = []
     for name, column in arrays:
         processor = _column_processor(column.type, dialect)
         values = list(map(itemgetter(name), rows))
         params.append(processor(values) if processor else values)
-    for column in touched:
-        default: Any = column.onupdate
+    for column, default in once:
         value = default.arg(None) if default.is_callable else default.arg
         processor = column.type._cached_bind_processor(dialect)
         params.append(processor(value) if processor else value)
-    await connection.exec_driver_sql(sql, tuple(params))
+    return tuple(params)
