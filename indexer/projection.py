@@ -344,12 +344,13 @@ class Projection:
 
     def _apply_mint_source(self, asset: AssetState, tx: DecodedTx) -> None:
         for c in tx.changes:
-            at = (tx.ref.slot, tx.ref.position, getattr(c, "index", 0))
             if isinstance(c, MintCreated) and c.mint == asset.mint:
-                _bump(asset, "mint", at)
-            elif isinstance(c, Closed) and c.account == asset.mint and _newer(asset, "mint", at):
-                asset.mint_closed = True
-                _bump(asset, "mint", at)
+                _bump(asset, "mint", (tx.ref.slot, tx.ref.position, c.index))
+            elif isinstance(c, Closed) and c.account == asset.mint:
+                at = (tx.ref.slot, tx.ref.position, c.index)
+                if _newer(asset, "mint", at):
+                    asset.mint_closed = True
+                    _bump(asset, "mint", at)
 
     def _apply_metadata(self, asset: AssetState, tx: DecodedTx) -> None:
         mine = [
