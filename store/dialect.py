@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -11,10 +12,14 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Table,
+    Text,
     UniqueConstraint,
     any_,
     bindparam,
+    func,
     insert,
+    or_,
+    select,
     text,
     update,
 )
@@ -22,8 +27,10 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import BindParameter
 
 from core.errors import StoreConflict
+from store.types import BoundedString
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -37,10 +44,110 @@ def among(
 ) -> ColumnElement[bool]:
     """``column IN (values)``; on PostgreSQL ``column = ANY($1)`` with one array parameter: an
     expanded ``IN`` renders (and casts) a placeholder per value at every execution, which at a
-    thousand values a query cost more than the query."""
-    if _dialect(session) == "postgresql":
+    thousand values a query cost more than the query. On SQLite likewise one parameter, the
+    values as a JSON array (``IN (SELECT value FROM json_each(?))``): one statement text
+    whatever the count, so SQLite prepares it once, and no placeholders to render."""
+    name = _dialect(session)
+    if name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    if name == "sqlite":
+        return _in_json_list(column, bindparam(None, json.dumps(list(values)), type_=Text()))
     return column.in_(values)
+
+
+def _in_json_list(column: Any, parameter: BindParameter[str]) -> ColumnElement[bool]:
+    """SQLite's ``column IN (SELECT value FROM json_each(parameter))``."""
+    each = func.json_each(parameter).table_valued("value")
+    return column.in_(select(each.c.value).scalar_subquery())  # type: ignore[no-any-return]
+
+
+def one_list_parameter(session: AsyncSession) -> bool:
+    """Whether :func:`among` binds its values as one parameter (SQLite, PostgreSQL): then a
+    query needs no chunking, whatever the count; MySQL's expanded ``IN`` does."""
+    return _dialect(session) in ("sqlite", "postgresql")
+
+
+@dataclass(frozen=True, slots=True)
+class _Select:
+    """A ``SELECT ... WHERE a IN (list) OR b IN (list)`` compiled once: its SQL, each list's
+    bind processing, and each result column's processor."""
+
+    sql: str
+    order: tuple[int, ...]  # the lists' places among the parameters
+    lists: tuple[Callable[[list[Any]], Any], ...]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+
+_SELECTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], _Select] = {}
+
+
+async def select_among(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    wanted: Sequence[tuple[str, Sequence[Any]]],
+) -> list[tuple[Any, ...]]:
+    """The ``columns`` of the rows of ``table`` whose column is among its values for any of
+    ``wanted``, as tuples of Python values (each through its type's result processor, as a
+    query through SQLAlchemy gives them). On SQLite and PostgreSQL one statement compiled once
+    and run through the driver with one parameter a list (see :func:`among`), whatever the
+    number of values: building, caching and running a Core ``select`` and its ``Row`` objects
+    cost more than the query at a few thousand rows a batch. Elsewhere a Core ``select``."""
+    wanted = [(column, values) for column, values in wanted if values]
+    if not wanted:
+        return []
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name not in ("sqlite", "postgresql"):
+        conditions = [table.c[column].in_(values) for column, values in wanted]
+        stmt = select(*(table.c[c] for c in columns)).where(or_(*conditions))
+        return [tuple(row) for row in await connection.execute(stmt)]
+    key = (dialect.name, table.name, tuple(columns), tuple(c for c, _ in wanted))
+    plan = _SELECTS.get(key)
+    if plan is None:
+        plan = _SELECTS[key] = _compile_select(dialect, table, columns, key[3])
+    params = tuple(plan.lists[i](list(wanted[i][1])) for i in plan.order)
+    rows = (await connection.exec_driver_sql(plan.sql, params)).all()
+    if not rows or not any(plan.results):
+        return [tuple(row) for row in rows]
+    # Column by column through the processors (map and zip), as execute_many binds.
+    values = [
+        list(map(processor, column)) if processor else column
+        for processor, column in zip(plan.results, zip(*rows, strict=True), strict=True)
+    ]
+    return list(zip(*values, strict=True))
+
+
+def _compile_select(
+    dialect: Dialect, table: Table, columns: Sequence[str], among_columns: Sequence[str]
+) -> _Select:
+    lists: list[Callable[[list[Any]], Any]] = []
+    conditions: list[ColumnElement[bool]] = []
+    for i, name in enumerate(among_columns):
+        column = table.c[name]
+        checked = _column_processor(column.type, dialect)
+        if dialect.name == "postgresql":
+            conditions.append(column == any_(bindparam(f"l{i}", type_=ARRAY(column.type))))
+            lists.append(checked or _as_is)
+        else:
+            conditions.append(_in_json_list(column, bindparam(f"l{i}", type_=Text())))
+            lists.append(_json_list(checked))
+    stmt = select(*(table.c[c] for c in columns)).where(or_(*conditions))
+    compiled: Any = stmt.compile(dialect=dialect)
+    order = tuple(int(name[1:]) for name in compiled.positiontup or compiled.binds)
+    results = tuple(table.c[c].type._cached_result_processor(dialect, None) for c in columns)
+    return _Select(str(compiled), order, tuple(lists), results)
+
+
+def _as_is(values: list[Any]) -> list[Any]:
+    return values
+
+
+def _json_list(checked: _Column | None) -> Callable[[list[Any]], str]:
+    def bind(values: list[Any]) -> str:
+        return json.dumps(checked(values) if checked else values)
+
+    return bind
 
 
 async def insert_ignore(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> int:
@@ -69,16 +176,62 @@ async def insert_ignore_many(
 ) -> None:
     """:func:`insert_ignore` as one executemany of one compiled statement (cached, however many
     rows; a multi-row VALUES is compiled anew for each row count), for callers that know which
-    rows are new and need no count."""
+    rows are new and need no count; on PostgreSQL one statement (see :func:`insert_many`)."""
     if not rows:
         return
     name = _dialect(session)
     if name in ("mysql", "mariadb"):
         await _insert_each(session, table, rows)
         return
+    if name == "postgresql" and len(rows) > 1:
+        await _insert_unnest(session, table, rows, " ON CONFLICT DO NOTHING")
+        return
     module: Any = postgresql if name == "postgresql" else sqlite
     stmt = module.insert(table).on_conflict_do_nothing()
     await execute_many(session, ("insert_ignore", table.name, tuple(rows[0])), stmt, rows)
+
+
+async def insert_many(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows that all have the same keys: on PostgreSQL one ``INSERT ... SELECT FROM
+    unnest(...)`` of one array a column (an executemany of INSERTs runs row by row on the
+    server, each with its index updates, a third of a batch's time there), elsewhere an
+    :func:`execute_many`."""
+    if not rows:
+        return
+    if _dialect(session) == "postgresql" and len(rows) > 1:
+        await _insert_unnest(session, table, rows, "")
+        return
+    await execute_many(session, ("insert", table.name, tuple(rows[0])), insert(table), rows)
+
+
+async def _insert_unnest(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], tail: str
+) -> None:
+    connection = await session.connection()
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    given = [table.c[name] for name in rows[0]]
+    # Python-side defaults of the columns not given, evaluated once for the statement (as
+    # execute_many does); server-side ones (autoincrement keys) the database fills in.
+    defaulted = [
+        c
+        for c in table.columns
+        if c.key not in rows[0] and c.default is not None and not c.default.is_sequence
+    ]
+    cast = [f"::{c.type.compile(dialect=dialect)}" for c in [*given, *defaulted]]
+    arrays = ", ".join(f"${i + 1}{cast[i]}[]" for i in range(len(given)))
+    picked = [f"v.c{i}" for i in range(len(given))]
+    picked += [f"${len(given) + i + 1}{cast[len(given) + i]}" for i in range(len(defaulted))]
+    # Only the table's own identifiers are formatted in (quoted); every value is bound.
+    targets = ", ".join(quote(c.name) for c in [*given, *defaulted])
+    aliases = ", ".join(f"c{i}" for i in range(len(given)))
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({targets}) "  # noqa: S608
+        f"SELECT {', '.join(picked)} FROM unnest({arrays}) AS v({aliases}){tail}"
+    )
+    arrays_of = [(column.key, column) for column in given]
+    once = [(column, column.default) for column in defaulted]
+    await connection.exec_driver_sql(sql, _unnest_params(dialect, arrays_of, once, rows))
 
 
 async def _insert_each(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> int:
@@ -152,14 +305,29 @@ async def lock_for_claim(session: AsyncSession) -> None:
         await connection.execute(text("BEGIN IMMEDIATE"))
 
 
+_Column = Callable[[list[Any]], list[Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """A statement compiled once for executemany: its SQL, the bind names in order with their
-    type's bind processor, and the Python-side defaults SQLAlchemy would have filled in."""
+    type's bind processing of a whole column, and the Python-side defaults SQLAlchemy would
+    have filled in."""
 
     sql: str
-    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    binds: tuple[tuple[str, _Column | None], ...]
     defaults: tuple[tuple[str, Any], ...]
+
+
+def _column_processor(type_: Any, dialect: Dialect) -> _Column | None:
+    """A column's values through its type's bind processor, as a list: a bounded string checks
+    the lengths of the whole column at once (the same check and error as one by one)."""
+    if isinstance(type_, BoundedString):
+        return type_.column_processor(dialect)
+    processor = type_._cached_bind_processor(dialect)
+    if processor is None:
+        return None
+    return lambda values: list(map(processor, values))
 
 
 _PLANS: dict[tuple[str, Hashable], _Plan] = {}
@@ -170,7 +338,6 @@ def _plan(dialect: Dialect, key: Hashable, stmt: Any, columns: Sequence[str]) ->
     if found is not None:
         return found
     compiled: Any = stmt.compile(dialect=dialect, column_keys=list(columns), for_executemany=True)
-    processors = compiled._bind_processors
     order = compiled.positiontup or list(compiled.binds)
     defaults: list[tuple[str, Any]] = []
     for column in [*compiled.insert_prefetch, *compiled.update_prefetch]:
@@ -178,7 +345,7 @@ def _plan(dialect: Dialect, key: Hashable, stmt: Any, columns: Sequence[str]) ->
         defaults.append((column.key, default))
     plan = _Plan(
         str(compiled),
-        tuple((name, processors.get(name)) for name in order),
+        tuple((name, _column_processor(compiled.binds[name].type, dialect)) for name in order),
         tuple(defaults),
     )
     _PLANS[(dialect.name, key)] = plan
@@ -209,11 +376,11 @@ async def execute_many(
     columns: list[Sequence[Any]] = []
     for name, processor in plan.binds:
         if name in fixed:
-            value = processor(fixed[name]) if processor else fixed[name]
+            value = processor([fixed[name]])[0] if processor else fixed[name]
             columns.append([value] * len(rows))
             continue
         raw = list(map(itemgetter(name), rows))
-        columns.append(list(map(processor, raw)) if processor else raw)
+        columns.append(processor(raw) if processor else raw)
     params = list(zip(*columns, strict=True)) if columns else [() for _ in rows]
     await connection.exec_driver_sql(plan.sql, params)
 
@@ -256,14 +423,25 @@ async def update_many(
     where = f"{name}.{quote(table.c[key].name)} = v.v_key"
     sets_sql = ", ".join(sets)
     sql = f"UPDATE {name} SET {sets_sql} FROM unnest({unnest}) AS v({names}) WHERE {where}"  # noqa: S608
+    once = [(column, column.onupdate) for column in touched]
+    await connection.exec_driver_sql(sql, _unnest_params(dialect, arrays, once, rows))
+
+
+def _unnest_params(
+    dialect: Dialect,
+    arrays: Sequence[tuple[str, Any]],
+    once: Sequence[tuple[Any, Any]],
+    rows: Sequence[dict[str, Any]],
+) -> tuple[Any, ...]:
+    """The parameters of an unnest statement: one array a column (the rows' values under each
+    name, through the column type's processing), then each Python-side default evaluated once."""
     params: list[Any] = []
     for name, column in arrays:
-        processor = column.type._cached_bind_processor(dialect)
-        values = [row[name] for row in rows]
-        params.append([processor(v) for v in values] if processor else values)
-    for column in touched:
-        default: Any = column.onupdate
+        processor = _column_processor(column.type, dialect)
+        values = list(map(itemgetter(name), rows))
+        params.append(processor(values) if processor else values)
+    for column, default in once:
         value = default.arg(None) if default.is_callable else default.arg
         processor = column.type._cached_bind_processor(dialect)
         params.append(processor(value) if processor else value)
-    await connection.exec_driver_sql(sql, tuple(params))
+    return tuple(params)

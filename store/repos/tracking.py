@@ -11,7 +11,6 @@ from operator import attrgetter
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
-    ColumnElement,
     Table,
     and_,
     delete,
@@ -25,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from store.dialect import among, execute_many, insert_ignore, update_many, upsert
+from store.dialect import (
+    execute_many,
+    insert_ignore,
+    insert_many,
+    one_list_parameter,
+    select_among,
+    update_many,
+    upsert,
+)
 from store.tables import AssetEvent, AssetRow, IndexerCursor, IndexerUnseen, TrackedAccount
 
 #: Values per ``IN (...)``: well under every dialect's limit on bound parameters (SQLite 32766,
@@ -122,31 +129,28 @@ class Loaded(dict[str, _S]):
 
     async def load_any(self, session: AsyncSession, wanted: dict[str, Iterable[str]]) -> list[_S]:
         """The rows whose column is among its values for any of ``wanted``'s columns: one query
-        when they all fit one ``IN`` list (a small batch), else one per chunk and column."""
-        lists = {column: sorted(set(values)) for column, values in wanted.items()}
-        if sum(len(v) for v in lists.values()) <= IN_CHUNK:
-            conditions = [among(session, self._table.c[c], v) for c, v in lists.items() if v]
-            return await self._select(session, [or_(*conditions)] if conditions else [])
+        where the values are one parameter (SQLite, PostgreSQL) or all fit one ``IN`` list (a
+        small batch), else one per chunk and column."""
+        lists = [(column, sorted(set(values))) for column, values in wanted.items()]
+        if one_list_parameter(session) or sum(len(v) for _, v in lists) <= IN_CHUNK:
+            return await self._select(session, lists)
         found: list[_S] = []
-        for column, values in lists.items():
+        for column, values in lists:
             for part in chunks(values):
-                found += await self._select(session, [among(session, self._table.c[column], part)])
+                found += await self._select(session, [(column, part)])
         return found
 
-    async def _select(self, session: AsyncSession, where: list[ColumnElement[bool]]) -> list[_S]:
-        if not where:
-            return []
-        columns = [self._table.c[f] for f in self._fields]
+    async def _select(self, session: AsyncSession, wanted: list[tuple[str, list[str]]]) -> list[_S]:
         at = self._fields.index(self._key)
         found: list[_S] = []
         # Rows as tuples in field order: positional construction, no mapping per row.
-        for values in await session.execute(select(*columns).where(*where)):
+        for values in await select_among(session, self._table, self._fields, wanted):
             key = values[at]
             row = self.get(key)
             if row is None:
                 row = self._cls(*values)
                 self[key] = row
-                self._stored[key] = tuple(values)  # what _values(row) gives, built already
+                self._stored[key] = values  # what _values(row) gives, built already
             found.append(row)
         return found
 
@@ -168,9 +172,8 @@ class Loaded(dict[str, _S]):
                 }
                 changed.setdefault(tuple(diff), []).append({**diff, "v_key": key})
             self._stored[key] = values
-        name = self._table.name
         if new:
-            await execute_many(session, ("insert", name), insert(self._table), new)
+            await insert_many(session, self._table, new)
         for columns, rows in changed.items():
             targets = [c[2:] for c in columns]
             await update_many(session, self._table, self._key, targets, rows)

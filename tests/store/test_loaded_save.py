@@ -46,3 +46,31 @@ async def test_a_value_too_long_is_still_refused(session: AsyncSession) -> None:
     assets["M"] = AssetState(mint="M", standard="token2022", name="n" * 500)
     with pytest.raises(InputError):
         await assets.save(session)
+
+
+async def test_one_value_too_long_among_many_is_refused_with_its_length(
+    session: AsyncSession,
+) -> None:
+    # The bounded strings of an executemany are checked a column at a time: the one over-long
+    # value among fitting ones (and None) is still found and named, new or changed.
+    assets: Loaded[AssetState] = Loaded(AssetState)
+    for i, name in enumerate(["fits", None, "n" * 201, ""]):
+        assets[f"M{i}"] = AssetState(mint=f"M{i}", standard="token2022", name=name)
+    with pytest.raises(InputError) as refused:
+        await assets.save(session)
+    assert refused.value.code == "value_too_long"
+    assert refused.value.details == {"length": 201, "limit": 200}
+    await session.rollback()
+
+    fitting: Loaded[AssetState] = Loaded(AssetState)
+    for i in range(3):
+        fitting[f"M{i}"] = AssetState(mint=f"M{i}", standard="token2022", name="fits")
+    await fitting.save(session)
+    await session.commit()
+    again: Loaded[AssetState] = Loaded(AssetState)
+    rows = await again.load(session, "mint", ["M0", "M1", "M2"])
+    for row, name in zip(rows, ["still fits", "u" * 33, "ok"], strict=True):
+        row.symbol = name  # one set of changed columns: one statement for the three
+    with pytest.raises(InputError) as refused:
+        await again.save(session)
+    assert refused.value.details == {"length": 33, "limit": 32}
