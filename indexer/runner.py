@@ -69,8 +69,6 @@ _GAP_GATHER_MAX = 2.0
 _GAP_RETRY = 1.0
 #: A gap crawl outstanding for longer than this makes the process not ready (not caught up).
 _GAP_GRACE = 2.0
-#: Signatures the live path projected that a gap crawl skips (the newest this many).
-_RECENT = 10_000
 
 
 def cursor_name(address: str) -> str:
@@ -122,8 +120,6 @@ class Indexer:
         self._gaps_since: float | None = None
         self._crawler: asyncio.Task[None] | None = None
         self._crawl_run: _Run | None = None
-        #: Signatures the live path projected lately (oldest first), for the crawl to skip.
-        self._recent: dict[str, None] = {}
         self.finality = Finality(rpc)
         self.ready = False
         self.last_slot = 0
@@ -407,21 +403,7 @@ class Indexer:
         applied = await self._commit(
             entry.signature, entry.slot, decoded, self._unheld((entry.address, *also)), outcome
         )
-        self._live_done(entry.signature, decoded, applied)
         return bool(applied.events) or bool(applied.mints)
-
-    def _live_done(self, signature: str, decoded: DecodedTx | None, applied: Applied) -> None:
-        """Remember a transaction the live path projected, so a gap crawl that lists it again
-        (the gap of a token account it created, say) only moves cursors past it, fetching and
-        projecting nothing. One that named a mint not tracked yet is not remembered: a crawl
-        that tracks the mint projects it again (see :class:`_Run`)."""
-        if decoded is not None and depends_on(decoded) - applied.mints:
-            return
-        self._recent[signature] = None
-        if len(self._recent) > _RECENT:
-            del self._recent[next(iter(self._recent))]
-        if self._crawl_run is not None:
-            self._crawl_run.projected.add(signature)
 
     def _unheld(self, addresses: Sequence[str]) -> list[str]:
         """Those of ``addresses`` whose cursor the live path may move: not waiting for, or in,
@@ -445,10 +427,7 @@ class Indexer:
             if decoded is not None:
                 outcome = "applied" if decoded.ok else "failed_on_chain"
                 addresses = self._unheld(u.addresses)
-                applied = await self._commit(
-                    signature, u.slot, decoded, addresses, outcome, forget=True
-                )
-                self._live_done(signature, decoded, applied)
+                await self._commit(signature, u.slot, decoded, addresses, outcome, forget=True)
                 del self._unseen[signature]
                 continue
             if now - u.since >= _UNSEEN_GIVE_UP and await self._forgotten(signature):
@@ -551,29 +530,28 @@ class Indexer:
             dropped = await self.finality.dropped_from(session)
         reverted = None
         if dropped is not None:
-            reverted = await self._unit(lambda session: self.finality.rollback(session, dropped))
-            _log.warning(
-                "indexer fork: rolled back",
-                from_slot=dropped,
-                transactions=len(reverted.signatures),
-            )
-            self._metrics.reverted.inc(len(reverted.signatures))
-            self._recent.clear()  # some of it was just rolled back
-            self._blocks = {s: b for s, b in self._blocks.items() if s < dropped}
-            if reverted.imports:
-                await self.add(reverted.imports)  # read again, from the surviving chain
-            # Restored rows are crawled from the start of their history, followed or not (a
-            # token account the dropped branch had created may hold a surviving transfer).
-            again = await self.followed() | set(reverted.restored)
-            if self._crawler is not None:
-                # Live: the crawl task does it, and forgets what its current run projected
-                # (some of that was just rolled back, and must be fetched again if listed).
-                if self._crawl_run is not None:
-                    self._crawl_run.projected.clear()
-                    self._crawl_run.kept.clear()
-                self._report_gaps(again)
-            else:
+            # The crawl task stops first: nothing it listed or fetched before the rollback
+            # may be written after it. It starts again once the rows are re-derived.
+            live_crawl = await self._stop_crawler()
+            try:
+                reverted = await self._unit(lambda s: self.finality.rollback(s, dropped))
+                _log.warning(
+                    "indexer fork: rolled back",
+                    from_slot=dropped,
+                    transactions=len(reverted.signatures),
+                )
+                self._metrics.reverted.inc(len(reverted.signatures))
+                self._blocks = {s: b for s, b in self._blocks.items() if s < dropped}
+                if reverted.imports:
+                    await self.add(reverted.imports)  # read again, from the surviving chain
+                # Restored rows are crawled from the start of their history, followed or not
+                # (a token account the dropped branch had created may hold a surviving
+                # transfer).
+                again = await self.followed() | set(reverted.restored)
                 await self._crawl_all(sorted(again), _Run())
+            finally:
+                if live_crawl:
+                    self._start_crawler()
         await self._unit(self.finality.settle)
         self._metrics.finalized_slot.set(self.finality.finalized_slot)
         return reverted
@@ -648,7 +626,7 @@ class Indexer:
         )
         await self.load_unseen()  # what the last leader was still waiting for
         renewer = asyncio.create_task(self._renew(leases, lease, stop))
-        self._crawler = asyncio.create_task(self._crawl_gaps(), name="indexer-crawl")
+        self._start_crawler()
         events = aiter(self._live)
         polled = refreshed = time.monotonic()
         # One pending read at a time, kept across turns: cancelling it would close the
@@ -657,7 +635,7 @@ class Indexer:
         waiter: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set() and not renewer.done():
-                if self._crawler.done():
+                if self._crawler is not None and self._crawler.done():
                     self._crawler.result()  # it stops only by an error: raise it here
                 self.alive_at = time.monotonic()
                 if self._unseen:
@@ -671,7 +649,9 @@ class Indexer:
                         _log.warning("indexer finality check failed", error=str(exc))
                 if getter is None:
                     getter = asyncio.ensure_future(anext(events))
-                pending: set[asyncio.Future[Any]] = {getter, waiter, renewer, self._crawler}
+                pending: set[asyncio.Future[Any]] = {getter, waiter, renewer}
+                if self._crawler is not None:  # (check_finality starts a new one after a fork)
+                    pending.add(self._crawler)
                 idle = _UNSEEN_FIRST if self._unseen else 1.0  # wake for a retry that is due
                 done, _ = await asyncio.wait(
                     pending, timeout=idle, return_when=asyncio.FIRST_COMPLETED
@@ -721,6 +701,22 @@ class Indexer:
 
     # -- the crawl task ------------------------------------------------------------------------
 
+    def _start_crawler(self) -> None:
+        self._crawler = asyncio.create_task(self._crawl_gaps(), name="indexer-crawl")
+        if self._gaps:
+            self._gap_reported.set()
+
+    async def _stop_crawler(self) -> bool:
+        """Cancel the crawl task (what it was crawling goes back to the reported gaps);
+        returns whether it was running."""
+        task, self._crawler = self._crawler, None
+        if task is None:
+            return False
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return True
+
     def crawl_backlog(self) -> int:
         """Addresses waiting for a gap crawl or being crawled (0: every gap is filled)."""
         return len(self._gaps | self._crawling)
@@ -751,9 +747,12 @@ class Indexer:
             self._gap_reported.clear()
             todo, self._gaps = self._gaps, set()
             self._crawling = todo
-            self._crawl_run = _Run(projected=set(self._recent))
+            self._crawl_run = _Run()
             try:
                 await self._crawl_all(sorted(todo), self._crawl_run, gap=True)
+            except asyncio.CancelledError:
+                self._gaps |= todo  # still to crawl, by whichever task runs next
+                raise
             except (ChainError, RetryableStoreError) as exc:
                 # Nothing is lost: the cursors say how far each address got. Try again soon.
                 _log.warning("indexer gap crawl failed", error=str(exc), addresses=len(todo))
