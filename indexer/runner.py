@@ -120,6 +120,7 @@ class Indexer:
         self._gaps_since: float | None = None
         self._crawler: asyncio.Task[None] | None = None
         self._crawl_run: _Run | None = None
+        self._crawl_stopping = False
         self.finality = Finality(rpc)
         self.ready = False
         self.last_slot = 0
@@ -282,7 +283,7 @@ class Indexer:
             await tracking.move_cursors(session, newest)
             return applied
 
-        applied = await self._unit(unit)
+        applied = await self._unit(unit, run)
         failed = sum(1 for e in entries if e.failed and e.signature not in run.projected)
         run.projected.update(e.signature for e in entries)
         run.note([*fresh, *again], applied)
@@ -352,7 +353,7 @@ class Indexer:
         signature = entry.signature
         if signature in run.projected and signature not in run.kept:
             # Projected earlier in this run: only the cursors of the addresses listing it now.
-            await self._commit(signature, entry.slot, None, entry.addresses, outcome=None)
+            await self._commit(signature, entry.slot, None, entry.addresses, None, run=run)
             return 0
         decoded: DecodedTx | None = None
         if not entry.failed:
@@ -363,7 +364,9 @@ class Indexer:
                 self._metrics.transactions.labels(outcome="missing").inc()
                 return 0  # not (yet) visible at confirmed: the next crawl finds it
         outcome = "applied" if decoded is not None and decoded.ok else "failed_on_chain"
-        applied = await self._commit(signature, entry.slot, decoded, entry.addresses, outcome)
+        applied = await self._commit(
+            signature, entry.slot, decoded, entry.addresses, outcome, run=run
+        )
         run.projected.add(signature)
         if decoded is not None:
             run.note([decoded], applied)
@@ -490,6 +493,7 @@ class Indexer:
         outcome: str | None,
         *,
         forget: bool = False,
+        run: _Run | None = None,
     ) -> Applied:
         """Project ``decoded`` (None: a failed transaction, or one already projected) and move
         the cursors of ``addresses`` to it, journaled, in one database transaction."""
@@ -507,7 +511,7 @@ class Indexer:
                 await tracking.forget_unseen(session, signature)
             return applied
 
-        applied = await self._unit(unit)
+        applied = await self._unit(unit, run)
         if outcome is not None:
             self._metrics.transactions.labels(outcome=outcome).inc()
         for kind, n in applied.events.items():
@@ -579,7 +583,9 @@ class Indexer:
             self._blocks[slot] = found
         return found
 
-    async def _unit(self, unit: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+    async def _unit(
+        self, unit: Callable[[AsyncSession], Awaitable[_T]], run: _Run | None = None
+    ) -> _T:
         """One database transaction of the indexer (a batch with its cursors, a rollback, the
         finality marks), run again whole on a deadlock or a lost connection: the minting
         engine settles the same upgrades and NFTs concurrently, and whichever the database
@@ -587,6 +593,8 @@ class Indexer:
         live loop. Every try starts from the rows as committed (the projection and the
         journal keep nothing of a rolled-back try), so nothing is doubled."""
         async with self._write:
+            if run is not None and run.halted:
+                raise _Halted  # the crawl task is being stopped: between units, never inside
             return await retry.in_transaction(self._sessions, unit, what="indexer")
 
     async def _follow_new(self, applied: Applied) -> None:
@@ -707,14 +715,22 @@ class Indexer:
             self._gap_reported.set()
 
     async def _stop_crawler(self) -> bool:
-        """Cancel the crawl task (what it was crawling goes back to the reported gaps);
-        returns whether it was running."""
+        """Stop the crawl task (what it was crawling goes back to the reported gaps), at a
+        boundary between database transactions: cancelled inside one, its commit could still
+        land after what follows. Returns whether it was running."""
         task, self._crawler = self._crawler, None
         if task is None:
             return False
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        self._crawl_stopping = True
+        try:
+            if self._crawl_run is not None:
+                self._crawl_run.halted = True  # its next unit raises _Halted; the task ends
+            else:
+                task.cancel()  # waiting for gaps: no database transaction to finish
+            with contextlib.suppress(asyncio.CancelledError, _Halted):
+                await task
+        finally:
+            self._crawl_stopping = False
         return True
 
     def crawl_backlog(self) -> int:
@@ -735,7 +751,7 @@ class Indexer:
         """The crawl task, beside the live loop: fill the reported gaps, from each address's
         cursor, a run at a time. Its listings and fetches overlap the notifications; only the
         database transactions take turns with them (``_write``)."""
-        while True:
+        while not self._crawl_stopping:
             await self._gap_reported.wait()
             # A burst of gaps (one per subscription, as each is confirmed) is one run, so each
             # transaction is fetched once however many of its addresses report a gap.
@@ -744,13 +760,15 @@ class Indexer:
                 size = len(self._gaps)
                 await asyncio.sleep(_GAP_GATHER)
                 waited += _GAP_GATHER
+            if self._crawl_stopping:
+                return
             self._gap_reported.clear()
             todo, self._gaps = self._gaps, set()
             self._crawling = todo
             self._crawl_run = _Run()
             try:
                 await self._crawl_all(sorted(todo), self._crawl_run, gap=True)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, _Halted):
                 self._gaps |= todo  # still to crawl, by whichever task runs next
                 raise
             except (ChainError, RetryableStoreError) as exc:
@@ -850,6 +868,10 @@ class _Listed:
     ranks: list[int]
 
 
+class _Halted(Exception):
+    """The crawl task's run was asked to stop (see ``Indexer._stop_crawler``)."""
+
+
 @dataclass(slots=True)
 class _Run:
     """What one crawl run (a backfill's rounds) has projected, so each signature is fetched
@@ -863,6 +885,8 @@ class _Run:
 
     projected: set[str] = field(default_factory=set)
     kept: dict[str, DecodedTx] = field(default_factory=dict)
+    #: Set to stop the crawl task's run before its next database transaction.
+    halted: bool = False
 
     def note(self, txs: Sequence[DecodedTx], applied: Applied) -> None:
         """After projecting ``txs`` (``applied``: what that did): keep those that named a mint
